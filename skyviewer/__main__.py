@@ -1,0 +1,5 @@
+import sys
+
+from skyviewer.cli import main
+
+sys.exit(main())
