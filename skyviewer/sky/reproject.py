@@ -1,9 +1,10 @@
 """Resample sky images between the canonical fisheye, equirectangular and cube-map layouts.
 
-Filtering: each destination pixel averages a k x k grid of bilinear samples of the
-source, with k chosen from the ratio of the two layouts' angular pixel sizes, so
-downsampling a 4K panorama to a 256 fisheye integrates over the footprint instead
-of aliasing (a box prefilter; good enough for smooth sky radiance).
+Filtering: when the source is much finer than the destination it is first box-reduced
+by an integer factor (a mip level), then each destination pixel averages a k x k grid
+of bilinear samples, k chosen from the remaining ratio of the layouts' angular pixel
+sizes. So shrinking a 4K panorama to a 256 fisheye integrates over the footprint
+instead of aliasing (box filtering; good enough for smooth sky radiance).
 
 Images are float arrays (H, W, C) in linear radiance; numpy only (data pipeline side).
 """
@@ -37,6 +38,17 @@ def _bilinear(image: np.ndarray, u: np.ndarray, v: np.ndarray, wrap_u: bool) -> 
     top = image[y0, x0] * (1 - fx) + image[y0, x1] * fx
     bottom = image[y1, x0] * (1 - fx) + image[y1, x1] * fx
     return top * (1 - fy) + bottom * fy
+
+
+def _box_reduce(image: np.ndarray, factor: int) -> np.ndarray:
+    """Average non-overlapping factor x factor blocks of (..., H, W, C); edges are cropped to fit."""
+    if factor <= 1:
+        return image
+    h, w = (image.shape[-3] // factor) * factor, (image.shape[-2] // factor) * factor
+    image = image[..., :h, :w, :]
+    lead = image.shape[:-3]
+    blocks = image.reshape(*lead, h // factor, factor, w // factor, factor, image.shape[-1])
+    return blocks.mean(axis=(-4, -2))
 
 
 def _pixel_angle(layout: Layout, shape: tuple[int, ...]) -> float:
@@ -99,11 +111,13 @@ def reproject(
     image: (H, W, C) or, for cube, (6, n, n, C). Returns float32.
     Fisheye outputs are zero outside the horizon circle.
     """
+    src_img = image.astype(np.float64, copy=False)
     if supersample is None:
         dst_shape = (size, size) if dst != "equirect" else (size, 2 * size)
         ratio = _pixel_angle(dst, dst_shape) / _pixel_angle(src, image.shape[:-1])
-        supersample = int(np.clip(math.ceil(ratio - 1e-9), 1, MAX_SUPERSAMPLE))
-    src_img = image.astype(np.float64, copy=False)
+        reduce = max(1, int(ratio // 2))  # keep >= 2 source pixels per destination pixel
+        src_img = _box_reduce(src_img, reduce)
+        supersample = int(np.clip(math.ceil(ratio / reduce - 1e-9), 1, MAX_SUPERSAMPLE))
     offsets = (np.arange(supersample) + 0.5) / supersample - 0.5
     out = 0.0
     for oy in offsets:  # one sub-sample grid at a time bounds memory

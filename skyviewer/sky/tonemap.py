@@ -18,9 +18,7 @@ from skyviewer.sky.radiance import luminance
 MIDDLE_GREY = 0.18
 
 # sRGB (linear) -> ACES fit working space, and back (Hill's matrices, row-major).
-ACES_INPUT = np.array(
-    [[0.59719, 0.35458, 0.04823], [0.07600, 0.90834, 0.01566], [0.02840, 0.13383, 0.83777]]
-)
+ACES_INPUT = np.array([[0.59719, 0.35458, 0.04823], [0.07600, 0.90834, 0.01566], [0.02840, 0.13383, 0.83777]])
 ACES_OUTPUT = np.array(
     [[1.60475, -0.53108, -0.07367], [-0.10208, 1.10813, -0.00605], [-0.00327, -0.07276, 1.07602]]
 )
