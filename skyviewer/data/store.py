@@ -18,6 +18,7 @@ import hashlib
 import json
 import math
 import os
+import re
 import shutil
 import sys
 from dataclasses import asdict, dataclass, field, replace
@@ -171,7 +172,10 @@ class DatasetWriter:
             raise UserError(f"{self.path} already exists (pass --overwrite to replace it)")
         self._buffer: list[tuple[SequenceRecord, SkySequence]] = []
         self._buffer_bytes = 0
-        provenance = {"tool": "skyviewer", **(provenance or {}), "version": version("skyviewer")}
+        # through JSON, so that resume compares like with like (a tuple is stored as a list)
+        provenance = json.loads(
+            json.dumps({"tool": "skyviewer", **(provenance or {}), "version": version("skyviewer")})
+        )
         if resume and (self.partial / MANIFEST).exists():
             self.manifest = self._resumed_manifest(resolution, heldout_fraction, provenance)
         else:
@@ -249,6 +253,8 @@ class DatasetWriter:
         seq_id = seq_id or f"seq-{index:05d}"
         if (n := seq.frames.shape[1]) != self.resolution:
             raise ValueError(f"sequence {seq_id} is {n} px, the dataset is {self.resolution} px")
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", seq_id):
+            raise ValueError(f"sequence id {seq_id!r}: use letters, digits, '.', '_', '-' (it names files)")
         if seq_id in {r.id for r, _ in self._buffer} | {s["id"] for s in self.manifest["sequences"]}:
             raise ValueError(f"duplicate sequence id {seq_id!r}")
         if np.isnan(seq.frames).any():
@@ -481,3 +487,40 @@ class SkyDataset:
             file = self.path / SHARD_DIR / name
             if sha256_file(file) != expected:
                 raise UserError(f"{file}: sha256 does not match the manifest (corrupt)")
+
+    def summary(self) -> str:
+        """A readable multi-line description: what `skyviewer dataset info` prints."""
+        m, prov, records = self.manifest, self.manifest["provenance"], list(self.records.values())
+        n = self.resolution
+        size_mib = sum((self.path / SHARD_DIR / s["frames"]).stat().st_size for s in m["shards"]) / 2**20
+        lines = [
+            f"dataset     {self.path}  ({m['format']} v{m['version']})",
+            f"sequences   {self.num_sequences}: " + _counts(r.split for r in records),
+            f"frames      {self.num_frames} in {len(m['shards'])} shard(s), {size_mib:.1f} MiB",
+            f"images      {n} x {n} {m['projection']['name']}, {m['dtype']} {m['units']}",
+            "step        " + _counts(f"{r.step_seconds:g} s" for r in records),
+            "length      " + _counts(f"{r.length} frames" for r in records),
+            "luminance   " + _luminance_range([r.luminance for r in records]),
+            "sources     "
+            + _counts(r.source.split(" ", 1)[0] for r in records),  # 'skysim seed=3' -> 'skysim'
+            f"created     {prov.get('created', '?')} by {prov.get('tool', '?')} {prov.get('version', '?')}",
+        ]
+        if prov.get("command"):
+            lines.append(f"command     {prov['command']}")
+        return "\n".join(lines)
+
+
+def _counts(values) -> str:
+    """'train: 58, heldout: 6': how often each value occurs, most frequent first."""
+    counts: dict[str, int] = {}
+    for v in values:
+        counts[v] = counts.get(v, 0) + 1
+    return ", ".join(f"{v}: {c}" for v, c in sorted(counts.items(), key=lambda vc: -vc[1])) or "none"
+
+
+def _luminance_range(stats: list[dict]) -> str:
+    if not stats:
+        return "none"
+    lo, hi = min(x["min"] for x in stats), max(x["max"] for x in stats)
+    mean_lo, mean_hi = min(x["log_mean"] for x in stats), max(x["log_mean"] for x in stats)
+    return f"{lo:.3g} .. {hi:.3g} nits; per-sequence log-mean {mean_lo:.3g} .. {mean_hi:.3g} nits"
