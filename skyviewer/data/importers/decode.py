@@ -102,11 +102,10 @@ def check_radiance(image: np.ndarray) -> None:
     """Raise Skip unless image is (H, W, 3) of finite, non-negative radiance."""
     if image.ndim != 3 or image.shape[2] != 3:
         raise Skip(CHANNELS, f"shape {image.shape}: expected (H, W, 3)")
-    finite = np.isfinite(image)
-    if not finite.all():
-        nan, inf = int(np.isnan(image).sum()), int(np.isinf(image).sum())
-        raise Skip(NON_FINITE, f"{nan} NaN and {inf} Inf value(s)")
+    if not np.isfinite(image).all():
+        nan, inf = np.isnan(image).any(axis=-1).sum(), np.isinf(image).any(axis=-1).sum()
+        raise Skip(NON_FINITE, f"{nan} pixel(s) with NaN and {inf} with Inf radiance")
     low = image.min()
     if low < _NEGATIVE_TOLERANCE:
-        n = int((image < _NEGATIVE_TOLERANCE).sum())
-        raise Skip(NEGATIVE, f"{n} negative value(s), min {low:.4g}")
+        n = (image < _NEGATIVE_TOLERANCE).any(axis=-1).sum()
+        raise Skip(NEGATIVE, f"{n} pixel(s) with negative radiance, min {low:.4g}")

@@ -159,10 +159,10 @@ class SequenceBuilder:
 
     def ends_run(self, c: Candidate) -> bool:
         """Whether c starts a new sequence: a capture gap over max_gap_seconds, or the run is full."""
-        run = self.run
+        run, max_gap = self.run, self.options.max_gap_seconds
+        max_gap = DEFAULT_MAX_GAP_SECONDS if max_gap is None else max_gap
         return bool(run.times) and (
-            c.time_s - run.times[-1] > self.options.max_gap_seconds
-            or len(run.frames) >= self.options.max_frames
+            c.time_s - run.times[-1] > max_gap or len(run.frames) >= self.options.max_frames
         )
 
     def check_shape(self, shape: tuple[int, ...]) -> None:
@@ -246,10 +246,10 @@ def import_frames(source: Source, report: ImportReport, progress: bool = False) 
         try:
             builder.check_order(c)
             image = c.decode()
+            frame = to_canonical(image, options)  # checks the frame itself before its sequence
             if builder.ends_run(c):
                 yield from builder.finish_run()
             builder.check_shape(image.shape)
-            frame = to_canonical(image, options)
         except Skip as e:
             report.skip(c.label, e.code, e.message)
             continue
