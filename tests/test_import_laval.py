@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import asdict
 
 import numpy as np
 import OpenEXR
 import pytest
 
-from skyviewer.cli import main
+from skyviewer.cli import build_parser, main
 from skyviewer.data.importers.laval import find_laval
 from skyviewer.data.importers.pipeline import ImportOptions, import_frames
 from skyviewer.data.importers.report import ImportReport
@@ -198,3 +199,26 @@ def test_cli_writes_a_dataset_and_report(laval_root, tmp_path, capsys):
     assert "imported 8 frames into 2 sequence(s)" in capsys.readouterr().out
     assert main(args) == 2  # exists: refused without --overwrite, dataset untouched
     assert SkyDataset.open(out).num_frames == 8
+
+
+def test_resume_continues_an_interrupted_import(laval_root, tmp_path):
+    """An interrupted build (first sequence written, then stopped) is completed by --resume."""
+    from skyviewer.data.importers.commands import build_options, detect_sources
+    from skyviewer.data.store import DatasetWriter
+
+    out, fresh = tmp_path / "sky", tmp_path / "fresh"
+    args = ["dataset", "import", str(laval_root), "--resolution", str(N), "--max-frames-per-sequence", "2"]
+    assert main([*args, "--out", str(fresh)]) == 0
+    # Build the interrupted state the way the import would have left it: same provenance args.
+    parsed = build_parser().parse_args([*args, "--out", str(out)])
+    options = asdict(build_options(parsed))
+    inputs = [str(p) for p, _ in detect_sources(parsed.paths, None)]
+    (first, *_), _ = import_laval(laval_root, max_frames=2)
+    writer = DatasetWriter(out, N, provenance={"args": {"inputs": inputs, "options": options}})
+    writer.add(first)
+    writer.flush()  # ... and the process dies here: no close()
+    assert main([*args, "--out", str(out), "--resume"]) == 0
+    done, reference = SkyDataset.open(out), SkyDataset.open(fresh)
+    assert done.sequence_ids() == reference.sequence_ids() and done.num_frames == reference.num_frames == 8
+    for seq_id in done.sequence_ids():
+        np.testing.assert_array_equal(done.frames(seq_id), reference.frames(seq_id))
