@@ -81,8 +81,6 @@ def register(dataset_subparsers) -> None:
 
 def detect_sources(paths: list[str], kind: str | None) -> list[tuple[Path, str]]:
     """(path, kind) per source; a folder of videos becomes one source per video file."""
-    from skyviewer.data.importers.images import image_files
-    from skyviewer.data.importers.laval import is_laval
     from skyviewer.data.importers.video import VIDEO_SUFFIXES
 
     sources = []
@@ -96,9 +94,7 @@ def detect_sources(paths: list[str], kind: str | None) -> list[tuple[Path, str]]
             sources.append((path, "video"))
             continue
         videos = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES)
-        found = kind or (
-            "laval" if is_laval(path) else "images" if image_files(path) else "video" if videos else None
-        )
+        found = kind or _detect_folder_kind(path, videos)
         if found is None:
             raise UserError(f"{path}: found no Laval captures (YYYYMMDD/HHMMSS/envmap.exr), images or videos")
         if found == "video":
@@ -108,6 +104,18 @@ def detect_sources(paths: list[str], kind: str | None) -> list[tuple[Path, str]]
         else:
             sources.append((path, found))
     return sources
+
+
+def _detect_folder_kind(folder: Path, videos: list[Path]) -> str | None:
+    """laval, images or video by what the folder holds (in that order of precedence), else None."""
+    from skyviewer.data.importers.images import image_files
+    from skyviewer.data.importers.laval import is_laval
+
+    if is_laval(folder):
+        return "laval"
+    if image_files(folder):
+        return "images"
+    return "video" if videos else None
 
 
 def _check(ok: bool, message: str) -> None:
@@ -161,12 +169,26 @@ def report_path(out: Path) -> Path:
     return out.with_name(out.name + ".import-report.json")
 
 
-def run_import(args: argparse.Namespace) -> int:
+def _write_sources(writer, sources: list[tuple[Path, str]], options, report) -> int:
+    """Import every source into writer; returns the number of sequences (including resumed ones)."""
     from skyviewer.data.importers.images import find_images
     from skyviewer.data.importers.laval import find_laval
     from skyviewer.data.importers.pipeline import import_frames
-    from skyviewer.data.importers.report import ImportReport
     from skyviewer.data.importers.video import find_video
+
+    finders = {"laval": find_laval, "images": find_images, "video": find_video}
+    already_written = writer.next_index  # resume: these sequences are in the shards already
+    index = 0
+    for path, kind in sources:
+        for seq in import_frames(finders[kind](path, options, report), report, progress=True):
+            if index >= already_written:
+                writer.add(seq)
+            index += 1
+    return index
+
+
+def run_import(args: argparse.Namespace) -> int:
+    from skyviewer.data.importers.report import ImportReport
     from skyviewer.data.store import DatasetWriter
 
     options = build_options(args)
@@ -176,7 +198,6 @@ def run_import(args: argparse.Namespace) -> int:
             kind != "video" or options.step_seconds is not None,
             f"{path}: --step-seconds is required for videos (a time-lapse's frame rate is not sky time)",
         )
-    finders = {"laval": find_laval, "images": find_images, "video": find_video}
     kinds = sorted({k for _, k in sources})
     report = ImportReport(kind=",".join(kinds), inputs=[str(p) for p, _ in sources], options=asdict(options))
     provenance = {
@@ -195,15 +216,11 @@ def run_import(args: argparse.Namespace) -> int:
     )
     try:
         with writer:
-            already_written = writer.next_index  # resume: the first sequences are in the shards
-            index = 0
-            for path, kind in sources:
-                for seq in import_frames(finders[kind](path, options, report), report, progress=True):
-                    if index >= already_written:
-                        writer.add(seq)
-                    index += 1
-            _check(index > 0, f"{', '.join(args.paths)}: no sequence could be imported (reasons in {target})")
-    finally:
+            written = _write_sources(writer, sources, options, report)
+            _check(
+                written > 0, f"{', '.join(args.paths)}: no sequence could be imported (reasons in {target})"
+            )
+    finally:  # also when interrupted: the report says how far it got
         report.write(target)
         print(report.summary())
         print(f"report: {target}")
