@@ -1,0 +1,46 @@
+#version 330 core
+// Sky dome, vertex stage: a fullscreen triangle (no mesh), plus the per-frame values that
+// depend on the sky textures but not on the pixel, computed once per vertex instead of per pixel.
+
+#include "uniforms.glsl"
+#include "fullscreen.glsl"
+#include "sky_projection.glsl"
+#include "sun.glsl"
+
+uniform sampler2D sky_prev;
+uniform sampler2D sky_next;
+
+out vec2 v_ndc;                 // normalised device coordinates, interpolated to pixel centres
+flat out vec3 v_ground;         // radiance of the ground far below the horizon (nits)
+flat out vec3 v_sun_glow;       // sky radiance around the sun, replaces the clamped disc
+flat out float v_sun_visibility;
+
+const int HORIZON_SAMPLES = 64;
+
+// Mean radiance just above the horizon, all azimuths: the haze colour the ground fades into.
+vec3 horizon_mean(sampler2D sky) {
+    float r = inner_radius(textureSize(sky, 0).x);
+    vec3 sum = vec3(0.0);
+    for (int k = 0; k < HORIZON_SAMPLES; ++k) {
+        float a = float(k) * (4.0 * HALF_PI / float(HORIZON_SAMPLES));
+        sum += textureLod(sky, vec2(0.5) + 0.5 * r * vec2(cos(a), sin(a)), 0.0).rgb;
+    }
+    return sum / float(HORIZON_SAMPLES);
+}
+
+void main() {
+    vec2 p = fullscreen_position(gl_VertexID);
+    v_ndc = p;
+    gl_Position = vec4(p, 0.0, 1.0);
+
+    v_ground = ground_albedo * mix(horizon_mean(sky_prev), horizon_mean(sky_next), blend);
+    v_sun_glow = vec3(0.0);
+    v_sun_visibility = 0.0;
+    if (sun_direction.y > -sun_radius) {
+        vec2 sun_uv = fisheye_uv(sun_direction);
+        float vis_prev = sun_visibility(sun_peak(sky_prev, sun_uv));
+        float vis_next = sun_visibility(sun_peak(sky_next, sun_uv));
+        v_sun_visibility = mix(vis_prev, vis_next, blend);
+        v_sun_glow = mix(sun_glow(sky_prev, sun_uv), sun_glow(sky_next, sun_uv), blend);
+    }
+}

@@ -1,0 +1,1 @@
+"""The dome renderer (moderngl, GLSL in shaders/): no torch here, see docs/rendering.md."""

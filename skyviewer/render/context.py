@@ -1,0 +1,65 @@
+"""OpenGL contexts for rendering without a visible window (tests, recording, screenshots)."""
+
+from __future__ import annotations
+
+import os
+
+import moderngl
+
+from skyviewer.errors import UserError
+
+GL_VERSION = 330
+"""The renderer needs OpenGL 3.3 core (GLSL 330)."""
+
+INSTALL_HINT = (
+    "no OpenGL context: install Mesa EGL (apt-get install libegl1 libegl-mesa0 libgl1-mesa-dri) "
+    "or run under a display / xvfb-run"
+)
+
+
+def create_offscreen_context() -> moderngl.Context:
+    """A GL 3.3+ context with no visible window: headless EGL first, else a hidden glfw window.
+
+    EGL needs no display server (CI, servers); the glfw fallback covers systems whose EGL is
+    missing but which run X or Wayland. Release with release_context().
+    """
+    errors = []
+    try:
+        return moderngl.create_standalone_context(backend="egl", require=GL_VERSION)
+    except Exception as exc:  # moderngl raises plain Exceptions from its loaders
+        errors.append(f"EGL: {exc}")
+    if os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"):
+        try:
+            return _hidden_glfw_context()
+        except Exception as exc:
+            errors.append(f"glfw: {exc}")
+    raise UserError(f"{INSTALL_HINT} ({'; '.join(errors) or 'no display'})")
+
+
+def _hidden_glfw_context() -> moderngl.Context:
+    import glfw
+
+    if not glfw.init():
+        raise RuntimeError("glfw.init() failed")
+    glfw.window_hint(glfw.VISIBLE, glfw.FALSE)
+    glfw.window_hint(glfw.CONTEXT_VERSION_MAJOR, 3)
+    glfw.window_hint(glfw.CONTEXT_VERSION_MINOR, 3)
+    glfw.window_hint(glfw.OPENGL_PROFILE, glfw.OPENGL_CORE_PROFILE)
+    glfw.window_hint(glfw.OPENGL_FORWARD_COMPAT, glfw.TRUE)
+    window = glfw.create_window(16, 16, "skyviewer offscreen", None, None)
+    if not window:
+        raise RuntimeError("cannot create a hidden GL 3.3 core window")
+    glfw.make_context_current(window)
+    ctx = moderngl.create_context(require=GL_VERSION)
+    ctx.extra = {"glfw_window": window}  # the window owns the context: keep it alive with it
+    return ctx
+
+
+def release_context(ctx: moderngl.Context) -> None:
+    """Release a context from create_offscreen_context, and its hidden window if it has one."""
+    window = (ctx.extra or {}).get("glfw_window") if isinstance(ctx.extra, dict) else None
+    ctx.release()
+    if window is not None:
+        import glfw
+
+        glfw.destroy_window(window)

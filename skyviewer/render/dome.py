@@ -1,0 +1,181 @@
+"""The sky dome: warps the canonical fisheye sky over the viewer's sky (shaders/dome.*).
+
+Per displayed frame the host calls render() with a DomeView (camera, sun, exposure key, blend,
+frame index: everything time-dependent is passed in, so recordings are deterministic); per
+model step it calls push_frame() with the model's new (N, N, 3) float16 frame.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+
+import moderngl
+import numpy as np
+
+from skyviewer.render.camera import Camera
+from skyviewer.render.exposure import LogLuminanceMeter
+from skyviewer.render.shaders import SHADER_DIR, ShaderLibrary
+from skyviewer.render.textures import SkyTextures
+from skyviewer.sky.radiance import ENCODING, SUN
+from skyviewer.sky.tonemap import MIDDLE_GREY
+
+Vec3 = tuple[float, float, float]
+
+
+@dataclass(frozen=True)
+class DomeSettings:
+    """How the dome looks; changes rarely (user settings, not per frame)."""
+
+    exposure_stops: float = 0.0
+    """Exposure compensation (EV) on top of the key: +1 doubles the radiance fed to the curve."""
+    ground_albedo: Vec3 = (0.3, 0.3, 0.3)
+    """Ground radiance as a fraction of the sky's mean horizon radiance (the ground is lit
+    by that sky and seen through haze), linear RGB."""
+    haze_depth_deg: float = 8.0
+    """Angle below the horizon over which the horizon haze fades into the ground colour."""
+    sun_fade_stops: float = 4.0
+    """The analytic sun fades out as the sky image's peak at the sun drops this many stops
+    under the clamp (a cloud moving in front of it)."""
+    dither: bool = True
+    """Triangular +-1 LSB dither of the 8-bit output against banding (tests turn it off)."""
+
+
+@dataclass(frozen=True)
+class DomeView:
+    """What one displayed frame shows: the inputs that change every frame."""
+
+    camera: Camera
+    """Where the viewer looks."""
+    key_nits: float
+    """Luminance that lands on middle grey (from AutoExposure, or a manual key)."""
+    sun_direction: Vec3 = (0.0, -1.0, 0.0)
+    """Unit vector towards the sun, world axes; below the horizon draws no disc."""
+    blend: float = 0.0
+    """Fraction of the current model step elapsed: 0 shows the previous frame, 1 the next."""
+    frame_index: int = 0
+    """Displayed frame counter: varies the dither pattern from frame to frame."""
+    sun_radiance_nits: Vec3 = (SUN.luminance_nits,) * 3
+    """Mean disc radiance, linear RGB (nits): dimmer and redder when the sun is low."""
+
+
+@dataclass(frozen=True)
+class DomeParams:
+    """The values of the GLSL block DomeParams (shaders/uniforms.glsl documents each member)."""
+
+    cam_right: Vec3
+    exposure_scale: float
+    cam_up: Vec3
+    blend: float
+    cam_forward: Vec3
+    pixel_angle: float
+    sun_direction: Vec3
+    sun_radius: float
+    sun_radiance: Vec3
+    sun_limb_u: float
+    ground_albedo: Vec3
+    haze_depth: float
+    dither_lsb: float
+    frame_index: float
+    sun_fade_stops: float
+    sky_clamp_nits: float
+
+
+def dome_params(view: DomeView, settings: DomeSettings, size: tuple[int, int]) -> DomeParams:
+    """Shader parameters of one frame rendered at size = (width, height)."""
+    width, height = size
+    right, up, forward = view.camera.ray_basis(width / height)
+    sun = np.asarray(view.sun_direction, dtype=np.float64)
+    return DomeParams(
+        cam_right=tuple(right),
+        exposure_scale=MIDDLE_GREY / max(view.key_nits, 1e-12) * 2.0**settings.exposure_stops,
+        cam_up=tuple(up),
+        blend=min(max(view.blend, 0.0), 1.0),
+        cam_forward=tuple(forward),
+        pixel_angle=view.camera.pixel_angle(height),
+        sun_direction=tuple(sun / np.linalg.norm(sun)),
+        sun_radius=math.radians(SUN.angular_radius_deg),
+        sun_radiance=tuple(view.sun_radiance_nits),
+        sun_limb_u=SUN.limb_darkening_u,
+        ground_albedo=tuple(settings.ground_albedo),
+        haze_depth=math.radians(settings.haze_depth_deg),
+        dither_lsb=1.0 if settings.dither else 0.0,
+        frame_index=float(view.frame_index % 2**24),  # exact in float32
+        sun_fade_stops=settings.sun_fade_stops,
+        sky_clamp_nits=ENCODING.x_max,
+    )
+
+
+def block_layout(path=SHADER_DIR / "uniforms.glsl") -> list[tuple[str, str, int]]:
+    """(name, type, byte offset) of each DomeParams member, read from the GLSL (std140 rules
+    for the float and vec3 members it uses: vec3 aligns to 16 bytes, float to 4)."""
+    block = re.search(r"uniform\s+DomeParams\s*\{(.*?)\}", path.read_text(), re.S).group(1)
+    members, offset = [], 0
+    for gl_type, name in re.findall(r"^\s*(vec3|float)\s+(\w+)\s*;", block, re.M):
+        align, size = (16, 12) if gl_type == "vec3" else (4, 4)
+        offset = -(-offset // align) * align
+        members.append((name, gl_type, offset))
+        offset += size
+    return members
+
+
+def pack_params(params: DomeParams, layout: list[tuple[str, str, int]], nbytes: int) -> bytes:
+    """The block's std140 bytes (nbytes: the block size GL reports)."""
+    data = np.zeros(nbytes // 4, np.float32)
+    for name, _, offset in layout:
+        value = np.atleast_1d(np.asarray(getattr(params, name), np.float32))
+        data[offset // 4 : offset // 4 + value.size] = value
+    return data.tobytes()
+
+
+class DomeRenderer:
+    """Draws the sky dome into any framebuffer (offscreen target or the window's)."""
+
+    def __init__(
+        self,
+        ctx: moderngl.Context,
+        sky_size: int,
+        settings: DomeSettings = DomeSettings(),
+        shaders: ShaderLibrary | None = None,
+    ) -> None:
+        shaders = shaders or ShaderLibrary(ctx)
+        self.ctx = ctx
+        self.settings = settings
+        self.program = shaders.program("dome.vert", "dome.frag")
+        self.program["sky_prev"].value, self.program["sky_next"].value = 0, 1
+        self.program["DomeParams"].binding = 0
+        self._layout = block_layout()
+        self._params = ctx.buffer(reserve=self.program["DomeParams"].size, dynamic=True)
+        self.vao = ctx.vertex_array(self.program, [])
+        self.sky = SkyTextures(ctx, sky_size)
+        self.meter = LogLuminanceMeter(ctx, shaders, sky_size)
+        self._log_keys: tuple[float, float] | None = None
+
+    def push_frame(self, frame: np.ndarray) -> None:
+        """Upload the model's newest (N, N, 3) float16 frame (nits) and measure its key."""
+        self.sky.push(frame)
+        log_key = math.log(self.meter.measure(self.sky.next))
+        self._log_keys = (log_key, log_key) if self._log_keys is None else (self._log_keys[1], log_key)
+
+    def scene_key_nits(self, blend: float) -> float:
+        """Log-average luminance of the blended sky: the auto-exposure target."""
+        if self._log_keys is None:
+            raise RuntimeError("push_frame() first")
+        prev, nxt = self._log_keys
+        return math.exp(prev + (nxt - prev) * min(max(blend, 0.0), 1.0))
+
+    def render(self, framebuffer: moderngl.Framebuffer, view: DomeView) -> DomeParams:
+        """Draw one frame; returns the parameters used (what reference.render_dome needs)."""
+        params = dome_params(view, self.settings, framebuffer.size)
+        self._params.write(pack_params(params, self._layout, self._params.size))
+        self._params.bind_to_uniform_block(0)
+        self.sky.use(0, 1)
+        framebuffer.use()
+        self.ctx.disable(moderngl.BLEND | moderngl.DEPTH_TEST | moderngl.CULL_FACE)
+        self.vao.render(moderngl.TRIANGLES, vertices=3)
+        return params
+
+    def release(self) -> None:
+        for obj in (self.vao, self._params, self.sky, self.meter):
+            obj.release()

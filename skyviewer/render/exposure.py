@@ -1,0 +1,87 @@
+"""Exposure: measuring a sky frame's key on the GPU, and adapting to it over time like a camera.
+
+The key (the luminance that lands on middle grey, see skyviewer.sky.tonemap) is the
+log-average luminance of the sky image. It is measured once per uploaded model frame, not per
+displayed frame; the dome interpolates the keys of its two frames geometrically with `blend`,
+and AutoExposure follows that target with a time constant, driven by the frame time it is given.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import moderngl
+import numpy as np
+
+from skyviewer.render.shaders import ShaderLibrary
+
+
+class LogLuminanceMeter:
+    """GPU log-average luminance of a canonical sky texture, over the pixels inside the horizon.
+
+    luminance.frag sums ln(Y) over BLOCK x BLOCK tiles; the (N/BLOCK)^2 partial sums (a few KB)
+    are read back and finished in float64. The readback waits for the GPU, which is fine at the
+    model's step rate (~10 Hz); it equals tonemap.auto_key_nits(sky, fisheye_mask(N)).
+    """
+
+    BLOCK = 8  # texels per tile side; must match luminance.frag
+
+    def __init__(self, ctx: moderngl.Context, shaders: ShaderLibrary, size: int) -> None:
+        self.ctx = ctx
+        self.program = shaders.program("fullscreen.vert", "luminance.frag")
+        tiles = -(-size // self.BLOCK)
+        self._sums = ctx.texture((tiles, tiles), 2, dtype="f4")
+        self.framebuffer = ctx.framebuffer(color_attachments=[self._sums])
+        self.vao = ctx.vertex_array(self.program, [])
+
+    def measure(self, sky: moderngl.Texture) -> float:
+        """The key (nits) of one sky texture."""
+        sky.use(0)
+        self.program["sky"].value = 0
+        self.framebuffer.use()
+        self.vao.render(moderngl.TRIANGLES, vertices=3)
+        sums = np.frombuffer(self.framebuffer.read(components=2, dtype="f4"), np.float32)
+        log_sum, count = sums.reshape(-1, 2).astype(np.float64).sum(axis=0)
+        return math.exp(log_sum / max(count, 1.0))
+
+    def release(self) -> None:
+        for obj in (self.vao, self.framebuffer, self._sums):
+            obj.release()
+
+
+@dataclass(frozen=True)
+class AutoExposureConfig:
+    """How fast auto-exposure follows the sky, in seconds of viewer time."""
+
+    brighten_seconds: float = 0.4
+    """Time constant when the sky gets brighter (eyes and cameras adapt to light quickly)."""
+    darken_seconds: float = 1.5
+    """Time constant when the sky gets darker (dark adaptation is slower)."""
+
+
+class AutoExposure:
+    """Exponential adaptation of the key in log space, like a camera's auto-exposure."""
+
+    def __init__(self, config: AutoExposureConfig = AutoExposureConfig()) -> None:
+        self.config = config
+        self._log_key: float | None = None
+
+    @property
+    def key_nits(self) -> float | None:
+        """The current key, or None before the first update."""
+        return None if self._log_key is None else math.exp(self._log_key)
+
+    def update(self, target_key_nits: float, dt_seconds: float) -> float:
+        """Move towards target_key_nits over dt_seconds of viewer time; returns the new key.
+
+        The first update jumps straight to the target.
+        """
+        target = math.log(max(target_key_nits, 1e-12))
+        if self._log_key is None:
+            self._log_key = target
+        else:
+            brighter = target > self._log_key
+            tau = self.config.brighten_seconds if brighter else self.config.darken_seconds
+            self._log_key += (target - self._log_key) * (1.0 - math.exp(-max(dt_seconds, 0.0) / tau))
+        return math.exp(self._log_key)

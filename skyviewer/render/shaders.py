@@ -1,0 +1,72 @@
+"""GLSL sources from shaders/, with a tiny `#include "file.glsl"` resolver, and a program cache.
+
+GLSL has no include directive of its own. Ours is resolved before compilation: each included
+file is inlined once (a second include of the same file is dropped, so shared pieces need no
+guards), paths are relative to the including file, and a `#line` after every inlined piece keeps
+compiler messages pointing at the right line of the file they name.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import moderngl
+
+from skyviewer.errors import UserError
+
+SHADER_DIR = Path(__file__).resolve().parents[2] / "shaders"
+"""The repository's shaders/ folder (the GLSL is shared with the Unity/Unreal samples)."""
+
+_INCLUDE = re.compile(r'^\s*#include\s+"([^"]+)"\s*$')
+
+
+def resolve_includes(path: Path) -> str:
+    """Source of `path` with every `#include "name"` inlined (each file at most once)."""
+    return _resolve(Path(path).resolve(), seen=set(), stack=())
+
+
+def _resolve(path: Path, seen: set[Path], stack: tuple[Path, ...]) -> str:
+    if path in stack:
+        chain = " -> ".join(p.name for p in (*stack, path))
+        raise UserError(f"{path}: #include cycle ({chain})")
+    if path in seen:
+        return ""
+    seen.add(path)
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        where = f" (included from {stack[-1]})" if stack else ""
+        raise UserError(f"{path}: cannot read shader source{where}: {exc.strerror}") from exc
+    out = []
+    for number, line in enumerate(lines, start=1):
+        match = _INCLUDE.match(line)
+        if match is None:
+            out.append(line)
+            continue
+        out.append(f"// begin {match.group(1)}")
+        out.append(_resolve((path.parent / match.group(1)).resolve(), seen, (*stack, path)))
+        out.append(f"#line {number + 1}")  # back in this file, on the line after the include
+    return "\n".join(out) + "\n"
+
+
+class ShaderLibrary:
+    """Programs built from files under `root`, each compiled once per context and then reused."""
+
+    def __init__(self, ctx: moderngl.Context, root: Path = SHADER_DIR) -> None:
+        self.ctx = ctx
+        self.root = Path(root)
+        self._programs: dict[tuple[str, str], moderngl.Program] = {}
+
+    def program(self, vertex: str, fragment: str) -> moderngl.Program:
+        """The linked program of two shader files (names relative to root)."""
+        key = (vertex, fragment)
+        if key not in self._programs:
+            sources = {name: resolve_includes(self.root / name) for name in key}
+            try:
+                self._programs[key] = self.ctx.program(
+                    vertex_shader=sources[vertex], fragment_shader=sources[fragment]
+                )
+            except moderngl.Error as exc:
+                raise UserError(f"{self.root}: cannot build program {vertex} + {fragment}:\n{exc}") from exc
+        return self._programs[key]

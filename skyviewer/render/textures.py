@@ -1,0 +1,68 @@
+"""The two sky textures the dome blends: the previous and the next model frame."""
+
+from __future__ import annotations
+
+import moderngl
+import numpy as np
+
+from skyviewer.errors import UserError
+
+
+class SkyTextures:
+    """Previous/next canonical sky frames as RGB16F textures, uploaded through two PBOs.
+
+    push() writes the new frame into a pixel buffer object, has GL copy it into the texture
+    that held the older frame, and swaps roles: the old `next` becomes `prev`. The copy from
+    the PBO is asynchronous, and alternating between two PBOs means writing frame k never waits
+    for the transfer of frame k-1 to finish.
+    """
+
+    def __init__(self, ctx: moderngl.Context, size: int) -> None:
+        self.size = size
+        nbytes = size * size * 3 * 2  # RGB, float16
+        self._textures = [self._texture(ctx) for _ in range(2)]
+        self._pbos = [ctx.buffer(reserve=nbytes, dynamic=True) for _ in range(2)]
+        self._next = 0  # index of the texture holding the newest frame
+        self._pushed = 0
+
+    def _texture(self, ctx: moderngl.Context) -> moderngl.Texture:
+        texture = ctx.texture((self.size, self.size), 3, dtype="f2", alignment=1)
+        texture.filter = (moderngl.LINEAR, moderngl.LINEAR)
+        texture.repeat_x = texture.repeat_y = False  # clamp to edge: the image does not wrap
+        return texture
+
+    @property
+    def prev(self) -> moderngl.Texture:
+        """The older of the two frames (blend = 0)."""
+        return self._textures[1 - self._next]
+
+    @property
+    def next(self) -> moderngl.Texture:
+        """The newest frame (blend = 1)."""
+        return self._textures[self._next]
+
+    def push(self, frame: np.ndarray) -> None:
+        """Upload a (size, size, 3) float16 sky frame (nits) as the new `next`.
+
+        The first frame fills both textures, so blending is valid from the start.
+        """
+        expected = (self.size, self.size, 3)
+        if frame.shape != expected or frame.dtype != np.float16:
+            raise UserError(f"sky frame: expected float16 {expected}, got {frame.dtype} {frame.shape}")
+        self._next = 1 - self._next
+        pbo = self._pbos[self._pushed % 2]
+        pbo.orphan()  # fresh storage: never wait for a transfer still reading the old one
+        pbo.write(np.ascontiguousarray(frame))
+        targets = self._textures if self._pushed == 0 else [self.next]
+        for texture in targets:
+            texture.write(pbo)
+        self._pushed += 1
+
+    def use(self, prev_unit: int, next_unit: int) -> None:
+        """Bind prev and next to texture units."""
+        self.prev.use(prev_unit)
+        self.next.use(next_unit)
+
+    def release(self) -> None:
+        for obj in (*self._textures, *self._pbos):
+            obj.release()
