@@ -195,7 +195,10 @@ class SequenceBuilder:
             )
             return
         times = np.asarray(run.times)
-        step = float(np.median(np.diff(times)))
+        gaps = np.sort(np.diff(times))
+        # The lower median: a missing frame makes a gap longer, never shorter, so with two
+        # gaps of 120 s and 240 s the step is 120 s, not their mean.
+        step = float(gaps[(len(gaps) - 1) // 2])
         self._note_irregular_gaps(run, step)
         meta = empty_meta(len(times))
         meta["t_seconds"] = times - times[0]
