@@ -1,0 +1,1 @@
+"""The learned sky models: start generator, step model, discriminators, shared blocks."""

@@ -1,0 +1,138 @@
+"""Small building blocks shared by the start and step models and their discriminators.
+
+Everything a generator uses must export to ONNX opset <= 15 with static shapes and
+standard ops (Unity's Inference Engine, Unreal's NNE): plain convs, nearest upsampling,
+average pooling, elementwise math, GatherElements. In particular the warp below is a
+hand-written bilinear gather instead of grid_sample (GridSample only exists from opset 16).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from skyviewer.sky.projection import fisheye_directions
+
+LRELU_SLOPE = 0.2
+COND_DIM = 4
+"""Condition vector: sun direction (3, world unit vector, +Y up) and cloud cover (1, [0, 1])."""
+GEOMETRY_CHANNELS = 5
+"""Per-pixel maps from SkyGeometry.maps: view direction (3), cosine to the sun, sun glow."""
+
+
+def channels_at(resolution: int, channel_base: int, max_channels: int) -> int:
+    """Feature width at a resolution: wider where the image is small (stylegan's rule)."""
+    return max(8, min(max_channels, channel_base // resolution))
+
+
+class PixelNorm(nn.Module):
+    """Normalise each pixel's feature vector to unit RMS (ProGAN): batch-independent, exportable."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * torch.rsqrt(x.pow(2).mean(dim=1, keepdim=True) + 1e-8)
+
+
+def conv_act(cin: int, cout: int, norm: bool) -> nn.Sequential:
+    """3x3 conv + leaky ReLU (+ pixel norm in generators; discriminators go without, R1 keeps them sane)."""
+    layers: list[nn.Module] = [nn.Conv2d(cin, cout, 3, padding=1), nn.LeakyReLU(LRELU_SLOPE)]
+    if norm:
+        layers.append(PixelNorm())
+    return nn.Sequential(*layers)
+
+
+class SkyGeometry(nn.Module):
+    """Constant per-pixel geometry of the canonical fisheye at one resolution, as network inputs.
+
+    Giving the networks where each pixel looks and how far it is from the sun (CoordConv /
+    CPPN style) means they need not learn the projection: the sun glow lands at the right
+    pixel for any sun direction, and nothing depends on zero-padding to find the horizon.
+    """
+
+    def __init__(self, resolution: int):
+        super().__init__()
+        dirs, mask = fisheye_directions(resolution)
+        self.resolution = resolution
+        self.register_buffer(
+            "dirs", torch.from_numpy(dirs).permute(2, 0, 1)[None].contiguous()
+        )  # (1, 3, N, N)
+        self.register_buffer("mask", torch.from_numpy(mask.astype("float32"))[None, None])  # (1, 1, N, N)
+
+    def sun_maps(self, sun_dir: torch.Tensor) -> torch.Tensor:
+        """Cosine of the angle to the sun and a narrow glow exp(32 (cos - 1)): (B, 2, N, N)."""
+        cos = (self.dirs * sun_dir[:, :, None, None]).sum(dim=1, keepdim=True)  # (B, 1, N, N)
+        return torch.cat([cos, torch.exp(32.0 * (cos - 1.0))], dim=1)
+
+    def maps(self, sun_dir: torch.Tensor) -> torch.Tensor:
+        """View directions and sun maps: (B, GEOMETRY_CHANNELS, N, N)."""
+        return torch.cat([self.dirs.expand(sun_dir.shape[0], -1, -1, -1), self.sun_maps(sun_dir)], dim=1)
+
+    def apply_mask(self, x: torch.Tensor) -> torch.Tensor:
+        """Set pixels below the horizon to encoded -1 (zero radiance), as the data has them."""
+        return x * self.mask + (self.mask - 1.0)
+
+
+def broadcast(values: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """(B, K) per-sample values as constant (B, K, H, W) maps matching `like`'s spatial size."""
+    return values[:, :, None, None].expand(-1, -1, like.shape[2], like.shape[3])
+
+
+class MinibatchStd(nn.Module):
+    """Append the across-group standard deviation as a feature map (ProGAN/StyleGAN2).
+
+    A collapsed generator makes every sample in a group alike; this statistic lets the
+    discriminator see it and push back.
+    """
+
+    def __init__(self, group_size: int):
+        super().__init__()
+        self.group_size = group_size
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, c, h, w = x.shape
+        g = min(self.group_size, b)
+        if b % g:  # odd leftover batch: fall back to one group (still a valid statistic)
+            g = b
+        y = x.reshape(g, -1, c, h, w)  # (G, B/G, C, H, W)
+        y = (y.var(dim=0, unbiased=False) + 1e-8).sqrt().mean(dim=(1, 2, 3))  # (B/G,)
+        y = y.reshape(-1, 1, 1, 1).repeat(g, 1, h, w)  # (B, 1, H, W)
+        return torch.cat([x, y], dim=1)
+
+
+class ConvGRU(nn.Module):
+    """Convolutional GRU cell: the LSTM idea with convs, so the state is a feature map."""
+
+    def __init__(self, in_channels: int, state_channels: int):
+        super().__init__()
+        self.gates = nn.Conv2d(in_channels + state_channels, 2 * state_channels, 3, padding=1)
+        self.candidate = nn.Conv2d(in_channels + state_channels, state_channels, 3, padding=1)
+
+    def forward(self, x: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+        update, reset = torch.sigmoid(self.gates(torch.cat([x, h], dim=1))).chunk(2, dim=1)
+        n = torch.tanh(self.candidate(torch.cat([x, reset * h], dim=1)))
+        return (1.0 - update) * h + update * n
+
+
+def warp(image: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
+    """Backward bilinear warp: out[y, x] = image[y + flow_y, x + flow_x], flow in pixels, edges clamped.
+
+    image (B, C, H, W), flow (B, 2, H, W) with (dx, dy). Written with floor/clamp/gather so it
+    exports as GatherElements (opset 11) and matches grid_sample(align_corners=True, border).
+    """
+    b, c, h, w = image.shape
+    ys = torch.arange(h, dtype=image.dtype, device=image.device).view(1, h, 1)
+    xs = torch.arange(w, dtype=image.dtype, device=image.device).view(1, 1, w)
+    x = (xs + flow[:, 0]).clamp(0, w - 1)  # (B, H, W)
+    y = (ys + flow[:, 1]).clamp(0, h - 1)
+    x0, y0 = x.floor(), y.floor()
+    fx, fy = (x - x0)[:, None], (y - y0)[:, None]  # (B, 1, H, W)
+    x0i, y0i = x0.long(), y0.long()
+    x1i, y1i = (x0i + 1).clamp(max=w - 1), (y0i + 1).clamp(max=h - 1)
+    flat = image.reshape(b, c, h * w)
+
+    def tap(yi: torch.Tensor, xi: torch.Tensor) -> torch.Tensor:
+        index = (yi * w + xi).reshape(b, 1, h * w).expand(b, c, h * w)
+        return flat.gather(2, index).reshape(b, c, h, w)
+
+    top = tap(y0i, x0i) * (1 - fx) + tap(y0i, x1i) * fx
+    bottom = tap(y1i, x0i) * (1 - fx) + tap(y1i, x1i) * fx
+    return top * (1 - fy) + bottom * fy

@@ -1,0 +1,77 @@
+"""Model 1, the start sky: latent vector + conditions -> canonical-fisheye HDR sky (encoded).
+
+DCGAN lineage: a mapping MLP, a learned 4x4 seed, then nearest-upsample + conv blocks
+doubling the resolution up to N. Two modernisations: pixel norm instead of batch norm (no
+batch dependence, so the EMA generator and batch-1 inference behave like training), and
+the sky geometry (view directions, angle to the sun) plus cloud cover fed to every block,
+so the sun glow is placed by the condition rather than memorised per position.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from skyviewer.nets.blocks import (
+    COND_DIM,
+    GEOMETRY_CHANNELS,
+    LRELU_SLOPE,
+    PixelNorm,
+    SkyGeometry,
+    broadcast,
+    channels_at,
+    conv_act,
+)
+
+MAP_CHANNELS = GEOMETRY_CHANNELS + 1  # + cloud cover
+
+
+class UpBlock(nn.Module):
+    """x2 nearest upsample, then two 3x3 convs that also see the condition maps."""
+
+    def __init__(self, cin: int, cout: int):
+        super().__init__()
+        self.conv0 = conv_act(cin + MAP_CHANNELS, cout, norm=True)
+        self.conv1 = conv_act(cout, cout, norm=True)
+
+    def forward(self, x: torch.Tensor, maps: torch.Tensor) -> torch.Tensor:
+        x = F.interpolate(x, scale_factor=2.0, mode="nearest")  # (B, C, 2H, 2W)
+        return self.conv1(self.conv0(torch.cat([x, maps], dim=1)))
+
+
+class StartGenerator(nn.Module):
+    def __init__(self, resolution: int, latent_dim: int, channel_base: int, max_channels: int):
+        super().__init__()
+        if resolution < 8 or resolution & (resolution - 1):
+            raise ValueError(f"resolution must be a power of two >= 8, got {resolution}")
+        self.resolution, self.latent_dim = resolution, latent_dim
+        self.geometry = SkyGeometry(resolution)
+        self.mapping = nn.Sequential(
+            nn.Linear(latent_dim + COND_DIM, latent_dim),
+            nn.LeakyReLU(LRELU_SLOPE),
+            nn.Linear(latent_dim, latent_dim),
+            nn.LeakyReLU(LRELU_SLOPE),
+        )
+        c = channels_at(4, channel_base, max_channels)
+        self.seed = nn.Linear(latent_dim, c * 16)
+        self.seed_norm = PixelNorm()
+        blocks, res = [], 4
+        while res < resolution:
+            c_out = channels_at(res * 2, channel_base, max_channels)
+            blocks.append(UpBlock(c, c_out))
+            c, res = c_out, res * 2
+        self.blocks = nn.ModuleList(blocks)
+        self.to_rgb = nn.Conv2d(c, 3, 1)
+
+    def forward(self, z: torch.Tensor, sun_dir: torch.Tensor, cloud_cover: torch.Tensor) -> torch.Tensor:
+        """z (B, latent_dim), sun_dir (B, 3), cloud_cover (B, 1) -> encoded sky (B, 3, N, N) in [-1, 1]."""
+        w = self.mapping(torch.cat([z, sun_dir, cloud_cover], dim=1))  # (B, latent_dim)
+        x = self.seed_norm(self.seed(w).reshape(z.shape[0], -1, 4, 4))  # (B, C, 4, 4)
+        full_maps = self.geometry.maps(sun_dir)
+        full_maps = torch.cat([full_maps, broadcast(cloud_cover, full_maps)], dim=1)  # (B, 6, N, N)
+        for block in self.blocks:
+            factor = self.resolution // (x.shape[2] * 2)
+            maps = F.avg_pool2d(full_maps, factor) if factor > 1 else full_maps
+            x = block(x, maps)  # (B, C', 2H, 2W)
+        return self.geometry.apply_mask(torch.tanh(self.to_rgb(x)))  # (B, 3, N, N)

@@ -1,0 +1,1 @@
+"""Training: configs and presets, data loading, the shared GAN loop, checkpoints, snapshots, DDP."""

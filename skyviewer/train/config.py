@@ -1,0 +1,251 @@
+"""Typed training configs and the named presets (`--preset smoke|cpu|gpu`).
+
+One TrainConfig describes a run completely; it is written to the run folder as
+config.json and stored in every checkpoint and snapshot, so `--resume` and the exporter
+rebuild exactly the networks that were trained. Units are in the names.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from dataclasses import dataclass, field
+
+MODELS = ("start", "step")
+
+
+@dataclass
+class NetConfig:
+    """Network sizes. Width at resolution r is min(max_channels, channel_base // r) (stylegan's rule)."""
+
+    channel_base: int = 8192
+    """Generator width numerator: channels at resolution r = channel_base // r, capped."""
+    max_channels: int = 256
+    """Generator width cap."""
+    disc_channel_base: int = 8192
+    """Discriminator width numerator (same rule)."""
+    disc_max_channels: int = 256
+    """Discriminator width cap."""
+    mbstd_group_size: int = 4
+    """Samples per minibatch-stddev group in the discriminators."""
+    latent_dim: int = 128
+    """Start model: length of the latent vector z ~ N(0, I)."""
+    step_levels: int = 2
+    """Step model: downsamplings to the recurrent bottleneck (state is N / 2**levels square)."""
+    state_channels: int = 64
+    """Step model: channels of the ConvGRU state."""
+    noise_channels: int = 8
+    """Step model: channels of fresh N(0, 1) noise per step at the bottleneck."""
+    max_flow_px: float = 2.0
+    """Step model: largest cloud motion per step, in pixels of the training resolution."""
+
+
+@dataclass
+class OptimConfig:
+    """Optimisation and GAN regularisation."""
+
+    batch_size: int = 32
+    """Global batch (clips for the step model), split evenly across DDP processes."""
+    lr_g: float = 2e-4
+    """Generator Adam learning rate."""
+    lr_d: float = 2e-4
+    """Discriminator Adam learning rate."""
+    adam_beta1: float = 0.0
+    """Adam beta1; 0 as in StyleGAN2 (momentum hurts the GAN game)."""
+    adam_beta2: float = 0.99
+    """Adam beta2."""
+    r1_gamma: float = 1.0
+    """R1 penalty weight: gamma / 2 * |grad_x D(x_real)|^2."""
+    r1_every_steps: int = 4
+    """Lazy regularisation: apply R1 (scaled up accordingly) every this many steps."""
+    ema_halflife_samples: int = 10_000
+    """Half-life of the generator EMA in training samples seen."""
+    ema_rampup: float = 0.05
+    """EMA half-life ramps up as at most this fraction of samples seen (0 = off): early EMA tracks fast."""
+    label_smoothing: float = 0.0
+    """One-sided label smoothing: real targets are 1 - this (0 = plain non-saturating loss)."""
+    label_flip_prob: float = 0.0
+    """Noisy labels: probability of swapping real/fake targets for the discriminator (0 = off)."""
+    mixed_precision: bool = False
+    """bfloat16 autocast for forward passes on CUDA (ignored on CPU); R1 stays in float32."""
+
+
+@dataclass
+class RolloutConfig:
+    """Step model only: training on multi-step rollouts of the model's own outputs."""
+
+    rollout_steps: int = 6
+    """Frames predicted per training clip, each from the model's previous output."""
+    clip_frames: int = 4
+    """Consecutive frames the temporal discriminator sees at once."""
+    context_noise_std: float = 0.02
+    """Gaussian noise (encoded units) on the real starting frame, so the model learns to recover
+    from imperfect inputs -- its own outputs -- instead of trusting them."""
+    rec_weight: float = 10.0
+    """L1 reconstruction weight for the first predicted frame (encoded units, masked mean)."""
+    rec_decay_per_step: float = 0.6
+    """Reconstruction weight multiplier per rollout step: the far future may diverge from the data,
+    so later frames are judged mostly by the discriminators."""
+    frame_adv_weight: float = 1.0
+    """Weight of the per-frame adversarial loss."""
+    clip_adv_weight: float = 1.0
+    """Weight of the temporal (clip) adversarial loss."""
+    preview_rollout_steps: int = 64
+    """Length of the real-vs-predicted rollout strips drawn at each tick (limited by the sequence)."""
+
+
+@dataclass
+class ScheduleConfig:
+    """How long to train and what to write when."""
+
+    total_steps: int = 100_000
+    """Optimisation steps (one discriminator + one generator update each)."""
+    tick_every_steps: int = 500
+    """Log a stats line, draw sample grids / rollout strips, update the GIF and loss plot."""
+    snapshot_every_steps: int = 5000
+    """Write an export snapshot (EMA generator + config)."""
+    checkpoint_every_steps: int = 5000
+    """Write the full training state for --resume."""
+    seed: int = 0
+    """Seed for weights, data order and noise (each DDP rank offsets it by its rank)."""
+    preview_count: int = 6
+    """Columns (conditions / held-out sequences) in the sample grids."""
+    threads: int = 0
+    """torch CPU threads per process (0 = torch's default)."""
+
+
+@dataclass
+class TrainConfig:
+    model: str = "start"
+    """Which model: 'start' (GAN) or 'step' (recurrent next frame)."""
+    preset: str = "custom"
+    """Name of the preset this config came from (goes into the run folder name)."""
+    resolution_px: int = 64
+    """Training resolution N (N x N fisheye); data is area-downsampled to it."""
+    net: NetConfig = field(default_factory=NetConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    rollout: RolloutConfig = field(default_factory=RolloutConfig)
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> TrainConfig:
+        return _from_dict(cls, d)
+
+
+def _from_dict(cls, d: dict):
+    """Rebuild a (nested) config dataclass from plain dicts; unknown keys are an error."""
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    if unknown := set(d) - names:
+        raise ValueError(f"unknown {cls.__name__} fields: {sorted(unknown)}")
+    kwargs = {}
+    for name, value in d.items():
+        kind = hints[name]
+        kwargs[name] = _from_dict(kind, value) if dataclasses.is_dataclass(kind) else value
+    return cls(**kwargs)
+
+
+# ---------------------------------------------------------------- presets
+
+
+def _smoke(model: str) -> TrainConfig:
+    """Tiny everything: for tests, a few seconds on one core."""
+    return TrainConfig(
+        model=model,
+        preset="smoke",
+        resolution_px=16,
+        net=NetConfig(
+            channel_base=256,
+            max_channels=16,
+            disc_channel_base=256,
+            disc_max_channels=16,
+            latent_dim=16,
+            step_levels=1,
+            state_channels=8,
+            noise_channels=2,
+        ),
+        optim=OptimConfig(batch_size=4, r1_every_steps=2, ema_halflife_samples=100),
+        rollout=RolloutConfig(rollout_steps=3, clip_frames=2, preview_rollout_steps=4),
+        schedule=ScheduleConfig(
+            total_steps=2,
+            tick_every_steps=1,
+            snapshot_every_steps=2,
+            checkpoint_every_steps=1,
+            preview_count=2,
+        ),
+    )
+
+
+def _cpu(model: str) -> TrainConfig:
+    """64 px, small nets: a usable model in <= 2 hours on 2 CPU cores."""
+    return TrainConfig(
+        model=model,
+        preset="cpu",
+        resolution_px=64,
+        net=NetConfig(
+            channel_base=2048,
+            max_channels=64,
+            disc_channel_base=2048,
+            disc_max_channels=64,
+            latent_dim=64,
+            step_levels=2,
+            state_channels=32,
+            noise_channels=4,
+            max_flow_px=1.5,
+        ),
+        # A step-model batch costs ~rollout_steps start-model batches: halve it to stay in budget.
+        optim=OptimConfig(
+            batch_size=16 if model == "start" else 8, lr_g=1e-3, lr_d=1e-3, ema_halflife_samples=2000
+        ),
+        rollout=RolloutConfig(rollout_steps=4, clip_frames=3),
+        schedule=ScheduleConfig(
+            total_steps=4000 if model == "start" else 3000,
+            tick_every_steps=200,
+            snapshot_every_steps=1000,
+            checkpoint_every_steps=500,
+            threads=2,
+        ),
+    )
+
+
+def _gpu(model: str) -> TrainConfig:
+    """256 px, full-size nets, bfloat16 autocast: for one or more CUDA GPUs via torchrun."""
+    return TrainConfig(
+        model=model,
+        preset="gpu",
+        resolution_px=256,
+        net=NetConfig(
+            channel_base=16384,
+            max_channels=256,
+            disc_channel_base=16384,
+            disc_max_channels=256,
+            latent_dim=256,
+            step_levels=3,
+            state_channels=128,
+            noise_channels=16,
+            max_flow_px=4.0,
+        ),
+        optim=OptimConfig(batch_size=32, r1_gamma=2.0, mixed_precision=True),
+        rollout=RolloutConfig(rollout_steps=8, clip_frames=4, preview_rollout_steps=256),
+        schedule=ScheduleConfig(
+            total_steps=200_000,
+            tick_every_steps=1000,
+            snapshot_every_steps=10_000,
+            checkpoint_every_steps=5000,
+        ),
+    )
+
+
+PRESETS = {"smoke": _smoke, "cpu": _cpu, "gpu": _gpu}
+
+
+def preset(model: str, name: str) -> TrainConfig:
+    """The named preset for `model` ('start' or 'step')."""
+    if model not in MODELS:
+        raise ValueError(f"model must be one of {MODELS}, got {model!r}")
+    if name not in PRESETS:
+        raise KeyError(name)
+    return PRESETS[name](model)

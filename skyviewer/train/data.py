@@ -1,0 +1,103 @@
+"""Training batches from a dataset store: random clips of consecutive frames, area-downsampled
+to the training resolution, encoded to [-1, 1], with their conditions.
+
+Sampling runs in the training process from memory-mapped shards with its own numpy RNG
+(no DataLoader workers), so the data order is part of the training state and `--resume`
+continues the exact same stream.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from skyviewer.data.store import SkyDataset
+from skyviewer.errors import UserError
+from skyviewer.sky.projection import fisheye_mask
+from skyviewer.sky.radiance import ENCODING
+
+DEFAULT_CLOUD_COVER = 0.5
+"""Stands in for unknown (NaN) cloud cover, e.g. of real captures."""
+
+
+@dataclass
+class Clips:
+    """A batch of clips; a start-model batch is clips of length 1."""
+
+    frames: torch.Tensor
+    """(B, L, 3, N, N) encoded radiance, -1 below the horizon."""
+    sun_dir: torch.Tensor
+    """(B, L, 3) world unit vectors to the sun at each frame."""
+    cloud_cover: torch.Tensor
+    """(B, L, 1) cloud cover in [0, 1] at each frame."""
+
+    def to(self, device) -> Clips:
+        return Clips(self.frames.to(device), self.sun_dir.to(device), self.cloud_cover.to(device))
+
+
+def encode_frames(frames: np.ndarray, resolution: int) -> torch.Tensor:
+    """(L, R, R, 3) radiance in nits -> (L, 3, N, N) encoded, area-averaged in linear radiance."""
+    x = torch.from_numpy(np.asarray(frames, dtype=np.float32)).permute(0, 3, 1, 2)  # (L, 3, R, R)
+    if x.shape[-1] != resolution:
+        x = F.interpolate(x, size=(resolution, resolution), mode="area")
+    mask = torch.from_numpy(fisheye_mask(resolution))
+    return torch.where(mask, ENCODING.encode(x), torch.tensor(-1.0))
+
+
+def conditions(meta: np.ndarray, seq_id: str) -> tuple[np.ndarray, np.ndarray]:
+    """Sun directions (T, 3) and cloud cover (T, 1) of a sequence's FRAME_META records."""
+    sun = np.array(meta["sun_dir"], dtype=np.float32)
+    if np.isnan(sun).any():
+        raise UserError(f"sequence {seq_id}: unknown sun direction (NaN); the models are conditioned on it")
+    cover = np.array(meta["cloud_cover"], dtype=np.float32)[:, None]
+    return sun, np.where(np.isnan(cover), DEFAULT_CLOUD_COVER, cover)
+
+
+class ClipSampler:
+    """Uniformly random clips of `length` consecutive frames from one split (with replacement)."""
+
+    def __init__(self, dataset: SkyDataset, resolution: int, length: int, batch_size: int, seed: int):
+        self.dataset, self.resolution, self.length, self.batch_size = dataset, resolution, length, batch_size
+        self.ids = [i for i in dataset.sequence_ids("train") if dataset.records[i].length >= length]
+        if not self.ids:
+            raise UserError(f"{dataset.path}: no training sequence has the {length} frames a clip needs")
+        starts = np.array([dataset.records[i].length - length + 1 for i in self.ids], dtype=np.float64)
+        self.probs = starts / starts.sum()  # every clip start equally likely
+        self.conds = {i: conditions(dataset.meta(i), i) for i in self.ids}
+        self.rng = np.random.default_rng(seed)
+
+    def sample(self) -> Clips:
+        picks = self.rng.choice(len(self.ids), size=self.batch_size, p=self.probs)
+        frames, sun, cover = [], [], []
+        for k in picks:
+            seq_id = self.ids[k]
+            t = int(self.rng.integers(self.dataset.records[seq_id].length - self.length + 1))
+            window = slice(t, t + self.length)
+            frames.append(encode_frames(self.dataset.frames(seq_id)[window], self.resolution))
+            sun.append(self.conds[seq_id][0][window])
+            cover.append(self.conds[seq_id][1][window])
+        return Clips(torch.stack(frames), torch.from_numpy(np.stack(sun)), torch.from_numpy(np.stack(cover)))
+
+    def state_dict(self) -> dict:
+        # The PCG64 state holds 128-bit ints: keep it as JSON text so checkpoints load with weights_only.
+        return {"rng": json.dumps(self.rng.bit_generator.state)}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.rng.bit_generator.state = json.loads(state["rng"])
+
+
+def preview_sequences(dataset: SkyDataset, count: int, max_frames: int, resolution: int) -> list[Clips]:
+    """Fixed clips for sample grids: the first frames of `count` sequences, held-out ones first."""
+    ids = dataset.sequence_ids("heldout") + dataset.sequence_ids("train")
+    picks = [ids[round(k * len(ids) / count)] for k in range(min(count, len(ids)))]
+    clips = []
+    for seq_id in picks:
+        n = min(max_frames, dataset.records[seq_id].length)
+        sun, cover = conditions(dataset.meta(seq_id)[:n], seq_id)
+        frames = encode_frames(dataset.frames(seq_id)[:n], resolution)
+        clips.append(Clips(frames[None], torch.from_numpy(sun)[None], torch.from_numpy(cover)[None]))
+    return clips

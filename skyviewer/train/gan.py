@@ -1,0 +1,161 @@
+"""What start and step training share: a generator with its EMA copy, named discriminators,
+their optimisers, the non-saturating loss with optional smoothed/noisy labels, lazy R1,
+and gradient averaging across DDP processes.
+
+Gradients are all-reduced by hand (as stylegan3 does) rather than through DDP wrappers:
+R1 needs a double backward through the discriminator, which DistributedDataParallel does
+not support, and one code path serves 1 and N processes alike.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from torch import nn
+
+from skyviewer.train.config import TrainConfig
+
+
+def d_loss(real: torch.Tensor, fake: torch.Tensor, smoothing: float, flip_prob: float) -> torch.Tensor:
+    """Discriminator BCE on logits; targets 1 - smoothing (real) and 0 (fake), swapped with flip_prob."""
+    t_real = torch.full_like(real, 1.0 - smoothing)
+    t_fake = torch.zeros_like(fake)
+    if flip_prob > 0:
+        flip = torch.rand_like(real) < flip_prob
+        t_real, t_fake = torch.where(flip, t_fake, t_real), torch.where(flip, t_real, t_fake)
+    return F.binary_cross_entropy_with_logits(real, t_real) + F.binary_cross_entropy_with_logits(fake, t_fake)
+
+
+def g_loss(fake: torch.Tensor) -> torch.Tensor:
+    """Non-saturating generator loss: -log D(G(z)) = softplus(-logit)."""
+    return F.softplus(-fake).mean()
+
+
+def sync_grads(params: list[nn.Parameter]) -> None:
+    """Average gradients over DDP processes in one flat all-reduce (no-op with one process)."""
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return
+    params = [p for p in params if p.grad is not None]
+    flat = torch.cat([p.grad.flatten() for p in params])
+    dist.all_reduce(flat)
+    flat /= dist.get_world_size()
+    for p, g in zip(params, flat.split([p.numel() for p in params]), strict=True):
+        p.grad.copy_(g.view_as(p))
+
+
+def broadcast_params(module: nn.Module) -> None:
+    """Start every process from rank 0's weights."""
+    if dist.is_available() and dist.is_initialized():
+        for t in list(module.parameters()) + list(module.buffers()):
+            dist.broadcast(t.data, src=0)
+
+
+class GanTask:
+    """Generator + EMA + discriminators + optimisers; subclasses define the batches and losses."""
+
+    def __init__(self, cfg: TrainConfig, generator: nn.Module, discriminators: dict[str, nn.Module], device):
+        self.cfg, self.device = cfg, device
+        self.G = generator.to(device)
+        self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
+        self.Ds = nn.ModuleDict(discriminators).to(device)
+        for m in (self.G, self.G_ema, self.Ds):
+            broadcast_params(m)
+        o = cfg.optim
+        # Lazy R1 updates D every r1_every_steps with a bigger step; rescale Adam to compensate (StyleGAN2).
+        c = o.r1_every_steps / (o.r1_every_steps + 1)
+        self.opt_G = torch.optim.Adam(self.G.parameters(), lr=o.lr_g, betas=(o.adam_beta1, o.adam_beta2))
+        self.opt_D = torch.optim.Adam(
+            self.Ds.parameters(), lr=o.lr_d * c, betas=(o.adam_beta1**c, o.adam_beta2**c)
+        )
+        self.step = 0
+        self.samples_seen = 0
+
+    def autocast(self):
+        """bfloat16 autocast on CUDA when mixed precision is on; a no-op elsewhere."""
+        if self.cfg.optim.mixed_precision and self.device.type == "cuda":
+            return torch.autocast("cuda", dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    def critic(self, name: str, images: torch.Tensor, maps: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+        """Logits (B,) of discriminator `name` for images (B, C, N, N) with condition maps and vector."""
+        return self.Ds[name](torch.cat([images, maps], dim=1), cond).float()
+
+    def d_update(self, reals: dict, fakes: dict) -> dict[str, float]:
+        """One discriminator step. reals/fakes: name -> (images, maps, cond); fakes detached."""
+        o = self.cfg.optim
+        self.Ds.requires_grad_(True)
+        self.opt_D.zero_grad(set_to_none=True)
+        losses, total = {}, 0.0
+        for name in self.Ds:
+            with self.autocast():
+                real, fake = self.critic(name, *reals[name]), self.critic(name, *fakes[name])
+            loss = d_loss(real, fake, o.label_smoothing, o.label_flip_prob)
+            losses[f"D_{name}"] = loss.item()
+            total = total + loss
+        if self.step % o.r1_every_steps == 0:
+            for name in self.Ds:
+                penalty = self.r1(name, *reals[name])
+                losses[f"R1_{name}"] = penalty.item()
+                total = total + penalty * (o.r1_gamma / 2 * o.r1_every_steps)
+        total.backward()
+        sync_grads(list(self.Ds.parameters()))
+        self.opt_D.step()
+        return losses
+
+    def r1(self, name: str, images: torch.Tensor, maps: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+        """R1: squared gradient norm of D's logits w.r.t. real images (not the constant maps), float32."""
+        images = images.detach().float().requires_grad_(True)
+        logits = self.critic(name, images, maps.float(), cond.float())
+        (grad,) = torch.autograd.grad(logits.sum(), images, create_graph=True)
+        return grad.square().sum(dim=(1, 2, 3)).mean()
+
+    def g_update(self, loss: torch.Tensor, batch: int) -> None:
+        """One generator step on `loss`, then the EMA update; batch = samples this process used."""
+        self.opt_G.zero_grad(set_to_none=True)
+        loss.backward()
+        sync_grads(list(self.G.parameters()))
+        self.opt_G.step()
+        world = dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
+        self.samples_seen += batch * world
+        self.update_ema(batch * world)
+        self.step += 1
+
+    @torch.no_grad()
+    def update_ema(self, batch: int) -> None:
+        o = self.cfg.optim
+        halflife = o.ema_halflife_samples
+        if o.ema_rampup > 0:
+            halflife = min(halflife, self.samples_seen * o.ema_rampup)
+        beta = 0.5 ** (batch / max(halflife, 1e-8))
+        for p_ema, p in zip(self.G_ema.parameters(), self.G.parameters(), strict=True):
+            p_ema.lerp_(p.detach(), 1.0 - beta)
+        for b_ema, b in zip(self.G_ema.buffers(), self.G.buffers(), strict=True):
+            b_ema.copy_(b)
+
+    def generator_critics(self, fakes: dict) -> dict[str, torch.Tensor]:
+        """Non-saturating loss of each discriminator on (non-detached) fakes, with D frozen."""
+        self.Ds.requires_grad_(False)
+        return {name: g_loss(self.critic(name, *fakes[name])) for name in self.Ds}
+
+    def state_dict(self) -> dict:
+        return {
+            "G": self.G.state_dict(),
+            "G_ema": self.G_ema.state_dict(),
+            "Ds": self.Ds.state_dict(),
+            "opt_G": self.opt_G.state_dict(),
+            "opt_D": self.opt_D.state_dict(),
+            "step": self.step,
+            "samples_seen": self.samples_seen,
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        self.G.load_state_dict(state["G"])
+        self.G_ema.load_state_dict(state["G_ema"])
+        self.Ds.load_state_dict(state["Ds"])
+        self.opt_G.load_state_dict(state["opt_G"])
+        self.opt_D.load_state_dict(state["opt_D"])
+        self.step, self.samples_seen = state["step"], state["samples_seen"]

@@ -1,0 +1,78 @@
+"""Snapshot -> ONNX: static shapes (batch 1), opset 15, standard ops only.
+
+The exported graphs and their tensor names are the runtime contract:
+  start.onnx  z (1, latent_dim), sun_dir (1, 3), cloud_cover (1, 1) -> sky (1, 3, N, N)
+  step.onnx   frame (1, 3, N, N), state (1, S, n, n), noise (1, Z, n, n), sun_dir (1, 3),
+              sun_dir_next (1, 3), cloud_cover (1, 1) -> next_frame (1, 3, N, N), next_state (1, S, n, n)
+All images are encoded radiance (skyviewer.sky.radiance.ENCODING), -1 below the horizon;
+z and noise are N(0, 1); the step state starts as zeros. The package exporter (a later
+stage) wraps these files with the manifest.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from skyviewer.nets.start import StartGenerator
+from skyviewer.nets.step import StepModel
+from skyviewer.train import start, step
+from skyviewer.train.config import TrainConfig
+from skyviewer.train.run import load_snapshot
+
+OPSET = 15
+"""Highest opset both Unity's Inference Engine and Unreal's NNE import."""
+
+
+def build_generator(cfg: TrainConfig) -> nn.Module:
+    return {"start": start.build_generator, "step": step.build_generator}[cfg.model](cfg)
+
+
+def load_generator(snapshot: str | Path) -> tuple[nn.Module, TrainConfig]:
+    """The EMA generator of a snapshot, in eval mode on the CPU, and its config."""
+    cfg, state, _ = load_snapshot(snapshot)
+    model = build_generator(cfg)
+    model.load_state_dict(state)
+    return model.eval().requires_grad_(False), cfg
+
+
+def example_inputs(model: nn.Module) -> dict[str, torch.Tensor]:
+    """Named batch-1 example inputs of a generator, in forward() order."""
+    sun = torch.nn.functional.normalize(torch.tensor([[0.3, 0.6, -0.5]]), dim=1)
+    cover = torch.tensor([[0.4]])
+    if isinstance(model, StartGenerator):
+        return {"z": torch.randn(1, model.latent_dim), "sun_dir": sun, "cloud_cover": cover}
+    if isinstance(model, StepModel):
+        n = model.resolution
+        frame = model.geometry.apply_mask(torch.rand(1, 3, n, n) * 0.5)
+        return {
+            "frame": frame,
+            "state": torch.randn(model.state_shape(1)) * 0.1,
+            "noise": torch.randn(model.noise_shape(1)),
+            "sun_dir": sun,
+            "sun_dir_next": sun,
+            "cloud_cover": cover,
+        }
+    raise TypeError(f"no ONNX signature for {type(model).__name__}")
+
+
+def output_names(model: nn.Module) -> list[str]:
+    return ["sky"] if isinstance(model, StartGenerator) else ["next_frame", "next_state"]
+
+
+def export_onnx(model: nn.Module, path: str | Path, opset: int = OPSET) -> dict[str, torch.Tensor]:
+    """Write `model` (start or step generator) to `path` as ONNX; returns the example inputs used."""
+    inputs = example_inputs(model)
+    torch.onnx.export(
+        model,
+        tuple(inputs.values()),
+        str(path),
+        input_names=list(inputs),
+        output_names=output_names(model),
+        opset_version=opset,
+        dynamo=False,  # the TorchScript exporter emits the requested opset directly (dynamo starts at 18)
+        do_constant_folding=True,
+    )
+    return inputs

@@ -1,0 +1,78 @@
+"""Start-model training: a conditional GAN on single frames.
+
+Fakes are generated with the conditions of the real batch (sun direction, cloud cover),
+so the generator learns the data's joint distribution of skies given their conditions
+and the discriminator's projection head can check that the two agree.
+"""
+
+from __future__ import annotations
+
+import torch
+from PIL import Image
+
+from skyviewer.nets.blocks import COND_DIM, GEOMETRY_CHANNELS
+from skyviewer.nets.discriminator import Discriminator
+from skyviewer.nets.start import StartGenerator
+from skyviewer.train.config import TrainConfig
+from skyviewer.train.data import Clips
+from skyviewer.train.gan import GanTask
+from skyviewer.train.visual import exposure_key, grid_image
+
+PREVIEW_ROWS = 4
+"""Generated samples per condition in the sample grid, below the real frame."""
+
+
+def build_generator(cfg: TrainConfig) -> StartGenerator:
+    n = cfg.net
+    return StartGenerator(cfg.resolution_px, n.latent_dim, n.channel_base, n.max_channels)
+
+
+class StartTask(GanTask):
+    clip_length = 1
+    preview_frames = 1
+
+    def __init__(self, cfg: TrainConfig, device):
+        n = cfg.net
+        disc = Discriminator(
+            cfg.resolution_px,
+            3 + GEOMETRY_CHANNELS,
+            COND_DIM,
+            n.disc_channel_base,
+            n.disc_max_channels,
+            n.mbstd_group_size,
+        )
+        super().__init__(cfg, build_generator(cfg), {"image": disc}, device)
+        # Fixed latents for the sample grids: the same skies at every tick.
+        g = torch.Generator().manual_seed(cfg.schedule.seed)
+        self.preview_z = torch.randn(PREVIEW_ROWS, n.latent_dim, generator=g).to(device)
+
+    def critic_inputs(self, images: torch.Tensor, sun: torch.Tensor, cover: torch.Tensor) -> tuple:
+        return images, self.G.geometry.maps(sun), torch.cat([sun, cover], dim=1)
+
+    def train_step(self, clips: Clips) -> dict[str, float]:
+        real = clips.frames[:, 0]  # (B, 3, N, N)
+        sun, cover = clips.sun_dir[:, 0], clips.cloud_cover[:, 0]  # (B, 3), (B, 1)
+        z = torch.randn(real.shape[0], self.cfg.net.latent_dim, device=self.device)
+        with self.autocast():
+            fake = self.G(z, sun, cover)  # (B, 3, N, N)
+        losses = self.d_update(
+            {"image": self.critic_inputs(real, sun, cover)},
+            {"image": self.critic_inputs(fake.detach(), sun, cover)},
+        )
+        with self.autocast():
+            g = self.generator_critics({"image": self.critic_inputs(fake, sun, cover)})["image"]
+        self.g_update(g, real.shape[0])
+        return {**losses, "G_image": g.item()}
+
+    @torch.no_grad()
+    def preview(self, clips: list[Clips]) -> Image.Image:
+        """One column per fixed condition: its real frame on top, then PREVIEW_ROWS EMA samples,
+        all exposed like the real frame."""
+        columns = []
+        for clip in clips:
+            real = clip.frames[0, 0].to(self.device)
+            sun = clip.sun_dir[:, 0].to(self.device).expand(PREVIEW_ROWS, -1)
+            cover = clip.cloud_cover[:, 0].to(self.device).expand(PREVIEW_ROWS, -1)
+            key = exposure_key(real)
+            columns.append([(f, key) for f in [real, *self.G_ema(self.preview_z, sun, cover)]])
+        return grid_image([list(row) for row in zip(*columns, strict=True)])
