@@ -80,6 +80,8 @@ class CumulusLayer:
         # Thickness ramps from the edge to full at the same noise peak whatever the cover,
         # so an overcast layer keeps thick and thin patches.
         self.width = NOISE_PEAK_STD * std - self.threshold
+        # Closed layers are optically thicker than fair-weather cumulus (stratus tau ~20-100).
+        self.max_tau = CUMULUS_EXTINCTION_PER_M * c.cloud_thickness_m * (1.0 + 2.0 * c.cloud_cover**2)
         # Shadows are sampled at half resolution, at mid-layer, and gathered back per pixel.
         mid = c.cloud_altitude_m + 0.5 * c.cloud_thickness_m
         self.shadow_geometry = LayerGeometry.build(shadow_directions, mid, 2.0 * pixel_angle)
@@ -111,7 +113,7 @@ class CumulusLayer:
         detail = np.abs(self.detail.sample(g.x_m, g.y_m, t, drift, self.detail_level)) - BILLOW_MEAN
         noise += detail * self.detail_gain
         thickness = soft_ramp(noise, self.threshold, self.width, self.residual)
-        tau = thickness * (CUMULUS_EXTINCTION_PER_M * self.config.cloud_thickness_m)
+        tau = thickness * self.max_tau
         shadow = self._sun_shadow(t, drift, sun_dir) if light.sun_irradiance.any() else 1.0
         phase = 0.8 * henyey_greenstein(cos_gamma, 0.85) + 0.2 * henyey_greenstein(cos_gamma, -0.3)
         # Towards the horizon we see cloud sides; those facing the sun (looking away from it) are lit.

@@ -26,6 +26,8 @@ class Texture:
 
     def __init__(self, levels: np.ndarray):
         n_levels, size, _ = levels.shape
+        if size & (size - 1):
+            raise ValueError(f"texture size must be a power of two, got {size}")
         self.size, self.n_levels = size, n_levels
         self.level_std = levels.reshape(n_levels, -1).std(axis=1)  # (L,) falls as levels blur
         padded = np.pad(levels, ((0, 0), (0, 1), (0, 1)), mode="wrap")  # (L, S+1, S+1): no wrap on i+1
@@ -40,13 +42,19 @@ class Texture:
     def sample(self, u: np.ndarray, v: np.ndarray, level_offset: np.ndarray | int = 0) -> np.ndarray:
         """Bilinear values at texel coordinates u (columns), v (rows), any real values (wraps)."""
         s = self.size
-        u = np.mod(u, s, dtype=np.float32)
-        v = np.mod(v, s, dtype=np.float32)
-        iu = u.astype(np.int32)
-        iv = v.astype(np.int32)
-        fu = u - iu
-        fv = v - iv
-        idx = iv * (s + 1) + iu + level_offset
+        u0 = np.floor(u)
+        v0 = np.floor(v)
+        fu = u - u0
+        fv = v - v0
+        # Wrap with a bit mask on the integer part (size is a power of two): np.mod on float32
+        # arrays is ~50x slower than floor + astype + and.
+        idx = v0.astype(np.int32)
+        idx &= s - 1
+        idx *= s + 1
+        iu = u0.astype(np.int32)
+        iu &= s - 1
+        idx += iu
+        idx += level_offset
         a = np.take(self.flat, idx)
         b = np.take(self.flat, idx + 1)
         top = a + (b - a) * fu

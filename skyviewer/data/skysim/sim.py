@@ -82,7 +82,7 @@ class SkySim:
             # Aerosol aureole: the narrow forward peak Preetham's smooth fit leaves out.
             sun_e = sun_radiance(elevation_deg, self.config.turbidity) * SUN_SOLID_ANGLE_SR
             beta = 0.04608 * self.config.turbidity - 0.04586
-            day += (0.3 * beta * henyey_greenstein(cos_gamma, 0.93))[:, None] * sun_e.astype(np.float32)
+            day += (0.1 * beta * henyey_greenstein(cos_gamma, 0.93))[:, None] * sun_e.astype(np.float32)
             sky = day_weight * day
         if day_weight < 1.0:
             sky = sky + (1.0 - day_weight) * self.twilight.radiance(cos_dazimuth, elevation_deg)
