@@ -28,15 +28,18 @@ MAP_CHANNELS = GEOMETRY_CHANNELS + 1  # + cloud cover
 
 
 class UpBlock(nn.Module):
-    """x2 nearest upsample, then two 3x3 convs that also see the condition maps."""
+    """x2 nearest upsample, then two 3x3 convs that also see the condition maps (pooled to size)."""
 
-    def __init__(self, cin: int, cout: int):
+    def __init__(self, cin: int, cout: int, maps_pool: int):
         super().__init__()
+        self.maps_pool = maps_pool  # full-resolution maps are this many times larger than the block
         self.conv0 = conv_act(cin + MAP_CHANNELS, cout, norm=True)
         self.conv1 = conv_act(cout, cout, norm=True)
 
     def forward(self, x: torch.Tensor, maps: torch.Tensor) -> torch.Tensor:
         x = F.interpolate(x, scale_factor=2.0, mode="nearest")  # (B, C, 2H, 2W)
+        if self.maps_pool > 1:
+            maps = F.avg_pool2d(maps, self.maps_pool)
         return self.conv1(self.conv0(torch.cat([x, maps], dim=1)))
 
 
@@ -59,7 +62,7 @@ class StartGenerator(nn.Module):
         blocks, res = [], 4
         while res < resolution:
             c_out = channels_at(res * 2, channel_base, max_channels)
-            blocks.append(UpBlock(c, c_out))
+            blocks.append(UpBlock(c, c_out, resolution // (res * 2)))
             c, res = c_out, res * 2
         self.blocks = nn.ModuleList(blocks)
         self.to_rgb = nn.Conv2d(c, 3, 1)
@@ -68,10 +71,8 @@ class StartGenerator(nn.Module):
         """z (B, latent_dim), sun_dir (B, 3), cloud_cover (B, 1) -> encoded sky (B, 3, N, N) in [-1, 1]."""
         w = self.mapping(torch.cat([z, sun_dir, cloud_cover], dim=1))  # (B, latent_dim)
         x = self.seed_norm(self.seed(w).reshape(z.shape[0], -1, 4, 4))  # (B, C, 4, 4)
-        full_maps = self.geometry.maps(sun_dir)
-        full_maps = torch.cat([full_maps, broadcast(cloud_cover, full_maps)], dim=1)  # (B, 6, N, N)
+        geo = self.geometry.maps(sun_dir)
+        full_maps = torch.cat([geo, broadcast(cloud_cover, geo)], dim=1)  # (B, MAP_CHANNELS, N, N)
         for block in self.blocks:
-            factor = self.resolution // (x.shape[2] * 2)
-            maps = F.avg_pool2d(full_maps, factor) if factor > 1 else full_maps
-            x = block(x, maps)  # (B, C', 2H, 2W)
+            x = block(x, full_maps)  # (B, C', 2H, 2W)
         return self.geometry.apply_mask(torch.tanh(self.to_rgb(x)))  # (B, 3, N, N)

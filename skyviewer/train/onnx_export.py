@@ -11,6 +11,7 @@ stage) wraps these files with the manifest.
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import torch
@@ -65,6 +66,13 @@ def output_names(model: nn.Module) -> list[str]:
 def export_onnx(model: nn.Module, path: str | Path, opset: int = OPSET) -> dict[str, torch.Tensor]:
     """Write `model` (start or step generator) to `path` as ONNX; returns the example inputs used."""
     inputs = example_inputs(model)
+    with warnings.catch_warnings():  # the TorchScript exporter announces its own deprecation
+        warnings.simplefilter("ignore", DeprecationWarning)
+        _export(model, inputs, path, opset)
+    return inputs
+
+
+def _export(model: nn.Module, inputs: dict[str, torch.Tensor], path, opset: int) -> None:
     torch.onnx.export(
         model,
         tuple(inputs.values()),
@@ -75,4 +83,3 @@ def export_onnx(model: nn.Module, path: str | Path, opset: int = OPSET) -> dict[
         dynamo=False,  # the TorchScript exporter emits the requested opset directly (dynamo starts at 18)
         do_constant_folding=True,
     )
-    return inputs
