@@ -40,11 +40,12 @@ vec3 sun_glow(sampler2D sky, vec2 sun_uv) {
     return sum / 8.0;
 }
 
-// 1 while the image's peak at the sun is at the clamp (disc unoccluded), 0 once clouds have
-// dimmed it sun_fade_stops below; smooth in between so a passing cloud fades the disc.
+// 1 when the image's peak at the sun is at the clamp (disc unoccluded), 0 once clouds have
+// dimmed it sun_fade_stops below; smooth in between so a passing cloud fades the disc. Only
+// the disc reaches the clamp: the brightest clouds (~20k nits) stay 1.7 stops under it.
 float sun_visibility(float peak) {
     float stops_below = log2(max(peak, 1e-30) / sky_clamp_nits);
-    return smoothstep(-sun_fade_stops, -0.5, stops_below);
+    return smoothstep(-sun_fade_stops, 0.0, stops_below);
 }
 
 // Disc radiance for a visibility: interpolated in log space from what the image shows (the

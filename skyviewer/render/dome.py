@@ -35,9 +35,10 @@ class DomeSettings:
     by that sky and seen through haze), linear RGB."""
     haze_depth_deg: float = 8.0
     """Angle below the horizon over which the horizon haze fades into the ground colour."""
-    sun_fade_stops: float = 4.0
+    sun_fade_stops: float = 1.0
     """The analytic sun fades out as the sky image's peak at the sun drops this many stops
-    under the clamp (a cloud moving in front of it)."""
+    under the clamp (a cloud moving in front of it); keep it under the ~1.7 stops between the
+    clamp and the brightest clouds, or bright cloud near the sun would show a disc."""
     dither: bool = True
     """Triangular +-1 LSB dither of the 8-bit output against banding (tests turn it off)."""
 

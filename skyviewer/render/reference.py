@@ -88,7 +88,7 @@ def sun_glow(sky: np.ndarray, u: float, v: float) -> np.ndarray:
 
 def sun_visibility(peak: float, p: DomeParams) -> float:
     stops_below = math.log2(max(peak, 1e-30) / p.sky_clamp_nits)
-    return float(smoothstep(-p.sun_fade_stops, -0.5, stops_below))
+    return float(smoothstep(-p.sun_fade_stops, 0.0, stops_below))
 
 
 def smoothstep(e0: float, e1: float, x):
