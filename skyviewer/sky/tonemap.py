@@ -16,6 +16,9 @@ import numpy as np
 from skyviewer.sky.radiance import luminance
 
 MIDDLE_GREY = 0.18
+# A sky fills the frame and is the bright part of any scene; photographers meter it
+# +1 to +2 EV over middle grey, and an unbiased log-average turns clear skies navy.
+SKY_EXPOSURE_BIAS_STOPS = 1.5
 
 # sRGB (linear) -> ACES fit working space, and back (Hill's matrices, row-major).
 ACES_INPUT = np.array([[0.59719, 0.35458, 0.04823], [0.07600, 0.90834, 0.01566], [0.02840, 0.13383, 0.83777]])
@@ -75,6 +78,12 @@ def to_uint8(display: np.ndarray) -> np.ndarray:
     return np.clip(np.rint(display * 255.0), 0, 255).astype(np.uint8)
 
 
-def preview(rgb: np.ndarray, exposure_stops: float = 0.0, mask: np.ndarray | None = None) -> np.ndarray:
-    """Auto-exposed, tone-mapped uint8 image of linear HDR radiance (H, W, 3): for PNG/GIF previews."""
+def preview(
+    rgb: np.ndarray, exposure_stops: float = SKY_EXPOSURE_BIAS_STOPS, mask: np.ndarray | None = None
+) -> np.ndarray:
+    """Auto-exposed, tone-mapped uint8 image of linear HDR radiance (H, W, 3): for PNG/GIF previews.
+
+    The log-average luminance lands `exposure_stops` above middle grey; the default bias is
+    the one the viewer's auto-exposure uses.
+    """
     return to_uint8(tonemap(rgb, auto_key_nits(rgb, mask), exposure_stops))
