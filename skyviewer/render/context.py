@@ -57,7 +57,7 @@ def _hidden_glfw_context() -> moderngl.Context:
 
 def release_context(ctx: moderngl.Context) -> None:
     """Release a context from create_offscreen_context, and its hidden window if it has one."""
-    window = (ctx.extra or {}).get("glfw_window") if isinstance(ctx.extra, dict) else None
+    window = ctx.extra.get("glfw_window") if isinstance(ctx.extra, dict) else None
     ctx.release()
     if window is not None:
         import glfw
