@@ -19,7 +19,7 @@ from skyviewer.render.exposure import LogLuminanceMeter
 from skyviewer.render.shaders import SHADER_DIR, ShaderLibrary
 from skyviewer.render.textures import SkyTextures
 from skyviewer.sky.radiance import ENCODING, SUN
-from skyviewer.sky.tonemap import MIDDLE_GREY
+from skyviewer.sky.tonemap import MIDDLE_GREY, SKY_EXPOSURE_BIAS_STOPS
 
 Vec3 = tuple[float, float, float]
 
@@ -28,8 +28,9 @@ Vec3 = tuple[float, float, float]
 class DomeSettings:
     """How the dome looks; changes rarely (user settings, not per frame)."""
 
-    exposure_stops: float = 0.0
-    """Exposure compensation (EV) on top of the key: +1 doubles the radiance fed to the curve."""
+    exposure_stops: float = SKY_EXPOSURE_BIAS_STOPS
+    """Exposure compensation (EV) on top of the key: +1 doubles the radiance fed to the curve.
+    The default meters the sky above middle grey, as photographers (and previews) do."""
     ground_albedo: Vec3 = (0.3, 0.3, 0.3)
     """Ground radiance as a fraction of the sky's mean horizon radiance (the ground is lit
     by that sky and seen through haze), linear RGB."""
