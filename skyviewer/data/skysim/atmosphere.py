@@ -23,6 +23,13 @@ import math
 
 import numpy as np
 
+from skyviewer.data.skysim.scattering import (
+    AEROSOL_SCALE_HEIGHT_M,
+    OZONE_DEPTH,
+    RAYLEIGH_SCALE_HEIGHT_M,
+    aerosol_depth,
+    rayleigh_depth,
+)
 from skyviewer.sky.radiance import REC709_LUMA, SUN
 
 XYZ_TO_REC709 = np.array(
@@ -61,13 +68,6 @@ _ZENITH_Y = np.array(
     ]
 )
 
-# Effective wavelengths (um) of the Rec.709 R, G, B channels, for the sun's extinction.
-_WAVELENGTH_UM = np.array([0.610, 0.550, 0.465])
-_OZONE_DEPTH = np.array([0.028, 0.022, 0.004])  # Chappuis band, 0.3 atm-cm column
-RAYLEIGH_SCALE_HEIGHT_M = 8000.0
-AEROSOL_SCALE_HEIGHT_M = 1200.0
-SUN_SOLID_ANGLE_SR = 2.0 * math.pi * (1.0 - math.cos(math.radians(SUN.angular_radius_deg)))
-
 # Twilight: log10 of zenith luminance relative to Preetham's zenith with the sun on the horizon.
 _TWILIGHT_ELEV_DEG = np.array([-18.0, -15.0, -12.0, -9.0, -6.0, -4.0, -2.0, 0.0])
 _TWILIGHT_LOG_DROP = np.array([-6.4, -5.7, -4.9, -3.8, -2.6, -1.7, -0.8, 0.0])
@@ -96,14 +96,10 @@ def relative_air_mass(elevation_deg: float) -> float:
 def sun_transmittance(elevation_deg: float, turbidity: float, altitude_m: float = 0.0) -> np.ndarray:
     """RGB transmittance (3,) of the direct sunbeam reaching altitude_m: Rayleigh + aerosol
     (Angstrom) + ozone. A cloud above the hazy boundary layer sees a much brighter sunset."""
-    lam = _WAVELENGTH_UM
-    rayleigh = 0.008569 * lam**-4 * (1.0 + 0.0113 * lam**-2 + 0.00013 * lam**-4)
-    beta = 0.04608 * turbidity - 0.04586
-    aerosol = beta * lam**-1.3
     depth = (
-        rayleigh * math.exp(-altitude_m / RAYLEIGH_SCALE_HEIGHT_M)
-        + aerosol * math.exp(-altitude_m / AEROSOL_SCALE_HEIGHT_M)
-        + _OZONE_DEPTH
+        rayleigh_depth() * math.exp(-altitude_m / RAYLEIGH_SCALE_HEIGHT_M)
+        + aerosol_depth(turbidity) * math.exp(-altitude_m / AEROSOL_SCALE_HEIGHT_M)
+        + OZONE_DEPTH
     )
     return np.exp(-depth * relative_air_mass(elevation_deg))
 
@@ -157,29 +153,23 @@ class PreethamSky:
 
 
 class TwilightSky:
-    """Sky after sunset: luminance falling over ~6 decades, a warm glow above the horizon
-    towards the sun's azimuth, a bluer zenith (ozone absorption), and a night floor."""
+    """The multiply scattered part of the sky after sunset: zenith luminance falling over ~6
+    decades (a hand fit to measured twilight), blue (ozone absorption dominates twilight
+    colour), brighter towards the horizon, over a night floor. The sunlit glow, the Earth's
+    shadow and the antitwilight arch come from the single-scattering model (scattering.py)."""
 
     ZENITH_COLOUR = unit_luminance([0.45, 0.68, 1.0])
-    GLOW_COLOURS = (unit_luminance([1.0, 0.62, 0.30]), unit_luminance([1.0, 0.38, 0.22]))
 
     def __init__(self, preetham: PreethamSky, cos_theta: np.ndarray):
         self.anchor_nits = preetham.zenith(math.radians(89.9))[0]  # continuous with the day model
         elevation = np.pi / 2 - np.arccos(np.clip(cos_theta, 0.0, 1.0))
-        self.horizon_band = np.exp(-elevation / math.radians(9.0)).astype(np.float32)  # (M,)
-        self.horizon_haze = np.exp(-elevation / math.radians(25.0)).astype(np.float32)
+        self.horizon_haze = 1.0 + 0.8 * np.exp(-elevation / math.radians(25.0)).astype(np.float32)  # (M,)
 
     def zenith_nits(self, elevation_deg: float) -> float:
         drop = np.interp(elevation_deg, _TWILIGHT_ELEV_DEG, _TWILIGHT_LOG_DROP)
         return self.anchor_nits * 10.0**drop
 
-    def radiance(self, cos_dazimuth: np.ndarray, elevation_deg: float) -> np.ndarray:
-        """RGB radiance (M, 3); cos_dazimuth (M,) = cos of the azimuth difference to the sun."""
-        depth = np.clip(-elevation_deg / 10.0, 0.0, 1.0)  # 0 at sunset, 1 at 10 deg below
-        glow_colour = (1.0 - depth) * self.GLOW_COLOURS[0] + depth * self.GLOW_COLOURS[1]
-        glow_gain = 7.0 * smoothstep(-17.0, -6.0, elevation_deg)  # fades out by astronomical night
-        towards_sun = (0.5 + 0.5 * cos_dazimuth) ** 3  # (M,)
-        glow = glow_gain * towards_sun * self.horizon_band
-        base = 1.0 + 0.8 * self.horizon_haze
-        rgb = base[:, None] * self.ZENITH_COLOUR + glow[:, None] * glow_colour
-        return rgb * self.zenith_nits(elevation_deg) + NIGHT_RGB_NITS
+    def radiance(self, elevation_deg: float) -> np.ndarray:
+        """RGB radiance (M, 3)."""
+        zenith = self.ZENITH_COLOUR * self.zenith_nits(elevation_deg)
+        return self.horizon_haze[:, None] * zenith + NIGHT_RGB_NITS

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from skyviewer.data.skysim.atmosphere import AEROSOL_SCALE_HEIGHT_M
+from skyviewer.data.skysim.scattering import AEROSOL_SCALE_HEIGHT_M, henyey_greenstein  # noqa: F401 (re-exported)
 
 EARTH_RADIUS_M = 6.371e6
 GROUND_ALBEDO = 0.2
@@ -77,11 +77,6 @@ class LayerGeometry:
     def lod(self, feature_m: float) -> np.ndarray:
         """Contrast (M,) left of noise with features of size feature_m when averaged over a pixel."""
         return (1.0 / np.sqrt(1.0 + (self.footprint_m / feature_m) ** 2)).astype(np.float32)
-
-
-def henyey_greenstein(cos_angle: np.ndarray, g: float) -> np.ndarray:
-    """Henyey-Greenstein phase function (1/sr)."""
-    return (1.0 - g * g) / (4.0 * math.pi * (1.0 + g * g - 2.0 * g * cos_angle) ** 1.5)
 
 
 @dataclass

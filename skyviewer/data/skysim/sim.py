@@ -8,21 +8,28 @@ import numpy as np
 
 from skyviewer.data.skysim.atmosphere import (
     DAY_START_DEG,
-    SUN_SOLID_ANGLE_SR,
+    LUMA,
     TWILIGHT_END_DEG,
     PreethamSky,
     TwilightSky,
     smoothstep,
     sun_radiance,
+    sun_transmittance,
 )
-from skyviewer.data.skysim.clouds import EARTH_RADIUS_M, LayerLight, henyey_greenstein
+from skyviewer.data.skysim.clouds import EARTH_RADIUS_M, LayerLight
 from skyviewer.data.skysim.config import SimConfig
 from skyviewer.data.skysim.layers import CirrusLayer, CumulusLayer
+from skyviewer.data.skysim.scattering import SUN_SOLID_ANGLE_SR, ScatteringTable, henyey_greenstein
 from skyviewer.data.skysim.solar import solar_position
 from skyviewer.data.skysim.sun import disc_coverage
 from skyviewer.data.types import FRAME_META_DTYPE, SkySequence
 from skyviewer.sky.projection import direction_from_angles, fisheye_directions
 from skyviewer.sky.radiance import ENCODING, SUN, to_storage
+
+# The reddening tint fades in below this sun elevation (deg): above it Preetham's colour holds.
+REDDENING_START_DEG = 25.0
+# Multiple scattering roughly doubles the singly scattered twilight glow (Bruneton & Neyret 2008).
+TWILIGHT_SINGLE_SCATTERING_GAIN = 2.0
 
 
 class SkySim:
@@ -50,6 +57,10 @@ class SkySim:
         ).astype(np.float32)
         self.preetham = PreethamSky(config.turbidity, d[:, 1])
         self.twilight = TwilightSky(self.preetham, d[:, 1])
+        self.scattering = ScatteringTable(config.turbidity, np.arcsin(np.clip(d[:, 1], 0.0, 1.0)))
+        # Sunlight above the atmosphere: SUN.luminance_nits is the disc seen from the ground (T = 3).
+        zenith_sun = float(sun_transmittance(90.0, 3.0) @ LUMA)
+        self.sun_top_of_atmosphere = SUN.luminance_nits * SUN_SOLID_ANGLE_SR / zenith_sun
         self.cumulus = self._build_cumulus(n) if config.cloud_cover > 0 else None
         self.cirrus = CirrusLayer(config, self.seed, d, self.pixel_angle) if config.cirrus_cover > 0 else None
         a = math.radians(config.wind_towards_deg)
@@ -73,7 +84,10 @@ class SkySim:
     # ------------------------------------------------------------------ sky
 
     def _clear_sky(self, elevation_deg: float, cos_gamma: np.ndarray, cos_dazimuth: np.ndarray) -> np.ndarray:
-        """Cloudless sky radiance (M, 3): Preetham by day, blended into twilight around sunset."""
+        """Cloudless sky radiance (M, 3): Preetham by day, reddened at low sun by the colour of the
+        sunlight where it scattered; after sunset the twilight floor plus single scattering."""
+        top = np.full(3, self.sun_top_of_atmosphere)
+        single, reddening = self.scattering.radiance(elevation_deg, cos_dazimuth, cos_gamma, top)
         day_weight = float(smoothstep(TWILIGHT_END_DEG, DAY_START_DEG, elevation_deg))
         sky = 0.0
         if day_weight > 0.0:
@@ -83,9 +97,14 @@ class SkySim:
             sun_e = sun_radiance(elevation_deg, self.config.turbidity) * SUN_SOLID_ANGLE_SR
             beta = 0.04608 * self.config.turbidity - 0.04586
             day += (0.1 * beta * henyey_greenstein(cos_gamma, 0.93))[:, None] * sun_e.astype(np.float32)
-            sky = day_weight * day
+            # Preetham's fit keeps the colour of a high sun. As the sun sinks, tint each direction by
+            # the colour the sunlight had where that direction's light was scattered (luminance kept).
+            tint = reddening / np.maximum(reddening @ LUMA, 1e-6)[:, None]
+            w = np.float32(smoothstep(REDDENING_START_DEG, 0.0, elevation_deg))
+            sky = day_weight * day * (1.0 + w * (tint - 1.0))
         if day_weight < 1.0:
-            sky = sky + (1.0 - day_weight) * self.twilight.radiance(cos_dazimuth, elevation_deg)
+            twilight = self.twilight.radiance(elevation_deg) + TWILIGHT_SINGLE_SCATTERING_GAIN * single
+            sky = sky + (1.0 - day_weight) * twilight
         return sky.astype(np.float32)
 
     def _layer_light(self, altitude_m: float, elevation_deg: float, sky: np.ndarray) -> LayerLight:
