@@ -1,0 +1,326 @@
+"""Write a sky package from a start and a step snapshot (the format: docs/package.md).
+
+    export_package([start_snapshot, step_snapshot], Path("models/mysky"), PackageInfo(...), fp16=True)
+
+For each model: torch -> ONNX with the training side's exporter (static batch-1 shapes,
+opset 15), onnx.checker, the engines' op-set check (runtime/opset.py), and the largest
+absolute difference between torch and ONNX Runtime on the export's example inputs, which
+goes into the manifest. Optional fp16 variants keep float32 inputs and outputs (so every
+host drives them the same way) and record their own difference to torch.
+
+The package is assembled in a temporary folder beside the destination, validated with the
+runtime's own loader, and only then renamed into place: a failed export leaves nothing,
+and an existing package is never overwritten.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import shutil
+import tempfile
+import time
+import warnings
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import torch
+
+from skyviewer.errors import UserError
+from skyviewer.runtime.opset import op_set_problems, opset_of
+from skyviewer.runtime.package import FORMAT, FORMAT_VERSION, MANIFEST_NAME, load_package
+from skyviewer.sky.projection import fisheye_mask
+from skyviewer.sky.radiance import ENCODING, SUN
+from skyviewer.train.config import TrainConfig
+from skyviewer.train.onnx_export import export_onnx, load_generator
+
+MAX_FP32_DIFF = 1e-3
+"""An fp32 export further than this (encoded units; one stop is 0.068) from torch is refused."""
+PREVIEW_STEPS = 3
+"""The preview shows the start sky and this many steps after it."""
+PREVIEW_TILE_PX = 128
+"""Preview tiles are at least this wide (tiny test models are upscaled, nearest neighbour)."""
+DEFAULT_SUN_DIR = [0.5792, 0.5736, 0.5792]
+"""35 deg elevation, azimuth 135 deg (south-east): a mid-morning sun."""
+
+CONDITIONS = [
+    {
+        "name": "sun_dir",
+        "shape": [3],
+        "range": [-1.0, 1.0],
+        "default": DEFAULT_SUN_DIR,
+        "units": "unit vector in world axes (+Y up, -Z north, +X east)",
+        "description": "Direction to the sun's centre; y < 0 is below the horizon.",
+    },
+    {
+        "name": "cloud_cover",
+        "shape": [1],
+        "range": [0.0, 1.0],
+        "default": [0.3],
+        "units": "fraction of the sky",
+        "description": "Fraction of the sky covered by cloud.",
+    },
+]
+
+# How each tensor of the training exporter's contract (train/onnx_export.py) is fed or used.
+ROLES = {
+    "z": {"role": "latent", "range": None, "description": "N(0, 1) latent vector, drawn once per reset"},
+    "noise": {"role": "noise", "range": None, "description": "fresh N(0, 1) noise, drawn every step"},
+    "sun_dir": {"role": "condition", "condition": "sun_dir", "at": "current", "range": [-1.0, 1.0]},
+    "sun_dir_next": {"role": "condition", "condition": "sun_dir", "at": "next", "range": [-1.0, 1.0]},
+    "cloud_cover": {"role": "condition", "condition": "cloud_cover", "at": "current", "range": [0.0, 1.0]},
+    "sky": {"role": "frame", "range": [-1.0, 1.0], "description": "encoded radiance, -1 below the horizon"},
+    "frame": {"role": "frame", "range": [-1.0, 1.0], "description": "the previous frame (encoded)"},
+    "next_frame": {"role": "frame", "range": [-1.0, 1.0], "description": "the next frame (encoded)"},
+    "state": {"role": "state", "range": None, "description": "recurrent state of the previous step"},
+    "next_state": {"role": "state", "range": None, "description": "recurrent state for the next step"},
+}
+RECURRENCE = {
+    "start": [],
+    "step": [
+        {"input": "frame", "output": "next_frame", "initial": "start:sky"},
+        {"input": "state", "output": "next_state", "initial": 0.0},
+    ],
+}
+
+
+@dataclass
+class PackageInfo:
+    """What the snapshots do not know: the package's name, licence and provenance."""
+
+    name: str
+    """Package name (a folder name in models/): letters, digits, '_', '.', '-'."""
+    licence: str
+    """Licence of the weights, e.g. 'CC-BY-4.0' (mind the training data's licence)."""
+    step_seconds: float
+    """Sky time per step: the step_seconds of the data the step model was trained on."""
+    training_data: str
+    """Where the training data came from (dataset path, sources)."""
+    description: str = ""
+    """One paragraph for people browsing packages."""
+
+
+@dataclass
+class ModelExport:
+    """One exported model: its ONNX file(s) and how far each is from torch."""
+
+    kind: str
+    """'start' or 'step'."""
+    model: torch.nn.Module
+    """The EMA generator, eval mode (for the preview)."""
+    snapshot: Path
+    """The snapshot it came from."""
+    cfg: TrainConfig
+    """The snapshot's training config."""
+    training_step: int
+    """Training step of the snapshot."""
+    diffs: dict[str, float]
+    """Max |torch - ONNX Runtime| over all outputs, per precision ('fp32', 'fp16')."""
+
+
+# ---------------------------------------------------------------- the pieces
+
+
+def check_graph(path: Path) -> onnx.ModelProto:
+    """onnx.checker plus the engines' op set; a UserError naming the file on any problem."""
+    model = onnx.load(path)
+    onnx.checker.check_model(model, full_check=True)
+    if problems := op_set_problems(model):
+        raise UserError(f"{path}: {'; '.join(problems)} (see skyviewer/runtime/opset.py)")
+    return model
+
+
+def max_abs_diff(path: Path, model: torch.nn.Module, inputs: dict[str, torch.Tensor]) -> float:
+    """Largest |torch - ONNX Runtime (CPU)| over every output element, for the same inputs."""
+    with torch.no_grad():
+        expected = model(*inputs.values())
+    expected = expected if isinstance(expected, tuple) else (expected,)
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    actual = session.run(None, {k: v.numpy() for k, v in inputs.items()})
+    return max(float(np.abs(a - e.numpy()).max()) for a, e in zip(actual, expected, strict=True))
+
+
+def to_fp16(src: Path, dst: Path) -> None:
+    """fp16 weights and arithmetic, float32 inputs/outputs (Cast at the edges)."""
+    try:
+        from onnxconverter_common.float16 import convert_float_to_float16
+    except ImportError:
+        raise UserError("--fp16 needs onnxconverter-common (pip install onnxconverter-common)") from None
+    with warnings.catch_warnings():  # it announces every tiny constant (norm epsilons) it rounds up to 1e-7
+        warnings.simplefilter("ignore", UserWarning)
+        onnx.save(convert_float_to_float16(onnx.load(src), keep_io_types=True), dst)
+
+
+def tensor_specs(values) -> list[dict]:
+    """Manifest entries for graph inputs or outputs, roles from ROLES."""
+    specs = []
+    for v in values:
+        if v.name not in ROLES:
+            raise UserError(
+                f"tensor {v.name!r} is not in the package contract (skyviewer/export/package.py ROLES)"
+            )
+        shape = [d.dim_value for d in v.type.tensor_type.shape.dim]
+        if not all(shape):
+            raise UserError(f"tensor {v.name!r} has a dynamic shape {shape}; packages need static shapes")
+        dtype = onnx.helper.tensor_dtype_to_np_dtype(v.type.tensor_type.elem_type).name
+        specs.append(
+            {
+                "name": v.name,
+                "shape": shape,
+                "dtype": dtype,
+                "layout": "NC" if len(shape) == 2 else "NCHW",
+                **ROLES[v.name],
+            }
+        )
+    return specs
+
+
+def export_model(snapshot: Path, folder: Path, fp16: bool) -> ModelExport:
+    """Export one snapshot to folder/KIND.onnx (and KIND.fp16.onnx), checked and measured."""
+    from skyviewer.train.run import load_snapshot
+
+    model, cfg = load_generator(snapshot)
+    path = folder / f"{cfg.model}.onnx"
+    inputs = export_onnx(model, path)
+    check_graph(path)
+    diffs = {"fp32": max_abs_diff(path, model, inputs)}
+    if diffs["fp32"] > MAX_FP32_DIFF:
+        raise UserError(
+            f"{snapshot}: ONNX output differs from torch by {diffs['fp32']:.2e} (> {MAX_FP32_DIFF})"
+        )
+    if fp16:
+        half = folder / f"{cfg.model}.fp16.onnx"
+        to_fp16(path, half)
+        check_graph(half)
+        diffs["fp16"] = max_abs_diff(half, model, inputs)
+    return ModelExport(cfg.model, model, snapshot, cfg, load_snapshot(snapshot)[2], diffs)
+
+
+def model_entry(export: ModelExport, folder: Path) -> dict:
+    graph = onnx.load(folder / f"{export.kind}.onnx")
+    return {
+        "file": f"{export.kind}.onnx",
+        "opset": opset_of(graph),
+        "inputs": tensor_specs(graph.graph.input),
+        "outputs": tensor_specs(graph.graph.output),
+        "max_abs_diff_vs_torch": export.diffs["fp32"],
+        "variants": [
+            {"precision": p, "file": f"{export.kind}.{p}.onnx", "max_abs_diff_vs_torch": d}
+            for p, d in export.diffs.items()
+            if p != "fp32"
+        ],
+        "recurrence": RECURRENCE[export.kind],
+    }
+
+
+def render_preview(start: torch.nn.Module, step: torch.nn.Module) -> bytes:
+    """PNG of the start sky and PREVIEW_STEPS steps after it (seed 0, default conditions), tone-mapped."""
+    from PIL import Image
+
+    from skyviewer.sky.tonemap import preview
+
+    g = torch.Generator().manual_seed(0)
+    sun, cover = torch.tensor([DEFAULT_SUN_DIR]), torch.tensor([CONDITIONS[1]["default"]])
+    with torch.no_grad():
+        frame = start(torch.randn(1, start.latent_dim, generator=g), sun, cover)  # (1, 3, N, N)
+        frames, state = [frame], step.initial_state(1)
+        for _ in range(PREVIEW_STEPS):
+            frame, state = step(frame, state, torch.randn(step.noise_shape(1), generator=g), sun, sun, cover)
+            frames.append(frame)
+    n = frame.shape[-1]
+    mask = fisheye_mask(n)
+    tiles = [preview(ENCODING.decode(f[0].permute(1, 2, 0).numpy()), mask=mask) for f in frames]
+    image = Image.fromarray(np.concatenate(tiles, axis=1))
+    scale = max(1, PREVIEW_TILE_PX // n)
+    image = image.resize((image.width * scale, image.height * scale), Image.Resampling.NEAREST)
+    out = io.BytesIO()
+    image.save(out, format="PNG")
+    return out.getvalue()
+
+
+def build_manifest(info: PackageInfo, exports: dict[str, ModelExport], folder: Path) -> dict:
+    """sky.json for the files already in `folder` (hashed here)."""
+    from importlib.metadata import version
+
+    runs = {
+        k: {"snapshot": str(e.snapshot), "training_step": e.training_step, "preset": e.cfg.preset}
+        for k, e in exports.items()
+    }
+    files = {}
+    for path in sorted(folder.iterdir()):
+        data = path.read_bytes()
+        files[path.name] = {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
+    return {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "name": info.name,
+        "description": info.description,
+        "licence": info.licence,
+        "provenance": {
+            "training_data": info.training_data,
+            "runs": runs,
+            "created_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "exporter": f"skyviewer {version('skyviewer')}, torch {torch.__version__}, onnx {onnx.__version__}",
+        },
+        "projection": {
+            "name": "angular_fisheye_upper_hemisphere",
+            "resolution_px": exports["start"].cfg.resolution_px,
+            "axes": "+Y up, -Z north, +X east; zenith at the centre, north at the top, east on the left "
+            "(seen from below), zenith angle proportional to radius (docs/conventions.md)",
+        },
+        "radiance": {"encoding": ENCODING.to_manifest(), "sun": SUN.to_manifest(), "below_horizon": -1.0},
+        "step_seconds": info.step_seconds,
+        "conditions": CONDITIONS,
+        "models": {k: model_entry(e, folder) for k, e in exports.items()},
+        "preview": "preview.png",
+        "files": files,
+    }
+
+
+def write_zip(folder: Path, dst: Path) -> None:
+    """The package folder as a zip with its files at the root (what `load_package` reads)."""
+    tmp = dst.with_name(dst.name + ".tmp")
+    with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as z:
+        for path in sorted(folder.iterdir()):
+            z.write(path, path.name)
+    tmp.replace(dst)
+
+
+def export_package(
+    snapshots: list[Path], out: Path, info: PackageInfo, fp16: bool = False, make_zip: bool = False
+) -> dict:
+    """Export a start and a step snapshot (any order) as the package folder `out`; returns the manifest.
+
+    With make_zip, also writes OUT.zip. Refuses to overwrite anything."""
+    targets = [out] + ([out.with_name(out.name + ".zip")] if make_zip else [])
+    if existing := [str(p) for p in targets if p.exists()]:
+        raise UserError(f"{', '.join(existing)}: already exists (choose another --out or remove it)")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    folder = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        exports = {}
+        for snapshot in snapshots:
+            e = export_model(snapshot, folder, fp16)
+            if e.kind in exports:
+                raise UserError(f"{snapshot}: a second {e.kind} snapshot; give one start and one step")
+            exports[e.kind] = e
+        if set(exports) != {"start", "step"}:
+            raise UserError(f"need one start and one step snapshot, got {sorted(exports)}")
+        if exports["start"].cfg.resolution_px != exports["step"].cfg.resolution_px:
+            raise UserError("the start and step snapshots were trained at different resolutions")
+        (folder / "preview.png").write_bytes(render_preview(exports["start"].model, exports["step"].model))
+        manifest = build_manifest(info, exports, folder)
+        (folder / MANIFEST_NAME).write_text(json.dumps(manifest, indent=2) + "\n")
+        load_package(folder)  # the runtime's own loader: what we ship is what hosts accept
+        if make_zip:
+            write_zip(folder, targets[1])
+        folder.chmod(0o755)  # mkdtemp makes it private
+        folder.rename(out)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    return manifest

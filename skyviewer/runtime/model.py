@@ -1,0 +1,189 @@
+"""SkyModel: play a sky package with ONNX Runtime (no torch).
+
+    sky = SkyModel("default")                 # a name in models/ or the user folder, or a path
+    sky.set_conditions(sun_dir=(0.3, 0.6, -0.74), cloud_cover=0.4)
+    sky.reset(seed=1)                         # start.onnx draws the first frame
+    frame = sky.step()                        # (N, N, 3) float16 linear radiance, step_seconds later
+
+Everything is driven by the manifest's tensor roles, not by hard-coded names: latent and
+noise inputs get seeded N(0, 1) draws, conditions get the values set by the host, and the
+step model's recurrent inputs (frame, state) get the previous step's outputs. Those
+recurrent tensors live as OrtValues on the session's device and are bound with I/O
+binding, double-buffered: on CUDA/TensorRT frames and state never visit host memory
+between steps (only the small noise and condition vectors are uploaded). The CPU path is
+the same code with device "cpu".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import onnxruntime as ort
+
+from skyviewer.runtime.package import SkyPackage, load_package
+from skyviewer.runtime.providers import is_gpu, resolve_providers, session_providers
+from skyviewer.sky.radiance import LogEncoding
+
+LOG_SEVERITY = 3
+"""Sessions log errors only: ONNX Runtime's warnings about unused initializers are noise here."""
+
+
+class _Graph:
+    """One ONNX session, its manifest entry, and an I/O binding reused every run."""
+
+    def __init__(self, package: SkyPackage, model: str, precision: str, providers: list[str]):
+        options = ort.SessionOptions()
+        options.log_severity_level = LOG_SEVERITY
+        data = package.files[package.model_file(model, precision)]
+        self.session = ort.InferenceSession(data, options, providers=session_providers(providers))
+        self.spec = package.manifest["models"][model]
+        self.binding = self.session.io_binding()
+
+    def run(self, inputs: dict[str, np.ndarray | ort.OrtValue], outputs: dict[str, ort.OrtValue]) -> None:
+        """Run with host arrays (uploaded) and device OrtValues as inputs, writing into `outputs`."""
+        b = self.binding
+        b.clear_binding_inputs()
+        b.clear_binding_outputs()
+        for name, value in inputs.items():
+            if isinstance(value, ort.OrtValue):
+                b.bind_ortvalue_input(name, value)
+            else:
+                b.bind_cpu_input(name, value)
+        for name, value in outputs.items():
+            b.bind_ortvalue_output(name, value)
+        self.session.run_with_iobinding(b)
+
+
+class SkyModel:
+    """A loaded sky package, ready to draw a start sky and step it forward."""
+
+    def __init__(
+        self, package: SkyPackage | str, providers: str | Sequence[str] = "auto", precision: str = "fp32"
+    ):
+        """package: a SkyPackage, a path, or a package name. providers: "auto", "cpu", "cuda",
+        "tensorrt" or ONNX Runtime names (see providers.resolve_providers). precision: "fp32" or
+        "fp16" (the package's fp16 variant, same inputs and outputs)."""
+        self.package = package if isinstance(package, SkyPackage) else load_package(package)
+        self.manifest = self.package.manifest
+        chosen = resolve_providers(providers)
+        self._start = _Graph(self.package, "start", precision, chosen)
+        self._step = _Graph(self.package, "step", precision, chosen)
+        self.provider = self._step.session.get_providers()[0]
+        """The provider the step model actually runs on."""
+        self.device = "cuda" if is_gpu(self.provider) else "cpu"
+        enc = self.manifest["radiance"]["encoding"]
+        self.encoding = LogEncoding(eps=enc["eps"], x_max=enc["x_max"])
+        self._ranges = {c["name"]: c for c in self.manifest["conditions"]}
+        self._next = {c["name"]: np.asarray(c["default"], np.float32) for c in self.manifest["conditions"]}
+        self._now = dict(self._next)
+        self._values: dict[str, ort.OrtValue] = {}
+        self._spares: dict[str, ort.OrtValue] = {}
+        self._rng = np.random.default_rng(0)
+        self.steps = 0
+        """Steps taken since the last reset."""
+
+    @property
+    def resolution(self) -> int:
+        return self.package.resolution
+
+    @property
+    def step_seconds(self) -> float:
+        """Sky time each step() advances."""
+        return float(self.manifest["step_seconds"])
+
+    # ------------------------------------------------------------ conditions
+
+    def set_conditions(self, **values) -> None:
+        """Conditions for the frame the next step() (or reset()) produces, e.g. sun_dir=(x, y, z),
+        cloud_cover=0.4. Unset conditions keep their last value. The sun direction is normalised."""
+        for name, value in values.items():
+            spec = self._ranges.get(name)
+            if spec is None:
+                raise KeyError(f"unknown condition {name!r}; this package has {sorted(self._ranges)}")
+            v = np.asarray(value, np.float32).reshape(-1)
+            if v.shape != tuple(spec["shape"]):
+                raise ValueError(f"{name}: expected {spec['shape'][0]} values, got {v.size}")
+            if name == "sun_dir":
+                v = v / max(float(np.linalg.norm(v)), 1e-12)
+            lo, hi = spec["range"]
+            if not np.all((v >= lo) & (v <= hi)):
+                raise ValueError(f"{name}: {v.tolist()} is outside its range [{lo}, {hi}]")
+            self._next[name] = v
+
+    def conditions(self) -> dict[str, np.ndarray]:
+        """The conditions of the current frame."""
+        return dict(self._now)
+
+    # ------------------------------------------------------------ running
+
+    def reset(self, seed: int) -> None:
+        """Draw a new start sky (seeded) under the set conditions; the recurrent state starts fresh."""
+        self._rng = np.random.default_rng(seed)
+        self._now = dict(self._next)
+        start_out = {t["name"]: self._empty(t) for t in self._start.spec["outputs"]}
+        self._start.run(self._host_inputs(self._start.spec), start_out)
+        self._values, self._spares = {}, {}
+        for r in self._step.spec["recurrence"]:
+            tensor = next(t for t in self._step.spec["inputs"] if t["name"] == r["input"])
+            initial = r["initial"]
+            if isinstance(initial, str):
+                self._values[r["input"]] = start_out[initial.removeprefix("start:")]
+            else:
+                fill = np.full(tensor["shape"], initial, np.dtype(tensor["dtype"]))
+                self._values[r["input"]] = ort.OrtValue.ortvalue_from_numpy(fill, self.device, 0)
+            self._spares[r["input"]] = self._empty(tensor)
+        self.steps = 0
+
+    def step_encoded(self) -> ort.OrtValue:
+        """Advance one step; the new frame (1, 3, N, N), encoded, as an OrtValue on the device.
+
+        Zero-copy: the value is one of two buffers the model alternates between, so it is
+        overwritten by the step after next -- use (or copy) it before then."""
+        if not self._values:
+            raise RuntimeError("call reset(seed) before step()")
+        recurrence = self._step.spec["recurrence"]
+        inputs = {**self._host_inputs(self._step.spec), **self._values}
+        outputs = {r["output"]: self._spares[r["input"]] for r in recurrence}
+        self._step.run(inputs, outputs)
+        self._values, self._spares = self._spares, self._values
+        self._now = dict(self._next)
+        self.steps += 1
+        return self._values[self._frame_input()]
+
+    def step(self) -> np.ndarray:
+        """Advance one step; the new frame as (N, N, 3) float16 linear radiance (nits)."""
+        return self.decode(self.step_encoded())
+
+    def frame(self) -> np.ndarray:
+        """The current frame (after reset: the start sky) as (N, N, 3) float16 linear radiance."""
+        if not self._values:
+            raise RuntimeError("call reset(seed) first")
+        return self.decode(self._values[self._frame_input()])
+
+    def decode(self, value: ort.OrtValue) -> np.ndarray:
+        """Encoded (1, 3, N, N) OrtValue -> (N, N, 3) float16 linear radiance on the host."""
+        encoded = value.numpy()[0].astype(np.float32).transpose(1, 2, 0)
+        return self.encoding.decode(encoded).astype(np.float16)
+
+    # ------------------------------------------------------------ helpers
+
+    def _frame_input(self) -> str:
+        return next(t["name"] for t in self._step.spec["inputs"] if t["role"] == "frame")
+
+    def _empty(self, tensor: dict) -> ort.OrtValue:
+        return ort.OrtValue.ortvalue_from_shape_and_type(
+            tensor["shape"], np.dtype(tensor["dtype"]), self.device, 0
+        )
+
+    def _host_inputs(self, spec: dict) -> dict[str, np.ndarray]:
+        """Latent, noise and condition inputs of one run, in manifest order (so seeded draws repeat)."""
+        inputs = {}
+        for t in spec["inputs"]:
+            dtype = np.dtype(t["dtype"])
+            if t["role"] in ("latent", "noise"):
+                inputs[t["name"]] = self._rng.standard_normal(t["shape"], np.float32).astype(dtype)
+            elif t["role"] == "condition":
+                values = self._now if t["at"] == "current" else self._next
+                inputs[t["name"]] = values[t["condition"]].reshape(t["shape"]).astype(dtype)
+        return inputs
