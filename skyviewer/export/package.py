@@ -265,7 +265,8 @@ def build_manifest(info: PackageInfo, exports: dict[str, ModelExport], folder: P
             "training_data": info.training_data,
             "runs": runs,
             "created_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "exporter": f"skyviewer {version('skyviewer')}, torch {torch.__version__}, onnx {onnx.__version__}",
+            "exporter": f"skyviewer {version('skyviewer')}, torch {torch.__version__}, "
+            f"onnx {onnx.__version__}",
         },
         "projection": {
             "name": "angular_fisheye_upper_hemisphere",

@@ -172,10 +172,9 @@ class _ZipReader:
         if total > limits.total_bytes:
             raise PackageError(f"{path}: inflates to {total} bytes, over the {limits.total_bytes}-byte limit")
         for e in entries:
-            if e.file_size > 1 << 20 and e.file_size > limits.zip_ratio * max(e.compress_size, 1):
-                raise PackageError(
-                    f"{path}: entry {e.filename!r} inflates {e.file_size / max(e.compress_size, 1):.0f}x (zip bomb?)"
-                )
+            ratio = e.file_size / max(e.compress_size, 1)
+            if e.file_size > 1 << 20 and ratio > limits.zip_ratio:
+                raise PackageError(f"{path}: entry {e.filename!r} inflates {ratio:.0f}x (zip bomb?)")
         self.entries = {e.filename: e for e in entries}
 
     def read(self, name: str, limit: int) -> bytes:

@@ -61,7 +61,6 @@ def _missing_library(provider: str) -> str | None:
 @cache
 def _probe_model() -> bytes:
     """A one-node float graph (Y = X + X) for test sessions; built in memory, never on disk."""
-    import onnx
     from onnx import TensorProto, helper
 
     x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])
