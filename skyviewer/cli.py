@@ -17,6 +17,7 @@ from skyviewer.errors import UserError
 COMMAND_MODULES = (
     "skyviewer.data.commands",
     "skyviewer.bench",
+    "skyviewer.export.engine_shaders",
 )
 
 
