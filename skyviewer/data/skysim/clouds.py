@@ -25,7 +25,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from skyviewer.data.skysim.scattering import AEROSOL_SCALE_HEIGHT_M, henyey_greenstein  # noqa: F401 (re-exported)
+from skyviewer.data.skysim.scattering import (  # noqa: F401 (henyey_greenstein re-exported)
+    AEROSOL_SCALE_HEIGHT_M,
+    RAYLEIGH_SCALE_HEIGHT_M,
+    henyey_greenstein,
+    rayleigh_depth,
+)
 
 EARTH_RADIUS_M = 6.371e6
 GROUND_ALBEDO = 0.2
@@ -66,13 +71,18 @@ class LayerGeometry:
         )
 
     def haze_transmittance(self, altitude_m: float, visibility_m: float) -> np.ndarray:
-        """Transmittance (M,) of the haze between the observer and the layer (Koschmieder extinction
-        at the ground, thinning with the aerosol scale height)."""
-        beta0 = 3.912 / visibility_m
-        mean_density = (
-            AEROSOL_SCALE_HEIGHT_M / altitude_m * (1.0 - math.exp(-altitude_m / AEROSOL_SCALE_HEIGHT_M))
-        )
-        return np.exp(-beta0 * mean_density * self.distance_m).astype(np.float32)
+        """Transmittance (M,) of the air between the observer and the layer: aerosol (Koschmieder
+        extinction at the ground, thinning with its scale height) and Rayleigh (green channel).
+        Clouds near the horizon lie 100-300 km away: the air's own optical depth (~1-3) fades them
+        into the horizon sky, the aerial perspective that turns a far cloud field into haze."""
+
+        def mean_density(scale_height_m: float) -> float:
+            return scale_height_m / altitude_m * (1.0 - math.exp(-altitude_m / scale_height_m))
+
+        beta = 3.912 / visibility_m * mean_density(AEROSOL_SCALE_HEIGHT_M) + float(
+            rayleigh_depth()[1]
+        ) / RAYLEIGH_SCALE_HEIGHT_M * mean_density(RAYLEIGH_SCALE_HEIGHT_M)
+        return np.exp(-beta * self.distance_m).astype(np.float32)
 
     def lod(self, feature_m: float) -> np.ndarray:
         """Contrast (M,) left of noise with features of size feature_m when averaged over a pixel."""

@@ -23,8 +23,9 @@ TEXTURE_SIZE = 256
 TEXTURE_LEVELS = 9  # prefiltered levels: footprints up to the whole 256-texel tile
 CUMULUS_EXTINCTION_PER_M = 0.03  # ~130 m visibility inside a cumulus
 NOISE_PEAK_STD = 2.5  # noise level (in std) where a cloud reaches its full thickness
-CIRRUS_MAX_TAU = 1.2
-CIRRUS_STREAKS = 0.8  # amplitude of the fibres relative to the patches
+CIRRUS_MAX_TAU = 0.5  # thin, translucent ice (cirrus fibratus: tau ~0.1-1)
+CIRRUS_STRETCH = 8.0  # fibres 8x longer (along the wind) than wide
+CIRRUS_WARP_M = 1500.0  # how far the patch field bends the fibres sideways
 SHADOW_SAMPLES = 3
 DETAIL = 0.5  # amplitude of the edge-eroding detail noise relative to the base shapes
 BILLOW_MEAN = math.sqrt(2.0 / math.pi)  # mean of |N(0, 1)|: keeps the billowed detail zero-mean
@@ -112,8 +113,12 @@ class CumulusLayer:
         # Billowed detail (|noise|, creased at its zeros) gives cumulus edges a cauliflower look.
         detail = np.abs(self.detail.sample(g.x_m, g.y_m, t, drift, self.detail_level)) - BILLOW_MEAN
         noise += detail * self.detail_gain
+        # Domed thickness profile: cumulus thin out gradually towards their edges (ramp^2 for fair
+        # weather), so the thin rims that transmit and forward-scatter sunlight are several pixels
+        # wide - soft, bright edges around darker cores. A closing layer flattens into a sheet
+        # (exponent -> 1 at full cover): stratus has no thin gaps for the sun to shine through.
         thickness = soft_ramp(noise, self.threshold, self.width, self.residual)
-        tau = thickness * self.max_tau
+        tau = thickness ** np.float32(2.0 - self.config.cloud_cover) * self.max_tau
         shadow = self._sun_shadow(t, drift, sun_dir) if light.sun_irradiance.any() else 1.0
         phase = 0.8 * henyey_greenstein(cos_gamma, 0.85) + 0.2 * henyey_greenstein(cos_gamma, -0.3)
         # Towards the horizon we see cloud sides; those facing the sun (looking away from it) are lit.
@@ -126,21 +131,23 @@ class CumulusLayer:
 
 
 class CirrusLayer:
-    """High, thin ice cloud: streaky noise elongated along the wind, strongly forward scattering."""
+    """High, thin ice cloud: fibres (noise stretched along the wind, bent by a domain warp) that
+    only show inside patches, strongly forward scattering."""
 
     def __init__(self, config: SimConfig, seed: int, directions, pixel_angle):
         c = config
         rng = np.random.default_rng([seed, 2])
         streaks = spectral_texture(
-            rng, TEXTURE_SIZE, (128.0, 4.0), slope=2.8, stretch=4.0, n_levels=TEXTURE_LEVELS
+            rng, TEXTURE_SIZE, (64.0, 2.0), slope=2.2, stretch=CIRRUS_STRETCH, n_levels=TEXTURE_LEVELS
         )
-        patches = spectral_texture(rng, TEXTURE_SIZE, (128.0, 16.0), slope=3.0, n_levels=TEXTURE_LEVELS)
-        self.streaks = EvolvingField(streaks, 30_000.0, 2.0 * c.cloud_lifetime_s, seed, stream=3)
+        patches = spectral_texture(rng, TEXTURE_SIZE, (128.0, 8.0), slope=3.0, n_levels=TEXTURE_LEVELS)
+        self.streaks = EvolvingField(streaks, 40_000.0, 2.0 * c.cloud_lifetime_s, seed, stream=3)
         self.patches = EvolvingField(patches, 120_000.0, 4.0 * c.cloud_lifetime_s, seed, stream=4)
         geometry = LayerGeometry.build(directions, c.cirrus_altitude_m, pixel_angle)
         self.streak_level, streak_residual = self.streaks.level_of(geometry.footprint_m)
-        self.patch_level, patch_residual = self.patches.level_of(geometry.footprint_m)
-        self.residual = np.hypot(CIRRUS_STREAKS * streak_residual, patch_residual)
+        self.patch_level, self.patch_residual = self.patches.level_of(geometry.footprint_m)
+        # Far fibres average out within a pixel: fade their contrast rather than alias them.
+        self.fibre_contrast = np.sqrt(np.maximum(1.0 - streak_residual**2, 0.0)).astype(np.float32)
         # Work in wind-aligned coordinates so the streaks (texture u axis) lie along the wind.
         a = math.radians(c.wind_towards_deg)
         self.along = np.array([math.sin(a), math.cos(a)])  # unit (east, north) of the wind
@@ -148,17 +155,20 @@ class CirrusLayer:
         self.y = -geometry.x_m * np.float32(self.along[1]) + geometry.y_m * np.float32(self.along[0])
         self.slant = np.minimum(geometry.slant, 10.0)
         self.haze = geometry.haze_transmittance(c.cirrus_altitude_m, visibility_m(c.turbidity))
-        self.threshold = coverage_threshold(c.cirrus_cover, math.hypot(CIRRUS_STREAKS, 1.0))
+        self.threshold = coverage_threshold(c.cirrus_cover, 1.0)
         self.speed_scale = c.cirrus_wind_scale
         self.cover = c.cirrus_cover
 
     def render(self, behind, t, drift, cos_gamma, light: LayerLight) -> LayerOutput:
         drift_along = np.array([self.speed_scale * float(drift @ self.along), 0.0])
-        # Cirrus comes in patches (large isotropic noise) filled with fibres (streaks along the wind).
-        noise = self.patches.sample(self.x, self.y, t, drift_along, self.patch_level)
-        noise += CIRRUS_STREAKS * self.streaks.sample(self.x, self.y, t, drift_along, self.streak_level)
-        peak = NOISE_PEAK_STD * math.hypot(CIRRUS_STREAKS, 1.0)
-        tau = soft_ramp(noise, self.threshold, peak - self.threshold, self.residual) * CIRRUS_MAX_TAU
+        patch = self.patches.sample(self.x, self.y, t, drift_along, self.patch_level)
+        # Domain warp: the patch field bends the fibres across the wind, as shear and fall streaks
+        # curl real cirrus (mares' tails) instead of ruling straight lines.
+        bent = self.y + np.float32(CIRRUS_WARP_M) * patch
+        fibre = self.streaks.sample(self.x, bent, t, drift_along, self.streak_level)
+        fibres = np.clip(0.5 + 0.5 * fibre * self.fibre_contrast, 0.0, 1.0)
+        inside = soft_ramp(patch, self.threshold, 1.5, self.patch_residual)
+        tau = inside * fibres * fibres * CIRRUS_MAX_TAU
         phase = henyey_greenstein(cos_gamma, 0.75)
         rgb, alpha = shade_layer(tau, self.slant, 1.0, phase, 0.0, light, asymmetry=0.75)
         return LayerOutput(composite(behind, rgb, alpha, self.haze, self.cover), alpha)
