@@ -155,11 +155,15 @@ class SkyModel:
         """Advance one step; the new frame as (N, N, 3) float16 linear radiance (nits)."""
         return self.decode(self.step_encoded())
 
-    def frame(self) -> np.ndarray:
-        """The current frame (after reset: the start sky) as (N, N, 3) float16 linear radiance."""
+    def frame_encoded(self) -> ort.OrtValue:
+        """The current frame (after reset: the start sky), encoded, as an OrtValue on the device."""
         if not self._values:
             raise RuntimeError("call reset(seed) first")
-        return self.decode(self._values[self._frame_input()])
+        return self._values[self._frame_input()]
+
+    def frame(self) -> np.ndarray:
+        """The current frame (after reset: the start sky) as (N, N, 3) float16 linear radiance."""
+        return self.decode(self.frame_encoded())
 
     def decode(self, value: ort.OrtValue) -> np.ndarray:
         """Encoded (1, 3, N, N) OrtValue -> (N, N, 3) float16 linear radiance on the host."""
