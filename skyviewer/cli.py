@@ -18,6 +18,8 @@ COMMAND_MODULES = (
     "skyviewer.data.commands",
     "skyviewer.bench",
     "skyviewer.export.engine_shaders",
+    "skyviewer.export.commands",
+    "skyviewer.runtime.commands",
 )
 
 
