@@ -78,11 +78,9 @@ def list_packages(args: argparse.Namespace) -> int:
     for path in paths:
         try:
             p = load_package(path)
-            m = p.manifest
-            size = sum(len(b) for b in p.files.values()) / 2**20
-            print(
-                f"{m['name']:20s} {p.resolution:5d} px  {m['step_seconds']:6g} s/step {size:7.1f} MiB  {path}"
-            )
+            mib = sum(len(b) for b in p.files.values()) / 2**20
+            seconds = p.manifest["step_seconds"]
+            print(f"{p.name:20s} {p.resolution:5d} px  {seconds:6g} s/step  {mib:7.1f} MiB  {path}")
         except PackageError as e:
             print(f"{path.name:20s} INVALID: {e}")
     return 0
