@@ -81,19 +81,19 @@ def _train(cfg: TrainConfig, state: dict | None, data: Path, out_root: Path, res
     describe(log, cfg, dataset, task, d, resume)
     previews = preview_sequences(dataset, s.preview_count, task.preview_frames, cfg.resolution_px)
 
-    sums, count = defaultdict(float), 0
+    sums, counts = defaultdict(float), defaultdict(int)  # per loss: R1 is only computed every few steps
     bar = tqdm(total=s.total_steps, initial=task.step, disable=not d.is_main, desc=f"train {cfg.model}")
     while task.step < s.total_steps:
         losses = task.train_step(sampler.sample().to(d.device))
         for k, v in losses.items():
             sums[k] += v
-        count += 1
+            counts[k] += 1
         bar.update(1)
         bar.set_postfix({k: f"{v:.3g}" for k, v in losses.items() if not k.startswith("R1")}, refresh=False)
         step, done = task.step, task.step == s.total_steps
         if step % s.tick_every_steps == 0 or done:
-            tick(log, run_dir, task, previews, {k: v / count for k, v in sums.items()}, bar)
-            sums, count = defaultdict(float), 0
+            tick(log, run_dir, task, previews, {k: v / counts[k] for k, v in sums.items()}, bar)
+            sums, counts = defaultdict(float), defaultdict(int)
         if step % s.checkpoint_every_steps == 0 or done:
             checkpoint(log, run_dir, cfg, task, sampler, d)
         if (step % s.snapshot_every_steps == 0 or done) and run_dir is not None:
