@@ -131,6 +131,25 @@ def test_sunset_is_redder_near_the_horizon_than_noon():
     )
 
 
+def test_low_sun_reddens_the_horizon_most_towards_the_sun():
+    """Single scattering of sunlight that crossed ~15-40 air masses: deep orange towards the sun,
+    paler (antitwilight) opposite, and both far redder than the noon horizon."""
+    rgb, meta = render(start_utc=SUNSET, cloud_cover=0.0, cirrus_cover=0.0)
+    d, mask = fisheye_directions(64)
+    low = mask & (d[..., 1] < math.sin(math.radians(10)))
+    s = meta["sun_dir"]
+    towards, away = (rgb[low & (sign * (d @ s) > 0.5)].mean(axis=0) for sign in (1, -1))
+    assert towards[0] / towards[2] > 1.5 * away[0] / away[2] > 3.0
+
+
+def test_cirrus_alone_is_thin_and_absent_at_zero():
+    thin = render(start_utc=NOON, cloud_cover=0.0, cirrus_cover=0.25)
+    none = render(start_utc=NOON, cloud_cover=0.0, cirrus_cover=0.0)
+    assert thin[1]["cloud_cover"] < 0.05  # translucent: no opaque band, even near the horizon
+    assert none[1]["cloud_cover"] == 0.0
+    assert not np.array_equal(thin[0], none[0])
+
+
 def test_overcast_is_greyer_and_hides_the_sun():
     clear = render(start_utc=NOON, cloud_cover=0.0, cirrus_cover=0.0)[0]
     overcast, meta = render(start_utc=NOON, cloud_cover=1.0, cirrus_cover=0.0)
