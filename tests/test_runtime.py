@@ -1,0 +1,104 @@
+"""SkyModel, providers, the sun clock and the runtime commands; the runtime runs with torch absent."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import test_package_fixtures as fixtures
+
+from skyviewer.cli import main
+from skyviewer.runtime.model import SkyModel
+from skyviewer.runtime.providers import CPU, probe, resolve_providers
+from skyviewer.runtime.sun import SunClock
+
+snapshots, package_dir = fixtures.snapshots, fixtures.package_dir
+
+
+def test_steps_are_seeded_and_decoded(package_dir):
+    sky = SkyModel(package_dir)
+    assert (sky.resolution, sky.step_seconds, sky.provider) == (16, 60.0, CPU)
+    runs = []
+    for seed in (3, 3, 4):
+        sky.reset(seed)
+        runs.append(np.stack([sky.frame()] + [sky.step() for _ in range(3)]))
+    assert runs[0].shape == (4, 16, 16, 3) and runs[0].dtype == np.float16
+    assert np.isfinite(runs[0]).all() and runs[0].min() >= 0
+    assert np.array_equal(runs[0], runs[1]) and not np.array_equal(runs[0], runs[2])
+    assert sky.steps == 3
+
+
+def test_conditions_are_checked_and_sun_normalised(package_dir):
+    sky = SkyModel(package_dir)
+    sky.set_conditions(sun_dir=(0, 2, 0), cloud_cover=0.9)
+    sky.reset(0)
+    assert np.allclose(sky.conditions()["sun_dir"], [0, 1, 0])
+    with pytest.raises(KeyError, match="wind"):
+        sky.set_conditions(wind=3)
+    with pytest.raises(ValueError, match="outside its range"):
+        sky.set_conditions(cloud_cover=1.5)
+    with pytest.raises(RuntimeError, match="reset"):
+        SkyModel(package_dir).step()
+
+
+def test_fp16_variant_runs_close_to_fp32(package_dir):
+    frames = []
+    for precision in ("fp32", "fp16"):
+        sky = SkyModel(package_dir, precision=precision)
+        sky.reset(1)
+        frames.append(sky.step_encoded().numpy())
+    assert np.abs(frames[0] - frames[1]).max() < 2e-2
+
+
+def test_gpu_providers_fall_back_quietly():
+    assert resolve_providers("cpu") == [CPU]
+    if not probe("CUDAExecutionProvider").usable:  # no GPU here: auto is the CPU, cuda is refused
+        assert resolve_providers("auto") == [CPU]
+        with pytest.raises(RuntimeError, match="not usable"):
+            resolve_providers("cuda")
+    code = "from skyviewer.runtime.providers import resolve_providers; print(resolve_providers())"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stderr == ""  # no CUDA/TensorRT library-loading noise
+
+
+NO_TORCH = """
+import sys
+sys.modules["torch"] = None  # any `import torch` now raises ImportError
+from skyviewer.runtime import SkyModel, SunClock
+clock = SunClock(46.8, -71.2, 1_700_000_000.0)
+sky = SkyModel(sys.argv[1])
+sky.set_conditions(sun_dir=clock.direction())
+sky.reset(seed=0)
+sky.set_conditions(sun_dir=clock.advance(sky.step_seconds))
+print(sky.step().shape, sky.provider)
+"""
+
+
+def test_runtime_runs_without_torch(package_dir):
+    result = subprocess.run(
+        [sys.executable, "-c", NO_TORCH, str(package_dir)], capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "(16, 16, 3) CPUExecutionProvider"
+
+
+def test_sun_clock_follows_the_day():
+    clock = SunClock(latitude_deg=0.0, longitude_deg=0.0, unix_time=1_710_936_000.0)  # 2024-03-20 12:00 UTC
+    noon = clock.direction()
+    assert noon.dtype == np.float32 and np.isclose(np.linalg.norm(noon), 1, atol=1e-5) and noon[1] > 0.99
+    evening = clock.advance(6 * 3600.0)
+    assert evening[1] < 0.05 and evening[0] < -0.9  # setting in the west (-X)
+
+
+def test_list_and_doctor(package_dir, monkeypatch, tmp_path, capsys):
+    monkeypatch.setenv("SKYVIEWER_PACKAGES", str(package_dir.parent))
+    monkeypatch.chdir(tmp_path)
+    assert main(["list"]) == 0
+    out = capsys.readouterr().out
+    assert "tiny" in out and "16 px" in out and "INVALID" not in out
+    assert main(["doctor"]) == 0
+    out = capsys.readouterr().out
+    for label in ("onnxruntime", "CPU", "GPU", "OpenGL context", "display", "video", "sky packages"):
+        assert label in out
