@@ -1,0 +1,326 @@
+"""The Unity/Unreal samples in export/: the generated dome HLSL (real glslangValidator + spirv-cross),
+its freshness against shaders/, its cbuffer against the std140 block dome.py packs, and the tensor
+names / manifest keys the C# and C++ use against what the exporter writes."""
+
+import ast
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from skyviewer.export import engine_shaders as es
+from skyviewer.render.dome import block_layout
+
+ROOT = es.REPO_ROOT
+UNITY = ROOT / "export" / "unity"
+UNREAL = ROOT / "export" / "unreal"
+CS_SKY = UNITY / "Runtime" / "SkyviewerSky.cs"
+CS_MANIFEST = UNITY / "Runtime" / "SkyviewerManifest.cs"
+CPP_HEADER = UNREAL / "Source" / "SkyviewerSky" / "Public" / "SkyviewerSkyComponent.h"
+CPP_SOURCE = UNREAL / "Source" / "SkyviewerSky" / "Private" / "SkyviewerSkyComponent.cpp"
+USH_WRAPPER = UNREAL / "Shaders" / "SkyviewerSky.ush"
+
+GLSLANG, SPIRV_CROSS = shutil.which("glslangValidator"), shutil.which("spirv-cross")
+needs_tools = pytest.mark.skipif(
+    GLSLANG is None or SPIRV_CROSS is None,
+    reason="glslangValidator / spirv-cross missing: apt-get install glslang-tools spirv-cross",
+)
+
+
+@pytest.fixture(scope="module")
+def generated():
+    return es.generate_all()
+
+
+# ------------------------------------------------------------------ the generated HLSL
+
+
+@needs_tools
+@pytest.mark.parametrize("stage", es.STAGES)
+def test_dome_stage_cross_compiles_to_hlsl(stage, tmp_path):
+    hlsl = es.cross_compile(stage, tmp_path)
+    module = es.parse_module(hlsl)
+    assert "main" in module.functions and es.STAGE_MAINS and module.members
+    assert [m.name for m in module.members] == [name for name, _, _ in block_layout()]
+
+
+@needs_tools
+@pytest.mark.parametrize("engine", sorted(es.OUTPUTS))
+def test_committed_generated_files_are_current(engine, generated):
+    path = es.OUTPUTS[engine]
+    assert path.exists(), f"{path} missing: run `skyviewer export-shaders`"
+    committed = path.read_text(encoding="utf-8")
+    recorded = re.search(r"^// sources-sha256: ([0-9a-f]{64})$", committed, re.M)
+    assert recorded and recorded[1] == es.sources_hash(), (
+        f"{path.relative_to(ROOT)} was generated from other shaders/: run `skyviewer export-shaders`"
+    )
+    tools = re.search(r"^// tools: (.*)$", committed, re.M)[1]
+    if tools != es.tool_versions():
+        pytest.skip(f"text not compared: generated with {tools!r}, this machine has {es.tool_versions()!r}")
+    assert committed == generated[engine], (
+        f"{path.relative_to(ROOT)} is stale: run `skyviewer export-shaders`"
+    )
+
+
+def test_sources_hash_follows_every_included_file(tmp_path):
+    names = {p.name for p in es.source_files()}
+    assert {
+        "dome.vert",
+        "dome.frag",
+        "uniforms.glsl",
+        "sky_projection.glsl",
+        "sun.glsl",
+        "tonemap.glsl",
+    } <= names
+    files = []
+    for p in es.source_files():
+        copy = tmp_path / p.name
+        copy.write_bytes(p.read_bytes())
+        files.append(copy)
+    before = es.sources_hash(files)
+    files[-1].write_text(files[-1].read_text() + "\n// edit\n")
+    assert es.sources_hash(files) != before
+
+
+def _cbuffer(text: str) -> list[tuple[str, str, int]]:
+    block = re.search(r"cbuffer DomeParams\s*\{(.*?)\};", text, re.S)[1]
+    members = re.findall(r"(float3|float)\s+DomeParams_(\w+)\s*:\s*packoffset\((c\d+(?:\.[xyzw])?)\)", block)
+    return [(name, t, es.Member(name, t, off).byte_offset) for t, name, off in members]
+
+
+@pytest.mark.parametrize("engine", sorted(es.OUTPUTS))
+def test_cbuffer_matches_the_std140_block_dome_py_packs(engine):
+    text = es.OUTPUTS[engine].read_text(encoding="utf-8")
+    glsl_types = {"vec3": "float3", "float": "float"}
+    expected = [(name, glsl_types[t], offset) for name, t, offset in block_layout()]
+    assert _cbuffer(text) == expected
+    struct = re.search(r"struct SkyDomeParams\s*\{(.*?)\};", text, re.S)[1]
+    assert re.findall(r"(float3|float)\s+(\w+);", struct) == [(t, n) for n, t, _ in expected]
+    assert expected[-1][2] + 4 == 112  # the block size Unity's GraphicsBuffer binds
+
+
+def test_unity_packs_domeparams_at_the_std140_offsets():
+    consts = dict(
+        (re.sub(r"(?<!^)(?=[A-Z])", "_", k).lower(), int(v))
+        for k, v in re.findall(
+            r"\b([A-Z]\w*) = (\d+)", re.search(r"const int (CamRight.*?);", CS_SKY.read_text(), re.S)[1]
+        )
+    )
+    size = consts.pop("dome_params_floats")
+    assert {name: 4 * consts[name] for name, _, _ in block_layout()} == {n: o for n, _, o in block_layout()}
+    assert size * 4 == 112
+
+
+HLSL_STUBS = {
+    "UnityCG.cginc": "float4 UnityObjectToClipPos(float4 v) { return v; }\n",
+}
+
+
+def _glslang_hlsl(source: str, stage: str, entry: str, tmp_path: Path) -> None:
+    path = tmp_path / f"{entry}.{stage}.hlsl"
+    path.write_text(source)
+    result = subprocess.run(
+        [
+            GLSLANG,
+            "-D",
+            "-V",
+            "-S",
+            stage,
+            "-e",
+            entry,
+            "-I" + str(tmp_path),
+            "-o",
+            str(tmp_path / "out.spv"),
+            str(path),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@needs_tools
+def test_generated_hlsl_compiles_as_hlsl_with_both_entry_points(tmp_path):
+    (tmp_path / "SkyDome.generated.hlsl").write_text(es.OUTPUTS["unity"].read_text())
+    textures = (
+        "Texture2D<float4> sky_prev; SamplerState sky_prevSampler;\n"
+        "Texture2D<float4> sky_next; SamplerState sky_nextSampler;\n"
+    )
+    wrapper = (
+        '#define SKYDOME_DECLARE_CBUFFER 1\n#include "SkyDome.generated.hlsl"\n'
+        + textures
+        + "float4 main(float4 pos : SV_Position, float3 dir : TEXCOORD0) : SV_Target0 {\n"
+        "  SkyDomeParams p = SkyDome_ParamsFromCBuffer();\n"
+        "  SkyDomeVarying v = SkyDome_Vertex(p, sky_prev, sky_prevSampler, sky_next, sky_nextSampler);\n"
+        "  SkyDomeOutput o = SkyDome_Pixel(p, v, SkyDome_FromEngineAxes(dir), 1e-3, pos.xy,"
+        " sky_prev, sky_prevSampler, sky_next, sky_nextSampler);\n"
+        "  return o.display + float4(SkyDome_DecodeRadiance(o.radiance.rgb, 1e-4, 65504.0), 0);\n}\n"
+    )
+    _glslang_hlsl(wrapper, "frag", "main", tmp_path)
+
+
+def _hlslprogram(shader: Path) -> str:
+    return re.search(r"HLSLPROGRAM(.*?)ENDHLSL", shader.read_text(), re.S)[1]
+
+
+@needs_tools
+@pytest.mark.parametrize("shader", ["SkyviewerSky.shader", "SkyviewerDecode.shader"])
+def test_unity_shader_programs_compile(shader, tmp_path):
+    (tmp_path / "SkyDome.generated.hlsl").write_text(es.OUTPUTS["unity"].read_text())
+    for name, text in HLSL_STUBS.items():
+        (tmp_path / name).write_text(text)
+    program = _hlslprogram(UNITY / "Shaders" / shader)
+    program = re.sub(r"#pragma .*", "", program)
+    _glslang_hlsl(program, "vert", "vert", tmp_path)
+    _glslang_hlsl(program, "frag", "frag", tmp_path)
+
+
+@needs_tools
+def test_unreal_wrapper_compiles_as_a_custom_node_would_call_it(tmp_path):
+    # Unreal resolves "/SkyviewerSky/..." through the module's shader directory mapping; here -I does.
+    mapped = tmp_path / "SkyviewerSky"
+    mapped.mkdir()
+    for path in (es.OUTPUTS["unreal"], USH_WRAPPER):
+        (mapped / path.name).write_text(path.read_text().replace('"/SkyviewerSky/', '"SkyviewerSky/'))
+    source = (
+        '#include "SkyviewerSky/SkyviewerSky.ush"\n'
+        "Texture2D SkyPrev; SamplerState SkyPrevSampler; Texture2D SkyNext; SamplerState SkyNextSampler;\n"
+        "float3 SunDirection, SunRadiance, GroundAlbedo; float4 DomeScalars0, DomeScalars1, DomeScalars2;\n"
+        "float4 main(float4 pos : SV_Position, float3 dir : TEXCOORD0) : SV_Target0 {\n"
+        "  return float4(SkyviewerSky_EmissiveAllInOne(dir, pos.xy, SunDirection, SunRadiance, GroundAlbedo,"
+        " DomeScalars0, DomeScalars1, DomeScalars2,"
+        " SkyPrev, SkyPrevSampler, SkyNext, SkyNextSampler), 1);\n}\n"
+    )
+    _glslang_hlsl(source, "frag", "main", tmp_path)
+
+
+def test_unreal_material_parameters_match_the_wrapper():
+    cpp, ush = CPP_SOURCE.read_text(), USH_WRAPPER.read_text()
+    params = set(re.findall(r'Set(?:Vector|Texture)ParameterValue\(TEXT\("(\w+)"\)', cpp))
+    allinone = re.search(r"SkyviewerSky_EmissiveAllInOne\((.*?)\)\s*\{", ush, re.S)[1]
+    wrapper_inputs = {m.split()[-1] for m in allinone.split(",")} - {"ViewDirUE", "SvPosition"}
+    assert params == {p for p in wrapper_inputs if not p.endswith("Sampler")}
+
+
+def test_generated_headers_name_their_sources():
+    for path in es.OUTPUTS.values():
+        head = path.read_text().splitlines()[:6]
+        assert head[0].startswith("// GENERATED FILE - DO NOT EDIT")
+        assert all(f"shaders/{s}" in head[1] for s in es.STAGES)
+
+
+# ------------------------------------------------------------------ tensor names and manifest keys
+
+
+def _onnx_contract() -> dict[str, list[str]]:
+    """Input/output names of start.onnx and step.onnx, read from onnx_export.py without torch."""
+    tree = ast.parse((ROOT / "skyviewer" / "train" / "onnx_export.py").read_text())
+    funcs = {f.name: f for f in ast.walk(tree) if isinstance(f, ast.FunctionDef)}
+    dicts = [n for n in ast.walk(funcs["example_inputs"]) if isinstance(n, ast.Dict)]
+    lists = [n for n in ast.walk(funcs["output_names"]) if isinstance(n, ast.List)]
+    keys = [[k.value for k in d.keys] for d in dicts]
+    outs = [[e.value for e in lst.elts] for lst in lists]
+    return {"start_in": keys[0], "step_in": keys[1], "start_out": outs[0], "step_out": outs[1]}
+
+
+def _package_contract() -> tuple[set[str], set[str]]:
+    """Tensor names with roles and condition names in the package exporter (skyviewer/export/package.py)."""
+    tree = ast.parse((ROOT / "skyviewer" / "export" / "package.py").read_text())
+    values = {
+        t.id: node.value
+        for node in tree.body
+        if isinstance(node, (ast.Assign, ast.AnnAssign))
+        for t in ([node.target] if isinstance(node, ast.AnnAssign) else node.targets)
+        if isinstance(t, ast.Name)
+    }
+    roles = {k.value for k in values["ROLES"].keys}
+    conditions = {
+        v.value
+        for d in values["CONDITIONS"].elts
+        for k, v in zip(d.keys, d.values, strict=True)
+        if k.value == "name"
+    }
+    return roles, conditions
+
+
+def _cs_array(text: str, name: str) -> list[str]:
+    return re.findall(r'"(\w+)"', re.search(rf"\b{name}\s*=\s*\{{(.*?)\}};", text, re.S)[1])
+
+
+def _cpp_array(text: str, name: str) -> list[str]:
+    return re.findall(r'TEXT\("(\w+)"\)', re.search(rf"\b{name}\[\]\s*=\s*\{{(.*?)\}};", text, re.S)[1])
+
+
+@pytest.mark.parametrize("sample", ["unity", "unreal"])
+def test_samples_use_the_exported_tensor_names(sample):
+    onnx = _onnx_contract()
+    text = CS_SKY.read_text() if sample == "unity" else CPP_HEADER.read_text()
+    read = _cs_array if sample == "unity" else _cpp_array
+    assert read(text, "StartInputs") == onnx["start_in"]
+    assert read(text, "StartOutputs") == onnx["start_out"]
+    assert read(text, "StepInputs") == onnx["step_in"]
+    assert read(text, "StepOutputs") == onnx["step_out"]
+    roles, conditions = _package_contract()
+    assert set(onnx["start_in"] + onnx["start_out"] + onnx["step_in"] + onnx["step_out"]) <= roles
+    source = text if sample == "unity" else CPP_SOURCE.read_text()
+    used_conditions = set(re.findall(r'Condition\w+ = (?:TEXT\()?"(\w+)"', source))
+    assert used_conditions == {"sun_dir", "cloud_cover"} and used_conditions <= conditions
+
+
+def _schema_keys() -> tuple[set[str], dict]:
+    schema = json.loads((ROOT / "skyviewer" / "runtime" / "sky.schema.json").read_text())
+    keys: set[str] = set()
+
+    def walk(node):
+        if isinstance(node, dict):
+            keys.update(node.get("properties", {}))
+            for v in node.values():
+                walk(v)
+        elif isinstance(node, list):
+            for v in node:
+                walk(v)
+
+    walk(schema)
+    return keys, schema
+
+
+def test_samples_read_only_keys_the_manifest_has():
+    keys, schema = _schema_keys()
+    cs_keys = set(re.findall(r'\[JsonProperty\("(\w+)"\)\]', CS_MANIFEST.read_text()))
+    cpp_keys = set(re.findall(r'(?:Get|TryGet)\w*Field\(TEXT\("(\w+)"\)', CPP_SOURCE.read_text()))
+    assert cs_keys and cpp_keys
+    assert cs_keys <= keys, f"C# reads keys the manifest does not have: {sorted(cs_keys - keys)}"
+    assert cpp_keys <= keys, f"C++ reads keys the manifest does not have: {sorted(cpp_keys - keys)}"
+    # every key needed to run the loop is read by both
+    needed = {
+        "format",
+        "format_version",
+        "resolution_px",
+        "step_seconds",
+        "eps",
+        "x_max",
+        "conditions",
+        "default",
+        "models",
+        "inputs",
+        "outputs",
+        "recurrence",
+        "initial",
+        "role",
+        "at",
+        "shape",
+    }
+    assert needed <= cs_keys and needed <= cpp_keys
+    # the enum values the samples compare with
+    tensor = schema["$defs"]["tensor"]["properties"]
+    for text in (CS_SKY.read_text(), CPP_SOURCE.read_text()):
+        for role in re.findall(r'role == (?:TEXT\()?"(\w+)"', text, re.I) + re.findall(
+            r'Role == TEXT\("(\w+)"\)', text
+        ):
+            assert role in tensor["role"]["enum"]
+        for at in re.findall(r'At == (?:TEXT\()?"(\w+)"', text, re.I):
+            assert at in tensor["at"]["enum"]
+        assert '"skyviewer-sky-package"' in text
