@@ -24,8 +24,13 @@ TEXTURE_LEVELS = 9  # prefiltered levels: footprints up to the whole 256-texel t
 CUMULUS_EXTINCTION_PER_M = 0.03  # ~130 m visibility inside a cumulus
 NOISE_PEAK_STD = 2.5  # noise level (in std) where a cloud reaches its full thickness
 CIRRUS_MAX_TAU = 0.5  # thin, translucent ice (cirrus fibratus: tau ~0.1-1)
-CIRRUS_STRETCH = 8.0  # fibres 8x longer (along the wind) than wide
-CIRRUS_WARP_M = 1500.0  # how far the patch field bends the fibres sideways
+CIRRUS_STRETCH = 4.0  # fibres ~4-16x longer (along the wind) than wide, broken along their length
+CIRRUS_WARP_M = 600.0  # how far the patch field bends the fibres sideways
+# The warp squeezes fibres by up to 1 + |d warp / d y| (~0.35 at 2 sigma for 600 m): their footprint
+# level must allow for it, or the squeezed fibres alias into ring-like contours.
+CIRRUS_WARP_SQUEEZE = 1.35
+FIBRE_THRESHOLD, FIBRE_WIDTH = 0.3, 1.5  # fibres: the upper part of the streak noise, sparse wisps
+FRAY = 0.6  # how far the fibres reach past (and eat into) the patch edges: frayed, hooked tails
 SHADOW_SAMPLES = 3
 DETAIL = 0.5  # amplitude of the edge-eroding detail noise relative to the base shapes
 BILLOW_MEAN = math.sqrt(2.0 / math.pi)  # mean of |N(0, 1)|: keeps the billowed detail zero-mean
@@ -137,17 +142,19 @@ class CirrusLayer:
     def __init__(self, config: SimConfig, seed: int, directions, pixel_angle):
         c = config
         rng = np.random.default_rng([seed, 2])
+        # Fibres 0.6-5 km across (the texel-space guard in spectral_texture keeps them above 4 texels).
         streaks = spectral_texture(
-            rng, TEXTURE_SIZE, (64.0, 2.0), slope=2.2, stretch=CIRRUS_STRETCH, n_levels=TEXTURE_LEVELS
+            rng, TEXTURE_SIZE, (128.0, 4.0), slope=1.6, stretch=CIRRUS_STRETCH, n_levels=TEXTURE_LEVELS
         )
         patches = spectral_texture(rng, TEXTURE_SIZE, (128.0, 8.0), slope=3.0, n_levels=TEXTURE_LEVELS)
         self.streaks = EvolvingField(streaks, 40_000.0, 2.0 * c.cloud_lifetime_s, seed, stream=3)
         self.patches = EvolvingField(patches, 120_000.0, 4.0 * c.cloud_lifetime_s, seed, stream=4)
         geometry = LayerGeometry.build(directions, c.cirrus_altitude_m, pixel_angle)
-        self.streak_level, streak_residual = self.streaks.level_of(geometry.footprint_m)
-        self.patch_level, self.patch_residual = self.patches.level_of(geometry.footprint_m)
-        # Far fibres average out within a pixel: fade their contrast rather than alias them.
-        self.fibre_contrast = np.sqrt(np.maximum(1.0 - streak_residual**2, 0.0)).astype(np.float32)
+        self.streak_level, self.streak_residual = self.streaks.level_of(
+            geometry.footprint_m * CIRRUS_WARP_SQUEEZE
+        )
+        self.patch_level, patch_residual = self.patches.level_of(geometry.footprint_m)
+        self.edge_residual = np.hypot(patch_residual, FRAY * self.streak_residual).astype(np.float32)
         # Work in wind-aligned coordinates so the streaks (texture u axis) lie along the wind.
         a = math.radians(c.wind_towards_deg)
         self.along = np.array([math.sin(a), math.cos(a)])  # unit (east, north) of the wind
@@ -155,7 +162,7 @@ class CirrusLayer:
         self.y = -geometry.x_m * np.float32(self.along[1]) + geometry.y_m * np.float32(self.along[0])
         self.slant = np.minimum(geometry.slant, 10.0)
         self.haze = geometry.haze_transmittance(c.cirrus_altitude_m, visibility_m(c.turbidity))
-        self.threshold = coverage_threshold(c.cirrus_cover, 1.0)
+        self.threshold = coverage_threshold(c.cirrus_cover, math.hypot(1.0, FRAY))
         self.speed_scale = c.cirrus_wind_scale
         self.cover = c.cirrus_cover
 
@@ -166,9 +173,13 @@ class CirrusLayer:
         # curl real cirrus (mares' tails) instead of ruling straight lines.
         bent = self.y + np.float32(CIRRUS_WARP_M) * patch
         fibre = self.streaks.sample(self.x, bent, t, drift_along, self.streak_level)
-        fibres = np.clip(0.5 + 0.5 * fibre * self.fibre_contrast, 0.0, 1.0)
-        inside = soft_ramp(patch, self.threshold, 1.5, self.patch_residual)
-        tau = inside * fibres * fibres * CIRRUS_MAX_TAU
+        # Patches whose edges the fibres fray: wisps trail out of a patch and gaps open inside it.
+        inside = soft_ramp(patch + FRAY * fibre, self.threshold, 1.5, self.edge_residual)
+        # Inside a patch only the upper part of the streak noise is ice: sparse, separate wisps. The
+        # ramp is averaged over the detail a far pixel's level smoothed away (soft_ramp), so far
+        # fibres fade to their mean density, not to nothing or to aliased lines.
+        wisps = soft_ramp(fibre, FIBRE_THRESHOLD, FIBRE_WIDTH, self.streak_residual)
+        tau = inside * wisps * CIRRUS_MAX_TAU
         phase = henyey_greenstein(cos_gamma, 0.75)
         rgb, alpha = shade_layer(tau, self.slant, 1.0, phase, 0.0, light, asymmetry=0.75)
         return LayerOutput(composite(behind, rgb, alpha, self.haze, self.cover), alpha)

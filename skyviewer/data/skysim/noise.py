@@ -82,17 +82,24 @@ def spectral_texture(
     white = rng.standard_normal((size, size))
     ky = np.fft.fftfreq(size)[:, None]
     kx = np.fft.rfftfreq(size)[None, :]
-    k = np.sqrt((kx * stretch) ** 2 + (ky / stretch) ** 2) * size  # cycles per tile
+    k = np.sqrt((kx * stretch) ** 2 + (ky / stretch) ** 2) * size  # cycles per tile, stretched metric
+    k_texel = np.sqrt(kx**2 + ky**2) * size  # cycles per tile in texel space: what a pixel footprint sees
     k_lo, k_hi = size / wavelengths_texels[0], size / wavelengths_texels[1]
-    # Smooth band edges (no ringing): power law inside [k_lo, k_hi], Gaussian roll-off outside.
-    band = np.exp(-((k_lo / np.maximum(k, 1e-6)) ** 4)) * np.exp(-((k / k_hi) ** 2))
+    # Smooth band edges (no ringing): power law inside [k_lo, k_hi], Gaussian roll-off outside. The
+    # band lives in the stretched metric, so across a stretched texture it would reach the Nyquist
+    # limit: a guard in texel space rolls off wavelengths below ~4 texels, which bilinear lookups
+    # cannot reconstruct (they alias into moire contours).
+    band = np.exp(-((k_lo / np.maximum(k, 1e-6)) ** 4)) * np.exp(
+        -((k / k_hi) ** 2 + (k_texel * 4.0 / size) ** 2)
+    )
     amplitude = band * np.maximum(k, 1e-6) ** (-slope / 2.0)
     spectrum = np.fft.rfft2(white) * amplitude
     spectrum[0, 0] = 0.0  # zero mean
     levels = np.empty((n_levels, size, size))
     for level in range(n_levels):
-        # Level l keeps wavelengths longer than ~2^(l+1) texels (a Gaussian low-pass).
-        prefilter = np.exp(-((k * 2.0 ** (level + 1) / size) ** 2)) if level else 1.0
+        # Level l keeps wavelengths longer than ~2^(l+1) texels in texel space (a Gaussian low-pass):
+        # the prefilter must follow the pixel footprint, not the stretched feature metric.
+        prefilter = np.exp(-((k_texel * 2.0 ** (level + 1) / size) ** 2)) if level else 1.0
         levels[level] = np.fft.irfft2(spectrum * prefilter, s=(size, size))
     return Texture((levels / levels[0].std()).astype(np.float32))
 
