@@ -67,7 +67,7 @@ Shader "Skyviewer/Sky"
             {
                 float a = radians(_NorthRotation);   // undo the north rotation: Unity -> north-aligned
                 float3 u = normalize(i.direction);
-                u = float3(cos(a) * u.x + sin(a) * u.z, u.y, -sin(a) * u.x + cos(a) * u.z);
+                u = float3(cos(a) * u.x - sin(a) * u.z, u.y, sin(a) * u.x + cos(a) * u.z);   // Rot_Y(-a)
                 float3 ray = SkyDome_FromEngineAxes(u);
                 float pixel_angle = max(max(length(ddx(ray)), length(ddy(ray))), 1e-6f);
                 SkyDomeVarying d;
