@@ -49,7 +49,10 @@ class LayerGeometry:
     slant: np.ndarray
     """1 / cos of the local zenith angle at the hit point: path length through the layer per thickness."""
     footprint_m: np.ndarray
-    """Length of a pixel's footprint on the layer (m) along its long, radial side: level of detail."""
+    """Length (m) of a pixel's footprint on the layer that picks its level of detail. Towards the
+    horizon the footprint is long radially (x slant) and short across: radial^3/4 x across^1/4
+    keeps the across-view detail (the broken look of far clouds, compressed by perspective) instead
+    of blurring everything to the long side, while leaving little radial detail to alias."""
 
     @classmethod
     def build(cls, directions: np.ndarray, altitude_m: float, pixel_angle_rad: float) -> LayerGeometry:
@@ -61,13 +64,16 @@ class LayerGeometry:
         slant = 1.0 / np.maximum(mu_local, 0.02)
         horizontal = np.sqrt(np.maximum(1.0 - mu * mu, 1e-12))
         scale = t * horizontal / np.maximum(np.hypot(directions[:, 0], directions[:, 2]), 1e-12)
+        # Radial side t * da * slant; azimuthal side t * da * sin(theta)/theta (equidistant fisheye).
+        theta = np.arccos(mu)
+        footprint = t * pixel_angle_rad * slant**0.75 * np.sinc(theta / math.pi) ** 0.25
         f32 = np.float32
         return cls(
             x_m=(directions[:, 0] * scale).astype(f32),
             y_m=(-directions[:, 2] * scale).astype(f32),
             distance_m=t.astype(f32),
             slant=slant.astype(f32),
-            footprint_m=(t * pixel_angle_rad * slant).astype(f32),
+            footprint_m=footprint.astype(f32),
         )
 
     def haze_transmittance(self, altitude_m: float, visibility_m: float) -> np.ndarray:

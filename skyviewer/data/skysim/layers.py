@@ -111,6 +111,21 @@ class CumulusLayer:
             depth = depth + soft_ramp(noise, self.threshold, self.width, self.shadow_residual)
         return np.exp(-3.0 * depth / SHADOW_SAMPLES)[self.shadow_parent]
 
+    def _covered_thickness(self, noise: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Fraction (M,) of each pixel's footprint that is cloud, and the thickness (M,) of that cloud.
+
+        A far pixel averages clouds and gaps. Averaging the optical depth would spread the clouds
+        into a thin uniform sheet (a pale band above the horizon); averaging the opacity keeps them
+        broken: the pixel is `covered` (the fraction of the residual detail's Gaussian above the
+        threshold, linearised as in soft_ramp) of cloud as thick as the clouds it contains (the
+        prefiltered level plus ~0.8 std of residual: the mean excess of a Gaussian's upper tail).
+        """
+        r = self.residual
+        excess = noise - np.float32(self.threshold)
+        covered = np.clip((excess + r) / (2.0 * r + np.float32(0.05)), 0.0, 1.0)
+        thickness = np.clip((np.maximum(excess, 0.0) + 0.8 * r) / np.float32(self.width), 0.0, 1.0)
+        return covered, thickness
+
     def render(self, behind, t, drift, sun_dir, cos_gamma, cos_dazimuth, light: LayerLight) -> LayerOutput:
         """cos_gamma, cos_dazimuth (M,): cos of the angle and of the azimuth difference to the sun."""
         g = self.geometry
@@ -122,7 +137,7 @@ class CumulusLayer:
         # weather), so the thin rims that transmit and forward-scatter sunlight are several pixels
         # wide - soft, bright edges around darker cores. A closing layer flattens into a sheet
         # (exponent -> 1 at full cover): stratus has no thin gaps for the sun to shine through.
-        thickness = soft_ramp(noise, self.threshold, self.width, self.residual)
+        covered, thickness = self._covered_thickness(noise)
         tau = thickness ** np.float32(2.0 - self.config.cloud_cover) * self.max_tau
         shadow = self._sun_shadow(t, drift, sun_dir) if light.sun_irradiance.any() else 1.0
         phase = 0.8 * henyey_greenstein(cos_gamma, 0.85) + 0.2 * henyey_greenstein(cos_gamma, -0.3)
@@ -132,6 +147,8 @@ class CumulusLayer:
         rgb, alpha = shade_layer(
             tau, np.minimum(g.slant, 6.0), shadow, phase, side_view, light, asymmetry=0.85
         )
+        rgb *= covered[:, None]
+        alpha *= covered
         return LayerOutput(composite(behind, rgb, alpha, self.haze, self.config.cloud_cover), alpha)
 
 
