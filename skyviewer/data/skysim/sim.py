@@ -46,6 +46,7 @@ class SkySim:
         self.inside = np.flatnonzero(mask.ravel())  # (M,) flat pixel indices inside the horizon
         d = directions.reshape(-1, 3)[self.inside]  # (M, 3)
         self.directions = d.astype(np.float32)
+        self.zenith_pixel = int(np.argmax(d[:, 1]))
         self.pixel_angle = math.pi / n  # fisheye: 90 deg over n/2 pixels
         theta = np.arccos(np.clip(d[:, 1], -1.0, 1.0))
         solid_angle = self.pixel_angle**2 * np.sinc(theta / math.pi)  # sin(theta)/theta * pixel area
@@ -97,9 +98,13 @@ class SkySim:
             sun_e = sun_radiance(elevation_deg, self.config.turbidity) * SUN_SOLID_ANGLE_SR
             beta = 0.04608 * self.config.turbidity - 0.04586
             day += (0.1 * beta * henyey_greenstein(cos_gamma, 0.93))[:, None] * sun_e.astype(np.float32)
-            # Preetham's fit keeps the colour of a high sun. As the sun sinks, tint each direction by
-            # the colour the sunlight had where that direction's light was scattered (luminance kept).
-            tint = reddening / np.maximum(reddening @ LUMA, 1e-6)[:, None]
+            # Preetham's fit keeps the colour of a high sun away from the zenith. As the sun sinks,
+            # tint each direction by the colour the sunlight had where that direction's light was
+            # scattered (luminance kept), relative to the zenith's: Preetham's zenith chromaticity is
+            # fitted to measured skies and already holds the zenith's reddening (tinting it again
+            # turned the sunset zenith grey).
+            tint = reddening / np.maximum(reddening[self.zenith_pixel], 1e-6)
+            tint /= np.maximum(tint @ LUMA, 1e-6)[:, None]
             w = np.float32(smoothstep(REDDENING_START_DEG, 0.0, elevation_deg))
             sky = day_weight * day * (1.0 + w * (tint - 1.0))
         if day_weight < 1.0:
