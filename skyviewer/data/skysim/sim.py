@@ -119,7 +119,9 @@ class SkySim:
         sun = sun_radiance(elevation_deg, self.config.turbidity, altitude_m) * SUN_SOLID_ANGLE_SR * visible
         sky_irradiance = self.irradiance_weights @ sky  # (3,)
         cos_zenith = max(math.sin(math.radians(elevation_deg)), 0.0)
-        from_below = float(smoothstep(1.0, -0.5, elevation_deg))
+        # Cloud bases undulate: a sun within a few degrees of the horizon grazes them and the lower
+        # sides facing it (fully from below once it is under the layer's horizontal).
+        from_below = float(smoothstep(6.0, -0.5, elevation_deg))
         ground = sun * cos_zenith * (1.0 - self.config.cloud_cover) + sky_irradiance
         return LayerLight(
             sun.astype(np.float32), cos_zenith, from_below, sky_irradiance, ground.astype(np.float32)
