@@ -45,8 +45,8 @@ def dataset(tmp_path):
 
 
 def test_captions(dataset):
-    assert preview.frame_clock(dataset, "seq-00000", 1) == "14:01"  # 12:01 UTC + 30 deg east = 2 h
-    assert preview.frame_clock(dataset, "seq-00001", 0) == "12:00Z"  # place unknown: UTC
+    assert preview.frame_clock(dataset, "seq-00000", 1) == "14:01:00"  # 12:01 UTC + 30 deg east = 2 h
+    assert preview.frame_clock(dataset, "seq-00001", 0) == "12:00:00Z"  # place unknown: UTC
     assert preview.frame_clock(dataset, "seq-00002", 2) == "+120s"  # time unknown: sky time
     assert preview.sequence_caption(dataset, "seq-00000") == "seq-00000 heldout  cloud 0.25  sun 30°"
 

@@ -52,16 +52,16 @@ def render_frame(frame: np.ndarray, key: float, mask: np.ndarray, size: int) -> 
 
 
 def frame_clock(ds: SkyDataset, seq_id: str, index: int) -> str:
-    """'HH:MM' local mean solar time of a frame (UTC + longitude / 15 h) when the source knows
-    the place; 'HH:MMZ' (UTC) when it knows only the time; '+Ns' sky time otherwise."""
+    """'HH:MM:SS' local mean solar time of a frame (UTC + longitude / 15 h) when the source
+    knows the place; 'HH:MM:SSZ' (UTC) when it knows only the time; '+Ns' sky time otherwise."""
     row = ds.meta(seq_id)[index]
     if math.isnan(row["unix_time"]):
         return f"+{row['t_seconds']:.0f}s"
     utc = datetime.fromtimestamp(float(row["unix_time"]), timezone.utc)
     longitude = ds.records[seq_id].attributes.get("scenario", {}).get("longitude_deg")
     if longitude is None:
-        return utc.strftime("%H:%MZ")
-    return (utc + timedelta(hours=longitude / 15.0)).strftime("%H:%M")
+        return utc.strftime("%H:%M:%SZ")
+    return (utc + timedelta(hours=longitude / 15.0)).strftime("%H:%M:%S")
 
 
 def sequence_caption(ds: SkyDataset, seq_id: str) -> str:

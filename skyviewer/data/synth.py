@@ -46,7 +46,7 @@ class ScenarioRanges:
         default_factory=lambda: {"day": 0.6, "sunrise_sunset": 0.15, "twilight": 0.15, "night": 0.1}
     )
     """Probability of each time of day (PHASES); a phase the date does not have (polar
-    summer nights) is left out and the others renormalised."""
+    summer nights) is left out and the others renormalised (all equal if none is left)."""
     turbidity: tuple[float, float] = (1.8, 6.0)
     """Preetham turbidity: very clear to hazy."""
     cloud_cover: tuple[float, float] = (0.0, 1.0)
@@ -134,8 +134,10 @@ def _sample_start(rng: np.random.Generator, ranges: ScenarioRanges, lat: float, 
     minutes = day + 60.0 * np.arange(24 * 60)
     elevation = solar_position(lat, lon, minutes)[0]
     in_phase = {p: (elevation >= lo) & (elevation < hi) for p, (lo, hi) in PHASES.items()}
-    phases = [p for p in PHASES if in_phase[p].any() and ranges.phase_weights.get(p, 0) > 0]
-    weights = np.array([ranges.phase_weights[p] for p in phases])
+    phases = [p for p in PHASES if in_phase[p].any()]
+    weights = np.array([ranges.phase_weights.get(p, 0.0) for p in phases])
+    if weights.sum() == 0:  # the day has none of the wanted phases (polar day or night): take any
+        weights[:] = 1.0
     phase = phases[rng.choice(len(phases), p=weights / weights.sum())]
     minute = rng.choice(np.flatnonzero(in_phase[phase]))
     return float(minutes[minute]), phase, round(float(elevation[minute]), 2)
