@@ -111,6 +111,19 @@ class LayerLight:
     """(3,) irradiance reaching the ground (lights the cloud base from below)."""
 
 
+def multiple_scattering_octaves(tau: np.ndarray, asymmetry: float, octaves: int = 3) -> np.ndarray:
+    """Diffuse transmission (M,) of a slab with Wrenninge's multiple-scattering octaves (Wrenninge,
+    "Oz: The Great and Volumetric", SIGGRAPH 2013 talk): octave i sees the optical depth scaled by
+    a^i and weighs b^i (a = b = 1/2), standing in for the light that scattered many times and went
+    deep. Each octave is the two-stream slab 1 / (1 + 3/4 (1 - g) a^i tau); normalised to 1 for a
+    thin cloud, it keeps thick cloud brighter than one two-stream term (bright bulk, grey base)."""
+    total, weight = 0.0, 0.0
+    for i in range(octaves):
+        total = total + 0.5**i / (1.0 + 0.75 * (1.0 - asymmetry) * 0.5**i * tau)
+        weight += 0.5**i
+    return total / weight
+
+
 def shade_layer(
     tau: np.ndarray,
     slant: np.ndarray,
@@ -132,7 +145,7 @@ def shade_layer(
     alpha = 1.0 - transmitted
     single = phase * tau_view * transmitted  # (M,)
     diffuse_transmission = 1.0 / (1.0 + 0.75 * (1.0 - asymmetry) * tau)
-    multiple = (alpha - tau_view * transmitted) * diffuse_transmission / math.pi  # (M,)
+    multiple = (alpha - tau_view * transmitted) * multiple_scattering_octaves(tau, asymmetry) / math.pi
     # Sunlit sides, and bases lit from below around sunset, reflect with albedo 1 - T_d.
     reflected = (side_view + light.sun_from_below) * alpha * (1.0 - diffuse_transmission) / math.pi
     # Low sun lights the clouds' sides too, not only their tops: soften the cos factor.
