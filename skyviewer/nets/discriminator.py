@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from skyviewer.nets.blocks import LRELU_SLOPE, MinibatchStd, channels_at
+from skyviewer.nets.blocks import LRELU_SLOPE, MinibatchStd, channels_at, init_weights
 
 
 class Discriminator(nn.Module):
@@ -45,6 +45,7 @@ class Discriminator(nn.Module):
         self.fc = nn.Sequential(nn.Linear(c * 16, c), nn.LeakyReLU(LRELU_SLOPE))
         self.out = nn.Linear(c, 1)
         self.embed = nn.Linear(cond_dim, c, bias=False)
+        init_weights(self)
 
     def forward(self, x: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
         """x (B, in_channels, N, N): images (+ geometry maps); cond (B, cond_dim). Returns logits (B,)."""

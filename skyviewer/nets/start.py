@@ -22,6 +22,7 @@ from skyviewer.nets.blocks import (
     broadcast,
     channels_at,
     conv_act,
+    init_weights,
 )
 
 MAP_CHANNELS = GEOMETRY_CHANNELS + 1  # + cloud cover
@@ -66,6 +67,7 @@ class StartGenerator(nn.Module):
             c, res = c_out, res * 2
         self.blocks = nn.ModuleList(blocks)
         self.to_rgb = nn.Conv2d(c, 3, 1)
+        init_weights(self)
 
     def forward(self, z: torch.Tensor, sun_dir: torch.Tensor, cloud_cover: torch.Tensor) -> torch.Tensor:
         """z (B, latent_dim), sun_dir (B, 3), cloud_cover (B, 1) -> encoded sky (B, 3, N, N) in [-1, 1]."""

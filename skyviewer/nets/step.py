@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from skyviewer.nets.blocks import ConvGRU, SkyGeometry, broadcast, channels_at, conv_act, warp
+from skyviewer.nets.blocks import ConvGRU, SkyGeometry, broadcast, channels_at, conv_act, init_weights, warp
 
 IN_CHANNELS = 3 + 3 + 2 + 2 + 1  # frame, view directions, sun maps now and next, cloud cover
 
@@ -56,6 +56,7 @@ class StepModel(nn.Module):
             c = widths[i]
         self.up = nn.ModuleList(ups)
         self.head = nn.Conv2d(c, 5, 3, padding=1)  # flow (2) + residual (3)
+        init_weights(self)
         nn.init.zeros_(self.head.weight)
         nn.init.zeros_(self.head.bias)
 

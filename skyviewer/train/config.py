@@ -197,9 +197,7 @@ def _cpu(model: str) -> TrainConfig:
             max_flow_px=1.5,
         ),
         # A step-model batch costs ~rollout_steps start-model batches: halve it to stay in budget.
-        optim=OptimConfig(
-            batch_size=16 if model == "start" else 8, lr_g=1e-3, lr_d=1e-3, ema_halflife_samples=2000
-        ),
+        optim=OptimConfig(batch_size=16 if model == "start" else 8, ema_halflife_samples=2000),
         rollout=RolloutConfig(rollout_steps=4, clip_frames=3),
         schedule=ScheduleConfig(
             total_steps=4000 if model == "start" else 3000,
