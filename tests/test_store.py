@@ -90,6 +90,14 @@ def test_existing_dataset_is_refused_without_overwrite(dataset):
         DatasetWriter(dataset, N)
 
 
+def test_overwrite_refuses_a_folder_that_is_not_a_dataset(tmp_path):
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "todo.txt").write_text("keep me")
+    with pytest.raises(UserError, match="notes is not a skyviewer dataset"):
+        DatasetWriter(tmp_path / "notes", N, overwrite=True)
+    assert (tmp_path / "notes" / "todo.txt").read_text() == "keep me"
+
+
 def test_failed_overwrite_keeps_the_old_dataset(dataset):
     before = SkyDataset.open(dataset).frames("seq-00004").copy()
     with (

@@ -124,6 +124,8 @@ def write_preview(
 ) -> list[Path]:
     """Write contact-sheet.png and <sequence>.gif into out (default DATASET/preview); returns the paths."""
     ds = SkyDataset.open(dataset)
+    if ds.num_sequences == 0:
+        raise UserError(f"{ds.path}: the dataset has no sequences to preview")
     seq_id = sequence or ds.sequence_ids()[0]
     if seq_id not in ds.records:
         raise UserError(f"{ds.path}: no sequence {seq_id!r} (ids look like {ds.sequence_ids()[0]!r})")

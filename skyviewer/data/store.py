@@ -125,6 +125,18 @@ def _atomic_write(path: Path, write) -> None:
     _fsync_dir(path.parent)
 
 
+def _replaceable(path: Path) -> bool:
+    """True for an empty folder or a folder whose manifest says it is a dataset."""
+    if not path.is_dir():
+        return False
+    if not any(path.iterdir()):
+        return True
+    try:
+        return json.loads((path / MANIFEST).read_text()).get("format") == FORMAT
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
 def _luminance_stats(frames: np.ndarray) -> dict:
     y = luminance(frames[:, fisheye_mask(frames.shape[1])].astype(np.float32))
     return {
@@ -164,12 +176,13 @@ class DatasetWriter:
         (so a resumed build continues the same recipe)."""
         self.path = Path(path)
         self.partial = self.path.with_name(self.path.name + ".partial")
-        self.overwrite = overwrite
         self.shard_max_bytes = shard_max_bytes
         if not 0.0 <= heldout_fraction <= 1.0:
             raise UserError(f"held-out fraction must be in [0, 1], got {heldout_fraction}")
         if self.path.exists() and not overwrite:
             raise UserError(f"{self.path} already exists (pass --overwrite to replace it)")
+        if self.path.exists() and not _replaceable(self.path):  # a typo must not delete a home folder
+            raise UserError(f"{self.path} is not a skyviewer dataset: refusing to replace it")
         self._buffer: list[tuple[SequenceRecord, SkySequence]] = []
         self._buffer_bytes = 0
         # through JSON, so that resume compares like with like (a tuple is stored as a list)
