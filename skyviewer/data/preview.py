@@ -18,7 +18,7 @@ from PIL import Image, ImageDraw, ImageFont
 from skyviewer.data.store import SkyDataset
 from skyviewer.errors import UserError
 from skyviewer.sky.projection import fisheye_mask
-from skyviewer.sky.tonemap import auto_key_nits, to_uint8, tonemap
+from skyviewer.sky.tonemap import SKY_EXPOSURE_BIAS_STOPS, auto_key_nits, to_uint8, tonemap
 
 ROWS = 8
 """Sequences on the contact sheet (spread evenly over the dataset)."""
@@ -47,7 +47,7 @@ def sequence_key_nits(frames: np.ndarray, mask: np.ndarray) -> float:
 
 def render_frame(frame: np.ndarray, key: float, mask: np.ndarray, size: int) -> Image.Image:
     """Tone-mapped, horizon-masked RGB image of one (N, N, 3) radiance frame, resized to size."""
-    rgb = to_uint8(tonemap(frame, key)) * mask[..., None].astype(np.uint8)
+    rgb = to_uint8(tonemap(frame, key, SKY_EXPOSURE_BIAS_STOPS)) * mask[..., None].astype(np.uint8)
     return Image.fromarray(rgb).resize((size, size), Image.Resampling.LANCZOS)
 
 
