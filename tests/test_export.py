@@ -85,12 +85,6 @@ def test_runtime_rollout_matches_torch(package_dir, snapshots):
             assert np.abs(sky.step_encoded().numpy() - frame.numpy()).max() < 1e-4
 
 
-@pytest.mark.xfail(
-    raises=cv2.error,
-    strict=True,
-    reason="OpenCV DNN has no int64 Clip/Add/Mul: nets.blocks.warp clamps and sums its gather indices as "
-    "int64; computing them in float and casting once before gather fixes it (see the package report)",
-)
 def test_opencv_runs_step_model_like_onnxruntime(package_dir):
     path = str(package_dir / "step.onnx")
     session = ort.InferenceSession(path, providers=["CPUExecutionProvider"])

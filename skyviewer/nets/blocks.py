@@ -135,14 +135,15 @@ def warp(image: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
     y = (ys + flow[:, 1]).clamp(0, h - 1)
     x0, y0 = x.floor(), y.floor()
     fx, fy = (x - x0)[:, None], (y - y0)[:, None]  # (B, 1, H, W)
-    x0i, y0i = x0.long(), y0.long()
-    x1i, y1i = (x0i + 1).clamp(max=w - 1), (y0i + 1).clamp(max=h - 1)
+    # Index arithmetic stays in float (exact below 2**24 pixels) and is cast once before the
+    # gather: OpenCV's DNN and other light ONNX runtimes lack int64 Clip/Add/Mul.
+    x1, y1 = (x0 + 1).clamp(max=w - 1), (y0 + 1).clamp(max=h - 1)
     flat = image.reshape(b, c, h * w)
 
     def tap(yi: torch.Tensor, xi: torch.Tensor) -> torch.Tensor:
-        index = (yi * w + xi).reshape(b, 1, h * w).expand(b, c, h * w)
+        index = (yi * w + xi).long().reshape(b, 1, h * w).expand(b, c, h * w)
         return flat.gather(2, index).reshape(b, c, h, w)
 
-    top = tap(y0i, x0i) * (1 - fx) + tap(y0i, x1i) * fx
-    bottom = tap(y1i, x0i) * (1 - fx) + tap(y1i, x1i) * fx
+    top = tap(y0, x0) * (1 - fx) + tap(y0, x1) * fx
+    bottom = tap(y1, x0) * (1 - fx) + tap(y1, x1) * fx
     return top * (1 - fy) + bottom * fy
