@@ -16,6 +16,7 @@ from skyviewer.errors import UserError
 
 COMMAND_MODULES = (
     "skyviewer.data.commands",
+    "skyviewer.train.commands",
     "skyviewer.bench",
     "skyviewer.export.engine_shaders",
     "skyviewer.export.commands",
