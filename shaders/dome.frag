@@ -4,6 +4,7 @@
 
 #include "uniforms.glsl"
 #include "sky_projection.glsl"
+#include "view_projection.glsl"
 #include "sun.glsl"
 #include "tonemap.glsl"
 
@@ -37,11 +38,9 @@ vec3 scene_radiance(vec3 ray) {
 }
 
 void main() {
-    vec3 ray = normalize(cam_forward + v_ndc.x * cam_right + v_ndc.y * cam_up);
+    vec3 ray = view_ray(v_ndc);
     vec3 base = scene_radiance(ray);
-
-    // A pixel's angular footprint shrinks off-axis in a perspective image (~cos of the angle).
-    float footprint = pixel_angle * dot(ray, cam_forward);
+    float footprint = view_footprint(ray);
     vec4 disc = sun_disc(ray, footprint, v_sun_visibility);
     float above_horizon = clamp(ray.y / footprint + 0.5, 0.0, 1.0);
     float coverage = disc.a * above_horizon;

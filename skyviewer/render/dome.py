@@ -16,6 +16,7 @@ import numpy as np
 
 from skyviewer.render.camera import Camera
 from skyviewer.render.exposure import LogLuminanceMeter
+from skyviewer.render.projections import CubeFaceCamera, PanoramaCamera, Projection
 from skyviewer.render.shaders import SHADER_DIR, ShaderLibrary
 from skyviewer.render.textures import SkyTextures
 from skyviewer.sky.radiance import ENCODING, SUN
@@ -48,8 +49,8 @@ class DomeSettings:
 class DomeView:
     """What one displayed frame shows: the inputs that change every frame."""
 
-    camera: Camera
-    """Where the viewer looks."""
+    camera: Camera | CubeFaceCamera | PanoramaCamera
+    """Where the viewer looks (the projection's camera, see DomeRenderer)."""
     key_nits: float
     """Luminance that lands on middle grey (from AutoExposure, or a manual key)."""
     sun_direction: Vec3 = (0.0, -1.0, 0.0)
@@ -140,11 +141,15 @@ class DomeRenderer:
         sky_size: int,
         settings: DomeSettings = DomeSettings(),
         shaders: ShaderLibrary | None = None,
+        projection: Projection = Projection.PERSPECTIVE,
     ) -> None:
+        """projection: how pixels map to view rays (render/projections.py); the equirect and
+        fisheye projections take a PanoramaCamera in DomeView, cube faces a CubeFaceCamera."""
         shaders = shaders or ShaderLibrary(ctx)
         self.ctx = ctx
         self.settings = settings
-        self.program = shaders.program("dome.vert", "dome.frag")
+        self.projection = Projection(projection)
+        self.program = shaders.program("dome.vert", "dome.frag", {"VIEW_PROJECTION": int(self.projection)})
         self.program["sky_prev"].value, self.program["sky_next"].value = 0, 1
         self.program["DomeParams"].binding = 0
         self._layout = block_layout()

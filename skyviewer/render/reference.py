@@ -15,7 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from skyviewer.render.dome import DomeParams
-from skyviewer.sky.projection import direction_to_fisheye_uv
+from skyviewer.render.projections import Projection
+from skyviewer.sky.projection import direction_to_fisheye_uv, equirect_uv_to_direction, fisheye_uv_to_direction
 from skyviewer.sky.tonemap import aces_filmic, srgb_encode, to_uint8
 
 # Same constants as the GLSL (sun.glsl, dome.vert).
@@ -121,10 +122,10 @@ def scene_radiance(prev, nxt, rays, p: DomeParams, k: FrameConstants) -> np.ndar
     return sky * (1 - ground) + k.ground * ground
 
 
-def sun_disc(rays, p: DomeParams, k: FrameConstants) -> tuple[np.ndarray, np.ndarray]:
-    """Disc radiance (..., 3) scaled for visibility, and coverage (...) including the horizon."""
+def sun_disc(rays, footprint, p: DomeParams, k: FrameConstants) -> tuple[np.ndarray, np.ndarray]:
+    """Disc radiance (..., 3) scaled for visibility, and coverage (...) including the horizon;
+    footprint: each ray's pixel angle (view_footprint)."""
     sun = np.asarray(p.sun_direction)
-    footprint = p.pixel_angle * (rays @ np.asarray(p.cam_forward))
     d = np.arctan2(np.linalg.norm(np.cross(rays, sun), axis=-1), rays @ sun)
     coverage = np.clip((p.sun_radius - d) / footprint + 0.5, 0, 1)
     coverage *= np.clip(rays[..., 1] / footprint + 0.5, 0, 1)
@@ -136,21 +137,37 @@ def sun_disc(rays, p: DomeParams, k: FrameConstants) -> tuple[np.ndarray, np.nda
     return profile[..., None] * k.sun_visibility * np.exp2(log_radiance), coverage
 
 
+def view_rays(p: DomeParams, size: tuple[int, int], projection: Projection) -> tuple[np.ndarray, np.ndarray]:
+    """view_projection.glsl: unit rays (H, W, 3) through the pixel centres and their footprints
+    (H, W). The panoramas use the conventions' own uv -> direction functions."""
+    width, height = size
+    u, v = np.meshgrid((np.arange(width) + 0.5) / width, (np.arange(height) + 0.5) / height)
+    if projection == Projection.EQUIRECT:
+        rays = equirect_uv_to_direction(u, v)
+    elif projection == Projection.FISHEYE:
+        rays = fisheye_uv_to_direction(u, v)[0]
+    else:
+        x, y = 2 * u - 1, 1 - 2 * v
+        rays = np.asarray(p.cam_forward) + x[..., None] * np.asarray(p.cam_right)
+        rays = rays + y[..., None] * np.asarray(p.cam_up)
+        rays /= np.linalg.norm(rays, axis=-1, keepdims=True)
+        return rays, p.pixel_angle * (rays @ np.asarray(p.cam_forward))
+    return rays, np.full((height, width), p.pixel_angle)
+
+
 def render_dome(
-    prev: np.ndarray, nxt: np.ndarray, p: DomeParams, size: tuple[int, int]
+    prev: np.ndarray,
+    nxt: np.ndarray,
+    p: DomeParams,
+    size: tuple[int, int],
+    projection: Projection = Projection.PERSPECTIVE,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(display uint8 (H, W, 3), radiance float64 (H, W, 3)) of the dome at size = (W, H)."""
     prev, nxt = np.asarray(prev, np.float64), np.asarray(nxt, np.float64)
-    width, height = size
-    x = (np.arange(width) + 0.5) / width * 2 - 1
-    y = 1 - (np.arange(height) + 0.5) / height * 2
-    rays = np.asarray(p.cam_forward) + x[None, :, None] * np.asarray(p.cam_right)
-    rays = rays + y[:, None, None] * np.asarray(p.cam_up)
-    rays /= np.linalg.norm(rays, axis=-1, keepdims=True)
-
+    rays, footprint = view_rays(p, size, Projection(projection))
     k = frame_constants(prev, nxt, p)
     base = scene_radiance(prev, nxt, rays, p, k)
-    sun, coverage = sun_disc(rays, p, k)
+    sun, coverage = sun_disc(rays, footprint, p, k)
     c = coverage[..., None]
     exposed = base * p.exposure_scale
     display = aces_filmic(exposed) * (1 - c) + aces_filmic(exposed + sun * p.exposure_scale) * c

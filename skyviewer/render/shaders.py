@@ -50,19 +50,30 @@ def _resolve(path: Path, seen: set[Path], stack: tuple[Path, ...]) -> str:
     return "\n".join(out) + "\n"
 
 
+def with_defines(source: str, defines: dict[str, int] | None) -> str:
+    """`source` with a `#define` line per entry right after its `#version` line (GLSL wants the
+    version first), and `#line 2` so messages keep the file's own line numbers."""
+    if not defines:
+        return source
+    version, rest = source.split("\n", 1)
+    lines = [f"#define {name} {value}" for name, value in sorted(defines.items())]
+    return "\n".join([version, *lines, "#line 2", rest])
+
+
 class ShaderLibrary:
     """Programs built from files under `root`, each compiled once per context and then reused."""
 
     def __init__(self, ctx: moderngl.Context, root: Path = SHADER_DIR) -> None:
         self.ctx = ctx
         self.root = Path(root)
-        self._programs: dict[tuple[str, str], moderngl.Program] = {}
+        self._programs: dict[tuple, moderngl.Program] = {}
 
-    def program(self, vertex: str, fragment: str) -> moderngl.Program:
-        """The linked program of two shader files (names relative to root)."""
-        key = (vertex, fragment)
+    def program(self, vertex: str, fragment: str, defines: dict[str, int] | None = None) -> moderngl.Program:
+        """The linked program of two shader files (names relative to root), compiled with
+        `#define NAME VALUE` for each of `defines` (variants of one source, e.g. VIEW_PROJECTION)."""
+        key = (vertex, fragment, *sorted((defines or {}).items()))
         if key not in self._programs:
-            sources = {name: resolve_includes(self.root / name) for name in key}
+            sources = {name: with_defines(resolve_includes(self.root / name), defines) for name in key[:2]}
             try:
                 self._programs[key] = self.ctx.program(
                     vertex_shader=sources[vertex], fragment_shader=sources[fragment]
