@@ -16,7 +16,11 @@ import numpy as np
 
 from skyviewer.render.dome import DomeParams
 from skyviewer.render.projections import Projection
-from skyviewer.sky.projection import direction_to_fisheye_uv, equirect_uv_to_direction, fisheye_uv_to_direction
+from skyviewer.sky.projection import (
+    direction_to_fisheye_uv,
+    equirect_uv_to_direction,
+    fisheye_uv_to_direction,
+)
 from skyviewer.sky.tonemap import aces_filmic, srgb_encode, to_uint8
 
 # Same constants as the GLSL (sun.glsl, dome.vert).
