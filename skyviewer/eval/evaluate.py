@@ -1,0 +1,383 @@
+"""Generate with a sky package through SkyModel and measure it against held-out data.
+
+One path for every input: run folders are exported to a temporary package first
+(commands.py), so what is measured is exactly what hosts play (ONNX Runtime, no torch).
+
+Conditions come from the dataset's held-out metadata:
+  * start frames: sample i takes the (sun_dir, cloud_cover) of a random held-out frame, seed i;
+  * rollout chain c starts from held-out sequence c mod K under its first frame's conditions;
+    the sun then moves as at that place and time (SunClock from the sequence's latitude,
+    longitude and UTC time, advanced by the package's step_seconds per step); a sequence
+    without them (e.g. an image-folder import) keeps its first sun direction. Cloud cover is
+    held at the sequence's first value.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from skyviewer.data.store import SkyDataset
+from skyviewer.errors import UserError
+from skyviewer.eval import stats
+from skyviewer.eval.sun import SunLocator, above_horizon, angle_deg
+from skyviewer.eval.swd import SWDSettings, swd
+from skyviewer.runtime.model import SkyModel
+from skyviewer.runtime.sun import SunClock
+from skyviewer.sky.projection import fisheye_mask
+from skyviewer.sky.radiance import ENCODING
+
+DEFAULT_CLOUD_COVER = 0.5
+"""Stands in for unknown (NaN) cloud cover, as in training (skyviewer.train.data)."""
+SUN_STATUSES = ("found", "not_found", "below_horizon")
+CURVE_POINTS = 48
+"""Log-spaced bins of the rollout curves in the report."""
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """What to generate and how to measure it."""
+
+    steps: int = 10_000
+    """Rollout length in model steps."""
+    checkpoints: tuple[int, ...] = (1, 100, 1_000, 10_000)
+    """Rollout steps whose frames are compared to the data by SWD (the last is the final target)."""
+    chains: int = 8
+    """Parallel rollouts (run one after another), each from its own held-out sequence and seed."""
+    samples: int = 128
+    """Start frames drawn for the start-frame SWD and sun error."""
+    seed: int = 0
+    """Seeds generation (sample i uses seed + i) and the metrics' random draws."""
+    providers: str = "auto"
+    """ONNX Runtime providers for SkyModel."""
+    swd: SWDSettings = field(default_factory=SWDSettings)
+    sun: SunLocator = field(default_factory=SunLocator)
+    inception: Path | None = None
+    """Inception weights for the optional FID (None: no FID)."""
+
+
+@dataclass
+class HeldOut:
+    """The held-out split at the model's resolution, encoded, with its conditions."""
+
+    frames: list[np.ndarray]
+    """Per sequence, (T, 3, N, N) encoded, -1 below the horizon."""
+    sun_dir: list[np.ndarray]
+    """Per sequence, (T, 3)."""
+    cloud_cover: list[np.ndarray]
+    """Per sequence, (T,); unknown read as DEFAULT_CLOUD_COVER."""
+    clocks: list[SunClock | None]
+    """Per sequence, its place and first frame's time when known."""
+    radiance: np.ndarray
+    """(F, N, N, 3) all frames, linear nits at the model's resolution (for FID)."""
+    step_seconds: float | None
+
+    def halves(self) -> tuple[np.ndarray, np.ndarray]:
+        """Frames of the even and the odd sequences: two independent samples of the data."""
+        a = [f for i, f in enumerate(self.frames) if i % 2 == 0]
+        b = [f for i, f in enumerate(self.frames) if i % 2 == 1]
+        if not a or not b:
+            raise UserError("the noise floor needs at least 2 held-out sequences")
+        return np.concatenate(a), np.concatenate(b)
+
+
+def area_matrix(src: int, dst: int) -> np.ndarray:
+    """(dst, src) weights of area (box) resampling: each output pixel averages the input it covers."""
+    edges = np.linspace(0, src, dst + 1)
+    lo, hi = edges[:-1, None], edges[1:, None]
+    px = np.arange(src)[None, :]
+    overlap = np.clip(np.minimum(hi, px + 1) - np.maximum(lo, px), 0, None)
+    return overlap / overlap.sum(axis=1, keepdims=True)
+
+
+def to_model_resolution(frames: np.ndarray, n: int) -> np.ndarray:
+    """(T, R, R, 3) nits -> (T, N, N, 3) nits, area-averaged in linear radiance (as training does)."""
+    x = np.asarray(frames, dtype=np.float32)
+    if x.shape[1] == n:
+        return x
+    a = area_matrix(x.shape[1], n).astype(np.float32)
+    return np.einsum("ir,trsc,js->tijc", a, x, a)
+
+
+def encode(radiance: np.ndarray) -> np.ndarray:
+    """(T, N, N, 3) nits -> (T, 3, N, N) encoded, -1 below the horizon."""
+    mask = fisheye_mask(radiance.shape[1])
+    e = ENCODING.encode(radiance).transpose(0, 3, 1, 2)
+    return np.where(mask, e, -1.0).astype(np.float32)
+
+
+def _clock(dataset: SkyDataset, seq_id: str, meta: np.ndarray) -> SunClock | None:
+    scenario = dataset.records[seq_id].attributes.get("scenario", {})
+    lat, lon, t0 = scenario.get("latitude_deg"), scenario.get("longitude_deg"), float(meta["unix_time"][0])
+    if lat is None or lon is None or not math.isfinite(t0):
+        return None
+    return SunClock(float(lat), float(lon), t0)
+
+
+def load_heldout(path: Path, n: int) -> HeldOut:
+    """The held-out sequences of the dataset at `path`, at resolution n."""
+    dataset = SkyDataset.open(path)
+    if dataset.resolution < n:
+        raise UserError(f"{path}: {dataset.resolution} px frames are coarser than the model's {n} px")
+    ids = dataset.sequence_ids("heldout")
+    if not ids:
+        raise UserError(f"{path}: no held-out sequences (build it with --heldout-fraction > 0)")
+    out = HeldOut([], [], [], [], np.empty((0, n, n, 3), np.float32), dataset.step_seconds)
+    radiance = []
+    for seq_id in ids:
+        meta = dataset.meta(seq_id)
+        if np.isnan(meta["sun_dir"]).any():
+            raise UserError(
+                f"{path}: sequence {seq_id} has no sun direction (the models are conditioned on it)"
+            )
+        radiance.append(to_model_resolution(dataset.frames(seq_id), n))
+        out.frames.append(encode(radiance[-1]))
+        out.sun_dir.append(np.array(meta["sun_dir"], np.float32))
+        cover = np.array(meta["cloud_cover"], np.float32)
+        out.cloud_cover.append(np.where(np.isnan(cover), DEFAULT_CLOUD_COVER, cover))
+        out.clocks.append(_clock(dataset, seq_id, meta))
+    out.radiance = np.concatenate(radiance)
+    return out
+
+
+# ---------------------------------------------------------------- generation
+
+
+@dataclass
+class Generated:
+    """Everything generated, reduced to what the metrics need."""
+
+    start: np.ndarray
+    """(S, 3, N, N) encoded start frames."""
+    start_sun: np.ndarray
+    """(S, 3) requested sun directions of the start frames."""
+    change: np.ndarray
+    """(C, L) mean |delta| at steps 1..L of each chain."""
+    means: np.ndarray
+    """(C, L + 1, 3) channel means at steps 0..L."""
+    nonfinite: np.ndarray
+    """(C, L + 1) NaN/Inf values per frame."""
+    checkpoint_frames: dict[int, np.ndarray]
+    """step -> (C, 3, N, N) the chains' frames at that step."""
+    sun_error: np.ndarray
+    """(C, L + 1) angle (deg) between requested and located sun; NaN where not measured."""
+    sun_status: dict[str, int]
+    """Rollout sun measurements: 'found', 'not_found', 'below_horizon' counts."""
+
+
+def generate_starts(
+    model: SkyModel, held: HeldOut, cfg: EvalConfig, progress
+) -> tuple[np.ndarray, np.ndarray]:
+    """cfg.samples start frames under conditions of random held-out frames."""
+    rng = np.random.default_rng(cfg.seed)
+    frames, suns = [], []
+    for i in range(cfg.samples):
+        s = int(rng.integers(len(held.frames)))
+        t = int(rng.integers(len(held.frames[s])))
+        model.set_conditions(sun_dir=held.sun_dir[s][t], cloud_cover=held.cloud_cover[s][t])
+        model.reset(cfg.seed + i)
+        frames.append(model.frame_encoded().numpy()[0])
+        suns.append(model.conditions()["sun_dir"])
+        progress.update(1)
+    return np.stack(frames), np.stack(suns)
+
+
+def sun_path(held: HeldOut, seq: int, steps: int, step_seconds: float) -> np.ndarray:
+    """(steps + 1, 3) sun directions of a chain started from held-out sequence `seq`."""
+    clock = held.clocks[seq]
+    if clock is None:
+        return np.repeat(held.sun_dir[seq][:1], steps + 1, axis=0)
+    t0 = clock.unix_time
+    path = []
+    for k in range(steps + 1):
+        clock.unix_time = t0 + k * step_seconds
+        path.append(clock.direction())
+    clock.unix_time = t0
+    return np.stack(path)
+
+
+def sun_steps(steps: int, checkpoints: tuple[int, ...]) -> set[int]:
+    """Rollout steps where the sun is located: log-spaced, plus the checkpoints."""
+    spaced = np.unique(np.geomspace(1, max(steps, 1), CURVE_POINTS).astype(int))
+    return {int(k) for k in spaced} | {k for k in checkpoints if k <= steps}
+
+
+def measure_sun(locator: SunLocator, frame: np.ndarray, requested: np.ndarray) -> tuple[str, float]:
+    """('found', error deg) | ('not_found', nan) | ('below_horizon', nan)."""
+    if not above_horizon(requested):
+        return "below_horizon", math.nan
+    found = locator.locate(frame)
+    if found is None:
+        return "not_found", math.nan
+    return "found", float(angle_deg(found, requested))
+
+
+def generate(model: SkyModel, held: HeldOut, cfg: EvalConfig, progress) -> Generated:
+    """Start frames, then cfg.chains rollouts of cfg.steps steps with the sun moving."""
+    start, start_sun = generate_starts(model, held, cfg, progress)
+    c, length, n = cfg.chains, cfg.steps, model.resolution
+    mask = fisheye_mask(n)
+    g = Generated(
+        start,
+        start_sun,
+        np.zeros((c, length)),
+        np.zeros((c, length + 1, 3)),
+        np.zeros((c, length + 1), int),
+        {k: np.zeros((c, 3, n, n), np.float32) for k in cfg.checkpoints if k <= length},
+        np.full((c, length + 1), math.nan),
+        dict.fromkeys(SUN_STATUSES, 0),
+    )
+    measured = sun_steps(length, cfg.checkpoints)
+    for chain in range(c):
+        seq = chain % len(held.frames)
+        path = sun_path(held, seq, length, model.step_seconds)
+        model.set_conditions(sun_dir=path[0], cloud_cover=held.cloud_cover[seq][0])
+        model.reset(cfg.seed + cfg.samples + chain)
+        prev = model.frame_encoded().numpy()  # (1, 3, N, N)
+        g.means[chain, 0] = stats.channel_means(prev, mask)[0]
+        g.nonfinite[chain, 0] = stats.nonfinite(prev)[0]
+        for k in range(1, length + 1):
+            model.set_conditions(sun_dir=path[k])
+            cur = model.step_encoded().numpy()
+            g.change[chain, k - 1] = stats.changes(np.concatenate([prev, cur]), mask)[0]
+            g.means[chain, k] = stats.channel_means(cur, mask)[0]
+            g.nonfinite[chain, k] = stats.nonfinite(cur)[0]
+            if k in g.checkpoint_frames:
+                g.checkpoint_frames[k][chain] = cur[0]
+            if k in measured:
+                status, error = measure_sun(cfg.sun, cur[0], model.conditions()["sun_dir"])
+                g.sun_status[status] += 1
+                g.sun_error[chain, k] = error
+            prev = cur
+            progress.update(1)
+    return g
+
+
+# ---------------------------------------------------------------- metrics
+
+
+@dataclass(frozen=True)
+class Target:
+    """One pass/fail target: `value` must lie in [lo, hi]; the aim is the tighter [aim_lo, aim_hi]."""
+
+    what: str
+    lo: float
+    hi: float
+    aim_lo: float
+    aim_hi: float
+
+    def judge(self, value: float) -> dict:
+        ok = math.isfinite(value) and self.lo <= value <= self.hi
+        aim = math.isfinite(value) and self.aim_lo <= value <= self.aim_hi
+        return {
+            "what": self.what,
+            "value": value,
+            "limit": [self.lo, self.hi],
+            "aim": [self.aim_lo, self.aim_hi],
+            "pass": ok,
+            "aim_met": aim,
+        }
+
+
+TARGETS = {
+    "start_swd_vs_floor": Target("start-frame SWD / held-out floor", 0, 2.0, 0, 1.5),
+    "rollout_nonfinite": Target("NaN/Inf values over the whole rollout", 0, 0, 0, 0),
+    "final_change_vs_data": Target("frame-to-frame change at the last step / data's", 0.5, 2.0, 0.75, 1.33),
+    "final_swd_vs_floor": Target("SWD at the last checkpoint / held-out floor", 0, 3.0, 0, 3.0),
+    "sun_error_start_deg": Target("median sun direction error of start frames (deg)", 0, 5.0, 0, 2.0),
+    "sun_error_rollout_deg": Target("median sun direction error along the rollout (deg)", 0, 5.0, 0, 2.0),
+}
+
+
+def swd_entry(images: np.ndarray, half_a: np.ndarray, half_b: np.ndarray, settings: SWDSettings) -> dict:
+    """SWD of `images` against held-out half B, beside the floor: half A against B, same image count."""
+    n = min(len(images), len(half_a))
+    rng = np.random.default_rng(settings.seed)
+    gen = swd(images[rng.permutation(len(images))[:n]], half_b, settings)
+    floor = swd(half_a[rng.permutation(len(half_a))[:n]], half_b, settings)
+    value, noise = float(np.mean(gen)), float(np.mean(floor))
+    return {
+        "images": n,
+        "swd": value,
+        "floor": noise,
+        "ratio": value / noise,
+        "levels": gen,
+        "floor_levels": floor,
+    }
+
+
+def sun_summary(errors: np.ndarray, status: dict[str, int]) -> dict:
+    """Counts and error statistics (deg) of sun measurements (errors: NaN where not found)."""
+    found = errors[np.isfinite(errors)]
+    quant = (lambda q: float(np.percentile(found, q))) if found.size else (lambda q: math.nan)
+    return {
+        **status,
+        "median_deg": quant(50),
+        "p90_deg": quant(90),
+        "mean_deg": float(found.mean()) if found.size else math.nan,
+    }
+
+
+def log_bins(length: int, count: int = CURVE_POINTS) -> list[tuple[int, int]]:
+    """Steps 1..length in about `count` log-spaced bins [lo, hi)."""
+    edges = np.unique(np.geomspace(1, length + 1, count + 1).astype(int))
+    return list(zip(edges[:-1].tolist(), edges[1:].tolist(), strict=True))
+
+
+def curves(g: Generated) -> dict:
+    """Rollout curves binned on a log step axis, averaged over chains (sun error: median)."""
+    out = {k: [] for k in ("step", "change", "brightness", "blue_red", "nonfinite", "sun_error_deg")}
+    for lo, hi in log_bins(g.change.shape[1]):
+        means = g.means[:, lo:hi]
+        sun = g.sun_error[:, lo:hi]
+        sun = sun[np.isfinite(sun)]
+        out["step"].append(math.sqrt(lo * (hi - 1)))
+        out["change"].append(float(g.change[:, lo - 1 : hi - 1].mean()))
+        out["brightness"].append(float(stats.brightness(means).mean()))
+        out["blue_red"].append(float(stats.blue_red(means).mean()))
+        out["nonfinite"].append(int(g.nonfinite[:, lo:hi].sum()))
+        out["sun_error_deg"].append(float(np.median(sun)) if sun.size else math.nan)
+    return out
+
+
+def summarise(g: Generated, held: HeldOut, cfg: EvalConfig) -> dict:
+    """The report's metrics and targets (model and data descriptions are added by the caller)."""
+    half_a, half_b = held.halves()
+    mask = fisheye_mask(held.frames[0].shape[-1])
+    bands = stats.data_bands(held.frames, mask)
+    window = max(1, math.ceil(cfg.steps / 100))  # the last 1 % of steps: one step is too noisy
+    final_change = float(g.change[:, -window:].mean())
+    swd_rollout = {str(k): swd_entry(f, half_a, half_b, cfg.swd) for k, f in g.checkpoint_frames.items()}
+    start_sun = [measure_sun(cfg.sun, f, s) for f, s in zip(g.start, g.start_sun, strict=True)]
+    start_status = {k: sum(1 for s, _ in start_sun if s == k) for k in SUN_STATUSES}
+    report = {
+        "swd": {"start": swd_entry(g.start, half_a, half_b, cfg.swd), "rollout": swd_rollout},
+        "rollout": {
+            "steps": cfg.steps,
+            "chains": cfg.chains,
+            "nonfinite": int(g.nonfinite.sum()),
+            "final_change": final_change,
+            "final_change_window_steps": window,
+            "curves": curves(g),
+        },
+        "data_bands": {k: vars(b) for k, b in bands.items()},
+        "sun": {
+            "start": sun_summary(np.array([e for _, e in start_sun]), start_status),
+            "rollout": sun_summary(g.sun_error, g.sun_status),
+        },
+    }
+    last = str(max(g.checkpoint_frames)) if g.checkpoint_frames else None
+    values = {
+        "start_swd_vs_floor": report["swd"]["start"]["ratio"],
+        "rollout_nonfinite": float(report["rollout"]["nonfinite"]),
+        "final_change_vs_data": final_change / bands["change"].mean,
+        "final_swd_vs_floor": swd_rollout[last]["ratio"] if last else math.nan,
+        "sun_error_start_deg": report["sun"]["start"]["median_deg"],
+        "sun_error_rollout_deg": report["sun"]["rollout"]["median_deg"],
+    }
+    report["targets"] = {k: TARGETS[k].judge(v) for k, v in values.items()}
+    report["passed"] = all(t["pass"] for t in report["targets"].values())
+    return report
