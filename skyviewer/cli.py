@@ -21,6 +21,7 @@ COMMAND_MODULES = (
     "skyviewer.export.engine_shaders",
     "skyviewer.export.commands",
     "skyviewer.runtime.commands",
+    "skyviewer.eval.commands",
 )
 
 
