@@ -321,6 +321,14 @@ def sun_summary(errors: np.ndarray, status: dict[str, int]) -> dict:
     }
 
 
+def sun_of_frames(locator: SunLocator, frames: np.ndarray, suns: np.ndarray) -> dict:
+    """sun_summary of (F, 3, N, N) frames against their requested (F, 3) sun directions; on the
+    held-out frames it is the locator's own error, the floor of the generated frames' error."""
+    measured = [measure_sun(locator, f, s) for f, s in zip(frames, suns, strict=True)]
+    status = {k: sum(1 for s, _ in measured if s == k) for k in SUN_STATUSES}
+    return sun_summary(np.array([e for _, e in measured]), status)
+
+
 def log_bins(length: int, count: int = CURVE_POINTS) -> list[tuple[int, int]]:
     """Steps 1..length in about `count` log-spaced bins [lo, hi)."""
     edges = np.unique(np.geomspace(1, length + 1, count + 1).astype(int))
@@ -351,8 +359,6 @@ def summarise(g: Generated, held: HeldOut, cfg: EvalConfig) -> dict:
     window = max(1, math.ceil(cfg.steps / 100))  # the last 1 % of steps: one step is too noisy
     final_change = float(g.change[:, -window:].mean())
     swd_rollout = {str(k): swd_entry(f, half_a, half_b, cfg.swd) for k, f in g.checkpoint_frames.items()}
-    start_sun = [measure_sun(cfg.sun, f, s) for f, s in zip(g.start, g.start_sun, strict=True)]
-    start_status = {k: sum(1 for s, _ in start_sun if s == k) for k in SUN_STATUSES}
     report = {
         "swd": {"start": swd_entry(g.start, half_a, half_b, cfg.swd), "rollout": swd_rollout},
         "rollout": {
@@ -365,8 +371,9 @@ def summarise(g: Generated, held: HeldOut, cfg: EvalConfig) -> dict:
         },
         "data_bands": {k: vars(b) for k, b in bands.items()},
         "sun": {
-            "start": sun_summary(np.array([e for _, e in start_sun]), start_status),
+            "start": sun_of_frames(cfg.sun, g.start, g.start_sun),
             "rollout": sun_summary(g.sun_error, g.sun_status),
+            "data": sun_of_frames(cfg.sun, np.concatenate(held.frames), np.concatenate(held.sun_dir)),
         },
     }
     last = str(max(g.checkpoint_frames)) if g.checkpoint_frames else None

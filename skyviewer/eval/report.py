@@ -20,6 +20,7 @@ from skyviewer.sky.tonemap import preview
 
 FORMAT = "skyviewer-eval"
 VERSION = 1
+SAMPLE_TILE_PX = 96
 CURVE_PANELS = (
     ("change", "frame-to-frame change  mean |Δe|"),
     ("brightness", "brightness  (luma-weighted mean e)"),
@@ -117,7 +118,10 @@ def plot_swd(report: dict) -> bytes:
 
 
 def sample_grid(rows: list[list[np.ndarray]]) -> bytes:
-    """Rows of (3, N, N) encoded frames -> one tone-mapped PNG (each frame auto-exposed)."""
+    """Rows of (3, N, N) encoded frames -> one tone-mapped PNG (each frame auto-exposed).
+
+    commands.write_outputs lays it out: one row per chain (start frame, then each SWD
+    checkpoint), and a last row of held-out first frames."""
     from PIL import Image
 
     n = rows[0][0].shape[-1]
@@ -130,8 +134,10 @@ def sample_grid(rows: list[list[np.ndarray]]) -> bytes:
             radiance = ENCODING.decode(np.nan_to_num(frame, nan=-1.0).transpose(1, 2, 0).astype(np.float64))
             y, x = i * (n + gap), j * (n + gap)
             canvas[y : y + n, x : x + n] = preview(radiance, mask=mask)
+    zoom = max(1, SAMPLE_TILE_PX // n)  # tiny models: enlarge (nearest) so a person can see them
+    image = Image.fromarray(canvas).resize((canvas.shape[1] * zoom, canvas.shape[0] * zoom), Image.NEAREST)
     buf = io.BytesIO()
-    Image.fromarray(canvas).save(buf, format="PNG")
+    image.save(buf, format="PNG")
     return buf.getvalue()
 
 
