@@ -1,0 +1,137 @@
+"""RecordConfig: everything one recording depends on (with the package and the seed, it fixes
+every frame), and the checks that can fail before anything is written."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import date, datetime, timezone
+from pathlib import Path
+
+from skyviewer.errors import UserError
+
+VIEWS = ("camera", "equirect", "fisheye", "cube")
+"""camera: a perspective view; equirect: 2:1 full-sphere 360 panorama; fisheye: the canonical
+sky image (a fulldome master); cube: the six OpenGL cube-map faces (for engines)."""
+FORMATS = ("mp4", "gif", "png", "exr")
+"""mp4: H.264 yuv420p video; gif: animated GIF; png: 8-bit image sequence; exr: float32 linear
+radiance (nits) image sequence for compositing."""
+VIDEO_FORMATS = ("mp4", "gif")
+DEFAULT_SIZES = {
+    "camera": (1920, 1080),
+    "equirect": (2048, 1024),
+    "fisheye": (1024, 1024),
+    "cube": (512, 512),
+}
+MAX_SIDE = 8192
+
+
+@dataclass(frozen=True)
+class RecordConfig:
+    """One recording: output, view, length, sky time and conditions."""
+
+    out: Path
+    """Output file (mp4, gif) or folder (png, exr sequences)."""
+    format: str = "mp4"
+    """One of FORMATS."""
+    view: str = "camera"
+    """One of VIEWS."""
+    size: tuple[int, int] = (1920, 1080)
+    """(width, height) in pixels of the image (of each face for cube)."""
+    frames: int = 240
+    """Number of frames to write."""
+    fps: float = 30.0
+    """Frames per second of video time (playback rate; also the exposure adaptation step)."""
+    sky_seconds_per_frame: float = 10.0
+    """Sky time between consecutive frames: 10 at 30 fps plays the sky 300x faster than life."""
+    seed: int = 0
+    """Seed of the start sky and of every step's noise: the same seed gives the same frames."""
+    start_unix_time: float = 1718964000.0
+    """UTC time of frame 0 (POSIX seconds); the sun follows it, frame i is at start + i * sky s/frame."""
+    latitude_deg: float = 47.37
+    """Observer latitude (sun position), degrees north."""
+    longitude_deg: float = 8.54
+    """Observer longitude (sun position), degrees east."""
+    cloud_cover: float | None = None
+    """Package condition cloud_cover (0 clear .. 1 overcast); None keeps the package default."""
+    yaw_deg: float = 180.0
+    """camera view: azimuth of the view axis at frame 0, from north towards east."""
+    pitch_deg: float = 20.0
+    """camera view: elevation of the view axis above the horizon."""
+    fov_y_deg: float = 70.0
+    """camera view: vertical field of view."""
+    pan_deg_per_second: float = 0.0
+    """camera view: yaw change per second of video time (a slow pan; positive turns east)."""
+    exposure_stops: float | None = None
+    """Exposure compensation (EV) on top of auto-exposure; None keeps the renderer's default."""
+    crf: int = 18
+    """mp4: x264 constant rate factor (0 lossless .. 51 worst; 18 looks transparent)."""
+    preset: str = "medium"
+    """mp4: x264 speed preset (ultrafast .. veryslow): slower is smaller at the same quality."""
+    keyframe_seconds: float = 1.0
+    """mp4: keyframe (and fragment) interval: a killed recording loses at most this much video."""
+    overwrite: bool = False
+    """Replace an existing output instead of refusing."""
+
+    @property
+    def sky_seconds(self) -> float:
+        """Sky time the whole recording spans."""
+        return self.frames * self.sky_seconds_per_frame
+
+    def check(self) -> None:
+        """Raise UserError for any option that cannot work, before anything is rendered."""
+        width, height = self.size
+        problems = [
+            (self.format in FORMATS, f"--format must be one of {', '.join(FORMATS)}"),
+            (self.view in VIEWS, f"--view must be one of {', '.join(VIEWS)}"),
+            (self.frames >= 1, "--frames must be at least 1"),
+            (0 < self.fps <= 240, "--fps must be in (0, 240]"),
+            (self.sky_seconds_per_frame >= 0, "--sky-seconds-per-frame must be >= 0"),
+            (
+                16 <= min(width, height) and max(width, height) <= MAX_SIDE,
+                f"--size: sides in [16, {MAX_SIDE}]",
+            ),
+            (0 < self.fov_y_deg < 180, "--fov must be in (0, 180)"),
+            (-90 <= self.latitude_deg <= 90, "--lat must be in [-90, 90]"),
+            (0 <= self.crf <= 51, "--crf must be in [0, 51]"),
+            (self.keyframe_seconds > 0, "--keyframe-seconds must be > 0"),
+        ]
+        for ok, message in problems:
+            if not ok:
+                raise UserError(message)
+        if self.format == "mp4" and (width % 2 or height % 2):
+            raise UserError(f"--size {width}x{height}: H.264 yuv420p needs even width and height")
+        if self.view == "equirect" and width != 2 * height:
+            raise UserError(
+                f"--size {width}x{height}: an equirect panorama is 2:1 (e.g. {2 * height}x{height})"
+            )
+        if self.view in ("fisheye", "cube") and width != height:
+            raise UserError(f"--size {width}x{height}: the {self.view} view is square")
+        if self.view == "cube" and self.format in VIDEO_FORMATS:
+            raise UserError("--view cube writes six images per frame: use --format png or exr")
+
+    def yaw_at(self, frame_index: int) -> float:
+        """Camera yaw of a frame (the pan runs in video time)."""
+        return math.fmod(self.yaw_deg + self.pan_deg_per_second * frame_index / self.fps, 360.0)
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """'1920x1080' -> (1920, 1080)."""
+    try:
+        width, height = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise UserError(f"--size {text!r}: expected WIDTHxHEIGHT, e.g. 1920x1080") from None
+    return width, height
+
+
+def start_time(day: str, local_solar_time: str, longitude_deg: float) -> float:
+    """POSIX seconds of a date and a local mean solar time 'HH:MM' (UTC + longitude / 15 hours),
+    so noon is noon wherever the observer stands."""
+    try:
+        midnight = datetime.combine(date.fromisoformat(day), datetime.min.time(), timezone.utc)
+        hours, minutes = (int(v) for v in local_solar_time.split(":"))
+    except ValueError:
+        raise UserError(
+            f"--date {day!r} / --time {local_solar_time!r}: expected YYYY-MM-DD and HH:MM"
+        ) from None
+    return midnight.timestamp() + (hours * 60 + minutes) * 60.0 - longitude_deg / 15.0 * 3600.0

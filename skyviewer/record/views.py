@@ -1,0 +1,54 @@
+"""What a recording frame shows: the dome rendered through the view's projection."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import moderngl
+import numpy as np
+
+from skyviewer.record.config import RecordConfig
+from skyviewer.render.camera import Camera
+from skyviewer.render.dome import DomeRenderer, DomeSettings, DomeView
+from skyviewer.render.projections import CubeFaceCamera, PanoramaCamera, Projection
+from skyviewer.render.targets import OffscreenTarget
+
+PROJECTIONS = {
+    "camera": Projection.PERSPECTIVE,
+    "cube": Projection.PERSPECTIVE,
+    "equirect": Projection.EQUIRECT,
+    "fisheye": Projection.FISHEYE,
+}
+
+
+class ViewRenderer:
+    """The dome in the view's projection, an offscreen target, and the cameras of each frame."""
+
+    def __init__(self, ctx: moderngl.Context, config: RecordConfig, sky_size: int) -> None:
+        settings = DomeSettings()
+        if config.exposure_stops is not None:
+            settings = replace(settings, exposure_stops=config.exposure_stops)
+        self.config = config
+        self.dome = DomeRenderer(ctx, sky_size, settings, projection=PROJECTIONS[config.view])
+        self.target = OffscreenTarget(ctx, config.size, hdr=config.format == "exr")
+
+    def cameras(self, frame_index: int) -> list:
+        """The camera(s) of one frame: one, or the six cube faces in OpenGL order."""
+        c = self.config
+        if c.view == "camera":
+            return [Camera(c.yaw_at(frame_index), c.pitch_deg, c.fov_y_deg)]
+        if c.view == "cube":
+            return [CubeFaceCamera(face) for face in range(6)]
+        return [PanoramaCamera()]
+
+    def render(self, frame_index: int, view: DomeView, hdr: bool) -> list[np.ndarray]:
+        """The frame's images: display uint8, or linear radiance float32 (nits) when hdr."""
+        images = []
+        for camera in self.cameras(frame_index):
+            self.dome.render(self.target.framebuffer, replace(view, camera=camera))
+            images.append(self.target.read_radiance() if hdr else self.target.read_display())
+        return images
+
+    def release(self) -> None:
+        self.dome.release()
+        self.target.release()

@@ -1,0 +1,216 @@
+"""Recording outputs behind one interface: MP4 (H.264), GIF, PNG and EXR sequences.
+
+Every writer writes to a `.partial` name (`clip.partial.mp4`, `frames.partial/`) and renames it
+to the asked name only when the recording completed, so an incomplete output never looks
+complete. MP4 is fragmented (an empty moov, then a moof + mdat per keyframe interval) and
+flushed per packet, so even a killed recording is playable up to its last fragment.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from abc import ABC, abstractmethod
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+
+from skyviewer.errors import UserError
+from skyviewer.record.config import RecordConfig
+from skyviewer.record.spherical import add_spherical_metadata
+from skyviewer.render.projections import CUBE_FACE_NAMES
+
+# Generous size estimates per output pixel, for the free-space check (dither noise and fine
+# cloud texture compress worse than typical video).
+BYTES_PER_PIXEL = {"mp4": 0.15, "gif": 1.0, "png": 3.0, "exr": 12.0}
+MP4_OPTIONS = {"movflags": "frag_keyframe+empty_moov+default_base_moof", "flush_packets": "1"}
+"""Fragmented MP4, moof-relative offsets (what makes the 360 metadata insert safe), each packet
+written through to the file at once."""
+
+
+def partial_path(out: Path) -> Path:
+    """clip.mp4 -> clip.partial.mp4; frames -> frames.partial."""
+    return out.with_name(f"{out.stem}.partial{out.suffix}")
+
+
+class Writer(ABC):
+    """One output: write() one frame (its images) at a time, then close()."""
+
+    hdr = False
+    """True: write() gets linear radiance (float32 nits) instead of display uint8 images."""
+
+    def __init__(self, config: RecordConfig) -> None:
+        self.config = config
+        self.final = Path(config.out)
+        self.partial = partial_path(self.final)
+        self.frames = 0
+        """Frames written so far."""
+
+    @abstractmethod
+    def write(self, images: list[np.ndarray]) -> None:
+        """One frame: one (H, W, 3) image, or six cube faces in OpenGL order."""
+
+    @abstractmethod
+    def _finish(self) -> None:
+        """Flush and close the partial output, leaving it playable."""
+
+    def close(self, complete: bool) -> Path:
+        """Finish the output; rename it to its final name if complete. Returns where it is."""
+        self._finish()
+        if not complete:
+            return self.partial
+        if self.final.is_dir():
+            shutil.rmtree(self.final)  # only reached with --overwrite (preflight refuses otherwise)
+        os.replace(self.partial, self.final)
+        return self.final
+
+
+class Mp4Writer(Writer):
+    """H.264 (libx264), yuv420p with BT.709 tags, fragmented MP4; equirect gets 360 metadata."""
+
+    def __init__(self, config: RecordConfig) -> None:
+        import av
+
+        super().__init__(config)
+        self._av = av
+        self.container = av.open(str(self.partial), "w", format="mp4", options=MP4_OPTIONS)
+        gop = max(1, round(config.fps * config.keyframe_seconds))
+        stream = self.container.add_stream("libx264", rate=Fraction(config.fps).limit_denominator(1001))
+        stream.width, stream.height = config.size
+        stream.pix_fmt = "yuv420p"
+        stream.codec_context.gop_size = gop
+        stream.options = {
+            "crf": str(config.crf),
+            "preset": config.preset,
+            # fixed keyframe interval: fragments (and what a kill can lose) stay keyframe_seconds long
+            "x264-params": f"keyint={gop}:min-keyint={gop}:scenecut=0",
+        }
+        cc = stream.codec_context
+        cc.colorspace, cc.color_primaries, cc.color_trc, cc.color_range = 1, 1, 1, 1  # BT.709, limited
+        self.stream = stream
+
+    def write(self, images: list[np.ndarray]) -> None:
+        from av.video.reformatter import ColorRange, Colorspace
+
+        frame = self._av.VideoFrame.from_ndarray(images[0], format="rgb24")
+        frame = frame.reformat(
+            format="yuv420p", dst_colorspace=Colorspace.ITU709, dst_color_range=ColorRange.MPEG
+        )
+        frame.pts = self.frames
+        self.container.mux(self.stream.encode(frame))
+        self.frames += 1
+
+    def _finish(self) -> None:
+        self.container.mux(self.stream.encode(None))  # drain the encoder's lookahead
+        self.container.close()
+        if self.config.view == "equirect":
+            add_spherical_metadata(self.partial)
+
+
+class GifWriter(Writer):
+    """Animated GIF (Pillow): frames are palettised as they come and saved at the end.
+
+    Pillow merges a frame identical to the previous one into it (longer duration)."""
+
+    def __init__(self, config: RecordConfig) -> None:
+        super().__init__(config)
+        self._frames = []
+
+    def write(self, images: list[np.ndarray]) -> None:
+        from PIL import Image
+
+        self._frames.append(Image.fromarray(images[0]).quantize(256, dither=Image.Dither.FLOYDSTEINBERG))
+        self.frames += 1
+
+    def _finish(self) -> None:
+        if self._frames:
+            duration_ms = round(1000.0 / self.config.fps)
+            first, *rest = self._frames
+            first.save(self.partial, save_all=True, append_images=rest, duration=duration_ms, loop=0)
+
+
+class SequenceWriter(Writer):
+    """A folder of numbered images: frame_000000.png (or _px .. _nz per cube face), or .exr
+    float32 linear radiance in nits (ZIP compressed: float16 would overflow on the sun)."""
+
+    def __init__(self, config: RecordConfig) -> None:
+        super().__init__(config)
+        self.hdr = config.format == "exr"
+        if self.partial.exists():
+            shutil.rmtree(self.partial)  # an earlier interrupted run's
+        self.partial.mkdir(parents=True)
+
+    def write(self, images: list[np.ndarray]) -> None:
+        names = CUBE_FACE_NAMES if len(images) == 6 else [""]
+        for image, face in zip(images, names, strict=True):
+            suffix = f"_{face}" if face else ""
+            path = self.partial / f"frame_{self.frames:06d}{suffix}.{self.config.format}"
+            (write_exr if self.hdr else write_png)(path, image)
+        self.frames += 1
+
+    def _finish(self) -> None:
+        pass  # every image is complete once written
+
+
+def write_png(path: Path, image: np.ndarray) -> None:
+    from PIL import Image
+
+    Image.fromarray(image).save(path, compress_level=3)
+
+
+def write_exr(path: Path, radiance: np.ndarray) -> None:
+    import OpenEXR
+
+    header = {"compression": OpenEXR.ZIP_COMPRESSION, "type": OpenEXR.scanlineimage}
+    OpenEXR.File(header, {"RGB": np.ascontiguousarray(radiance, np.float32)}).write(str(path))
+
+
+def read_exr(path: Path) -> np.ndarray:
+    """(H, W, 3) float32 of an EXR written by write_exr."""
+    import OpenEXR
+
+    return OpenEXR.File(str(path)).channels()["RGB"].pixels
+
+
+WRITERS: dict[str, type[Writer]] = {
+    "mp4": Mp4Writer,
+    "gif": GifWriter,
+    "png": SequenceWriter,
+    "exr": SequenceWriter,
+}
+
+
+def preflight(config: RecordConfig) -> None:
+    """Refuse, before anything is written, what would fail later: an existing output (without
+    overwrite), an unwritable folder, too little free disk space."""
+    out = Path(config.out)
+    if out.exists() and not config.overwrite:
+        raise UserError(f"{out} exists; pass --overwrite to replace it")
+    folder = out.parent.resolve()
+    existing = next(p for p in (folder, *folder.parents) if p.exists())
+    if not existing.is_dir():
+        raise UserError(f"{out}: {existing} is not a folder")
+    try:
+        tempfile.TemporaryFile(dir=existing).close()  # os.access says yes to root on read-only mounts
+    except OSError as exc:
+        raise UserError(f"{out}: cannot write in {existing}: {exc.strerror}") from None
+    width, height = config.size
+    faces = 6 if config.view == "cube" else 1
+    needed = config.frames * faces * width * height * BYTES_PER_PIXEL[config.format]
+    if config.format == "mp4" and config.view == "equirect":
+        needed *= 2  # the 360 metadata rewrite copies the file once
+    free = shutil.disk_usage(existing).free
+    if needed > free:
+        raise UserError(
+            f"{out}: needs about {needed / 1e6:.0f} MB, {existing} has {free / 1e6:.0f} MB free "
+            "(fewer --frames or a smaller --size)"
+        )
+    folder.mkdir(parents=True, exist_ok=True)
+
+
+def open_writer(config: RecordConfig) -> Writer:
+    """The writer of config.format, after the preflight checks."""
+    preflight(config)
+    return WRITERS[config.format](config)

@@ -1,0 +1,261 @@
+"""`skyviewer record` for real: EGL rendering, libx264 through PyAV, Pillow, OpenEXR, on the tiny
+untrained package (test_package_fixtures). Sizes and frame counts are tiny; every file written is
+decoded back."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+import test_package_fixtures as fixtures
+from PIL import Image
+from test_render import SUN_DIR, quadrant_sky, sky_from, sky_with_sun
+
+from skyviewer.cli import main
+from skyviewer.errors import UserError
+from skyviewer.record.config import RecordConfig
+from skyviewer.record.recorder import record
+from skyviewer.record.spherical import read_spherical
+from skyviewer.record.writers import read_exr
+from skyviewer.render.camera import Camera
+from skyviewer.render.context import create_offscreen_context, release_context
+from skyviewer.render.dome import DomeRenderer, DomeSettings, DomeView
+from skyviewer.render.projections import CubeFaceCamera, PanoramaCamera, Projection
+from skyviewer.render.reference import render_dome, view_rays
+from skyviewer.render.targets import OffscreenTarget
+from skyviewer.runtime.model import SkyModel
+from skyviewer.runtime.sun import SunClock
+from skyviewer.runtime.timeline import SkyTimeline
+from skyviewer.sky.projection import cube_face_directions
+
+snapshots, package_dir = fixtures.snapshots, fixtures.package_dir
+
+
+@pytest.fixture(scope="module")
+def model(package_dir):
+    return SkyModel(package_dir, providers="cpu")
+
+
+def config(tmp_path: Path, name: str = "clip.mp4", **kw) -> RecordConfig:
+    defaults = dict(out=tmp_path / name, size=(96, 48), frames=6, fps=10.0, sky_seconds_per_frame=30.0)
+    return RecordConfig(**{**defaults, **kw})
+
+
+def decode(path: Path) -> tuple[av.video.stream.VideoStream, np.ndarray]:
+    """(stream facts, frames (T, H, W, 3) uint8) of a video file."""
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        facts = (stream.codec_context.name, stream.codec_context.pix_fmt, stream.width, stream.height)
+        frames = np.stack([f.to_ndarray(format="rgb24") for f in container.decode(video=0)])
+    return facts, frames
+
+
+# ----------------------------------------------------------------------------- the dome's projections
+
+
+@pytest.fixture(scope="module")
+def ctx():
+    context = create_offscreen_context()
+    yield context
+    release_context(context)
+
+
+@pytest.mark.parametrize(
+    "projection, size", [(Projection.EQUIRECT, (256, 128)), (Projection.FISHEYE, (128, 128))]
+)
+def test_panoramas_match_the_numpy_reference(ctx, projection, size):
+    sky = sky_from(sky_with_sun)
+    dome = DomeRenderer(ctx, 128, DomeSettings(dither=False), projection=projection)
+    target = OffscreenTarget(ctx, size)
+    dome.push_frame(sky)
+    params = dome.render(
+        target.framebuffer, DomeView(PanoramaCamera(), key_nits=3000.0, sun_direction=SUN_DIR)
+    )
+    display, ref = target.read_display(), render_dome(sky, sky, params, size, projection)[0]
+    assert np.abs(display.astype(int) - ref.astype(int)).max() <= 2
+    assert target.read_radiance().max() > 1e8  # the sun disc is in the panorama
+
+
+def test_equirect_orientation_north_at_the_centre_east_to_the_right(ctx):
+    dome = DomeRenderer(ctx, 128, DomeSettings(dither=False), projection=Projection.EQUIRECT)
+    target = OffscreenTarget(ctx, (256, 128))
+    dome.push_frame(sky_from(quadrant_sky))
+    dome.render(target.framebuffer, DomeView(PanoramaCamera(), key_nits=3000.0))
+    row = target.read_display()[50]  # a little above the horizon (row 64)
+    # u = 0.5 north (red), 0.75 east (green), 0 / 1 south (blue), 0.25 west (grey)
+    assert [int(np.argmax(row[c])) for c in (128, 192, 2, 253)] == [0, 1, 2, 2]
+
+
+def test_cube_face_cameras_look_along_the_gl_faces(ctx):
+    dome = DomeRenderer(ctx, 16, projection=Projection.PERSPECTIVE)
+    target = OffscreenTarget(ctx, (32, 32))
+    dome.push_frame(np.ones((16, 16, 3), np.float16))
+    for face in range(6):
+        params = dome.render(target.framebuffer, DomeView(CubeFaceCamera(face), key_nits=1.0))
+        rays, _ = view_rays(params, (32, 32), Projection.PERSPECTIVE)
+        np.testing.assert_allclose(rays, cube_face_directions(32, face, np.float64), atol=1e-6)
+
+
+# ----------------------------------------------------------------------------- outputs
+
+
+def test_mp4_decodes_as_h264_yuv420p_with_the_exact_frame_count(tmp_path, model):
+    result = record(config(tmp_path, frames=7), model)
+    assert result.complete and result.path == tmp_path / "clip.mp4" and result.frames == 7
+    facts, frames = decode(result.path)
+    assert facts == ("h264", "yuv420p", 96, 48) and len(frames) == 7
+    assert not (tmp_path / "clip.partial.mp4").exists()
+
+
+def test_frames_change_over_time(tmp_path, model):
+    result = record(config(tmp_path, format="png", name="seq", frames=5, sky_seconds_per_frame=120.0), model)
+    first, last = (np.asarray(Image.open(result.path / f"frame_{i:06d}.png"), int) for i in (0, 4))
+    assert np.abs(first - last).mean() > 2.0  # more than the +-1 LSB dither
+
+
+def test_same_seed_same_frames_other_seed_differs(tmp_path, model):
+    runs = [
+        decode(record(config(tmp_path, name=f"run{i}.mp4", seed=seed), model).path)[1]
+        for i, seed in enumerate((5, 5, 6))
+    ]
+    assert np.array_equal(runs[0], runs[1])
+    assert not np.array_equal(runs[0], runs[2])
+
+
+def test_equirect_has_no_seam_at_the_wrap_and_carries_360_metadata(tmp_path, model):
+    kw = dict(view="equirect", size=(128, 64), frames=3)
+    png = record(config(tmp_path, name="pano", format="png", **kw), model).path
+    image = np.asarray(Image.open(png / "frame_000002.png"), int)[:28]  # above the horizon band
+    wrap = np.abs(image[:, 0] - image[:, -1]).max(axis=-1)  # column 0 and W-1 are neighbours
+    steps = np.abs(np.diff(image, axis=1)).max(axis=-1)
+    assert wrap.max() <= max(3, steps.max())
+    assert wrap.mean() <= 2 * steps.mean() + 1
+
+    mp4 = record(config(tmp_path, name="pano.mp4", **kw), model).path
+    assert read_spherical(mp4) == {"v1_projection": "equirectangular", "v2_projection": "equirectangular"}
+    facts, frames = decode(mp4)  # still a valid MP4 after the boxes went in
+    assert facts[2:] == (128, 64) and len(frames) == 3
+
+
+def test_cube_writes_six_faces_per_frame_in_gl_order(tmp_path, model):
+    out = record(
+        config(tmp_path, name="cube", view="cube", format="png", size=(32, 32), frames=2), model
+    ).path
+    names = sorted(p.name for p in out.iterdir())
+    assert names == sorted(
+        f"frame_{i:06d}_{f}.png" for i in range(2) for f in ("px", "nx", "py", "ny", "pz", "nz")
+    )
+    assert Image.open(out / "frame_000000_py.png").size == (32, 32)
+
+
+def test_gif_and_fisheye(tmp_path, model):
+    out = record(
+        config(tmp_path, name="dome.gif", format="gif", view="fisheye", size=(48, 48), frames=4), model
+    ).path
+    with Image.open(out) as gif:
+        assert (gif.n_frames, gif.size) == (4, (48, 48))
+
+
+def test_exr_round_trips_the_renderers_linear_radiance(tmp_path, model, ctx):
+    cfg = config(tmp_path, name="hdr", format="exr", frames=1)
+    exr = read_exr(record(cfg, model).path / "frame_000000.exr")
+    # The same sky rendered directly: radiance does not depend on exposure.
+    timeline = SkyTimeline(
+        model, SunClock(cfg.latitude_deg, cfg.longitude_deg, cfg.start_unix_time), cfg.seed
+    )
+    sample = timeline.at(0.0)
+    dome, target = DomeRenderer(ctx, model.resolution), OffscreenTarget(ctx, cfg.size)
+    dome.push_frame(sample.previous.radiance)
+    dome.push_frame(sample.next.radiance)
+    camera = Camera(cfg.yaw_at(0), cfg.pitch_deg, cfg.fov_y_deg)  # the recorder's camera at frame 0
+    view = DomeView(camera, 1.0, tuple(sample.sun_dir), sample.blend)
+    dome.render(target.framebuffer, view)
+    expected = target.read_radiance()
+    assert exr.dtype == np.float32 and exr.shape == (48, 96, 3)
+    assert np.array_equal(exr, expected) and exr.max() > 0
+
+
+# ----------------------------------------------------------------------------- interruption
+
+
+def _record_command(package_dir: Path, out: Path) -> list[str]:
+    return [sys.executable, "-m", "skyviewer", "record", str(package_dir), "--out", str(out),
+            "--size", "64x32", "--frames", "100000", "--fps", "10", "--keyframe-seconds", "0.4",
+            "--preset", "ultrafast", "--providers", "cpu", "--quiet"]  # fmt: skip
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL], ids=["SIGINT", "SIGKILL"])
+def test_interrupted_recording_is_playable_and_named_partial(tmp_path, package_dir, sig):
+    out = tmp_path / "long.mp4"
+    partial = tmp_path / "long.partial.mp4"
+    proc = subprocess.Popen(_record_command(package_dir, out), stdout=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 30
+    while not (partial.exists() and partial.read_bytes().count(b"moof") >= 3):
+        assert proc.poll() is None and time.monotonic() < deadline, "recording did not start"
+        time.sleep(0.05)
+    proc.send_signal(sig)
+    stdout, _ = proc.communicate(timeout=30)
+    assert not out.exists() and partial.exists()
+    facts, frames = decode(partial)
+    assert facts == ("h264", "yuv420p", 64, 32) and len(frames) >= 8
+    if sig == signal.SIGINT:
+        assert proc.returncode == 130
+        assert f"interrupted: wrote {len(frames)} frames to {partial}" in stdout
+
+
+# ----------------------------------------------------------------------------- errors up front
+
+
+@pytest.mark.parametrize(
+    "kw, message",
+    [
+        (dict(size=(95, 48)), "even width and height"),
+        (dict(view="equirect", size=(96, 96)), "2:1"),
+        (dict(view="cube", size=(32, 32)), "png or exr"),
+    ],
+)
+def test_bad_options_fail_before_anything_is_written(tmp_path, model, kw, message):
+    with pytest.raises(UserError, match=message):
+        record(config(tmp_path, **kw), model)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_unwritable_or_full_destination_fails_up_front(tmp_path, model, monkeypatch):
+    (tmp_path / "a_file").write_text("x")
+    with pytest.raises(UserError, match="is not a folder"):
+        record(config(tmp_path, name="a_file/clip.mp4"), model)
+    if os.geteuid() != 0:  # root writes anywhere
+        locked = tmp_path / "locked"
+        locked.mkdir(mode=0o500)
+        with pytest.raises(UserError, match="cannot write in"):
+            record(config(locked, name="clip.mp4"), model)
+    monkeypatch.setattr("shutil.disk_usage", lambda path: _Usage())
+    with pytest.raises(UserError, match="MB free"):
+        record(config(tmp_path, name="big.mp4", size=(1920, 1080), frames=1000), model)
+    (tmp_path / "exists.mp4").write_bytes(b"keep")
+    with pytest.raises(UserError, match="--overwrite"):
+        record(config(tmp_path, name="exists.mp4"), model)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file", "exists.mp4"] + (
+        ["locked"] if os.geteuid() != 0 else []
+    )
+
+
+class _Usage:
+    total = used = free = 1_000_000
+
+
+def test_cli_records_and_explains_a_missing_default_package(tmp_path, package_dir, capsys, monkeypatch):
+    out = tmp_path / "cli.mp4"
+    args = ["record", str(package_dir), "--out", str(out), "--size", "64x32", "--frames", "3", "--quiet"]
+    assert main(args) == 0
+    assert "wrote 3 frames" in capsys.readouterr().out and decode(out)[1].shape[0] == 3
+    monkeypatch.setattr("skyviewer.runtime.package.search_dirs", lambda: [tmp_path / "no-models"])
+    assert main(["record", "--out", str(tmp_path / "x.mp4"), "--sweep-hours", "24"]) == 2
+    assert "no default sky package is installed" in capsys.readouterr().err
