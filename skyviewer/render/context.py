@@ -11,6 +11,10 @@ from skyviewer.errors import UserError
 GL_VERSION = 330
 """The renderer needs OpenGL 3.3 core (GLSL 330)."""
 
+BACKENDS_ENV = "SKYVIEWER_GL_BACKENDS"
+"""Environment variable: comma-separated context backends to try, in order (default "egl,glfw").
+Set it to "" to simulate a machine with no OpenGL at all (tests of the install hint)."""
+
 INSTALL_HINT = (
     "no OpenGL context: install Mesa EGL (apt-get install libegl1 libegl-mesa0 libgl1-mesa-dri) "
     "or run under a display / xvfb-run"
@@ -24,16 +28,23 @@ def create_offscreen_context() -> moderngl.Context:
     missing but which run X or Wayland. Release with release_context().
     """
     errors = []
-    try:
-        return moderngl.create_standalone_context(backend="egl", require=GL_VERSION)
-    except Exception as exc:  # moderngl raises plain Exceptions from its loaders
-        errors.append(f"EGL: {exc}")
-    if os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"):
+    backends = gl_backends()
+    if "egl" in backends:
+        try:
+            return moderngl.create_standalone_context(backend="egl", require=GL_VERSION)
+        except Exception as exc:  # moderngl raises plain Exceptions from its loaders
+            errors.append(f"EGL: {exc}")
+    if "glfw" in backends and (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
         try:
             return _hidden_glfw_context()
         except Exception as exc:
             errors.append(f"glfw: {exc}")
     raise UserError(f"{INSTALL_HINT} ({'; '.join(errors) or 'no display'})")
+
+
+def gl_backends() -> list[str]:
+    """The context backends allowed by $SKYVIEWER_GL_BACKENDS (default: egl, then glfw)."""
+    return [b.strip() for b in os.environ.get(BACKENDS_ENV, "egl,glfw").split(",") if b.strip()]
 
 
 def _hidden_glfw_context() -> moderngl.Context:

@@ -1,0 +1,117 @@
+"""`skyviewer view`: the real-time viewer (a glfw window, or offscreen with EGL).
+
+    skyviewer view                                   # models/default, forever
+    skyviewer view models/mysky --sky-rate 120 --seed 3
+    skyviewer view tiny --offscreen --frames 120 --screenshot out.png
+
+moderngl, glfw and onnxruntime are imported inside the handler; torch never is.
+"""
+
+from __future__ import annotations
+
+import argparse
+from datetime import datetime, timezone
+from pathlib import Path
+
+from skyviewer.errors import UserError
+
+DEFAULT_PACKAGE = "default"
+NO_DEFAULT_HINT = (
+    "no default sky package is installed (models/default). Make one from trained runs with "
+    "`skyviewer export RUNS/START RUNS/STEP --data DATASET --out models/default` "
+    "(README: Training, Sky packages), or pass a package: skyviewer view PATH_OR_NAME"
+)
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("view", help="the real-time sky viewer (window, or --offscreen)")
+    p.add_argument("package", nargs="?", help="package name, folder or .zip (default: models/default)")
+    p.add_argument("--offscreen", action="store_true", help="render headless with EGL (no window)")
+    p.add_argument("--frames", type=int, help="stop after N frames (offscreen default: 120)")
+    p.add_argument("--size", default="1280x720", help="window / image size WxH (default 1280x720)")
+    p.add_argument("--sky-rate", type=float, default=60.0, help="sky seconds per wall second (default 60)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the first sky (default 0)")
+    p.add_argument("--lat", type=float, default=46.8, help="latitude, degrees north (default 46.8)")
+    p.add_argument("--lon", type=float, default=-71.2, help="longitude, degrees east (default -71.2)")
+    p.add_argument("--start-utc", help="UTC of the first frame, e.g. 2024-06-21T16:00:00Z (default: now)")
+    p.add_argument("--cloud-cover", type=float, help="cloud cover condition (default: the package's)")
+    p.add_argument("--yaw", type=float, default=180.0, help="initial view azimuth from north, degrees")
+    p.add_argument("--pitch", type=float, default=20.0, help="initial view elevation, degrees")
+    p.add_argument("--fov", type=float, default=70.0, help="initial vertical field of view, degrees")
+    p.add_argument("--no-hud", action="store_true", help="start with the HUD hidden (TAB toggles)")
+    p.add_argument("--help-overlay", action="store_true", help="start with the key help shown (H toggles)")
+    p.add_argument("--screenshot", type=Path, help="write the last frame here (PNG, + .exr of the HDR sky)")
+    p.add_argument("--screenshot-dir", type=Path, default=Path("screenshots"), help="where S writes")
+    p.add_argument("--providers", default="auto", help="auto, cpu, cuda or tensorrt (default: auto)")
+    p.set_defaults(run=view)
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    try:
+        width, height = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise UserError(f"--size {text!r}: expected WIDTHxHEIGHT, e.g. 1280x720") from None
+    if width < 16 or height < 16:
+        raise UserError(f"--size {text!r}: at least 16x16")
+    return width, height
+
+
+def parse_utc(text: str | None) -> float | None:
+    if text is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise UserError(f"--start-utc {text!r}: expected ISO 8601, e.g. 2024-06-21T16:00:00Z") from None
+    return (moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)).timestamp()
+
+
+def load_model(package: str | None, providers: str):
+    from skyviewer.runtime.model import SkyModel
+    from skyviewer.runtime.package import PackageError
+
+    try:
+        return SkyModel(package or DEFAULT_PACKAGE, providers=providers)
+    except PackageError as exc:
+        if package is None and "no such package" in str(exc):
+            raise UserError(NO_DEFAULT_HINT) from None
+        raise UserError(str(exc)) from None
+
+
+def view(args: argparse.Namespace) -> int:
+    from skyviewer.app.interop import upload_path
+    from skyviewer.app.runners import OffscreenRun, run_offscreen, run_window
+    from skyviewer.app.viewer import SkyViewer, ViewerConfig
+    from skyviewer.render.camera import Camera
+
+    size = parse_size(args.size)
+    if args.screenshot and not args.offscreen:
+        raise UserError("--screenshot needs --offscreen (in a window, press S)")
+    config = ViewerConfig(
+        sky_rate=args.sky_rate,
+        seed=args.seed,
+        latitude_deg=args.lat,
+        longitude_deg=args.lon,
+        cloud_cover=args.cloud_cover,
+        camera=Camera(args.yaw, args.pitch, args.fov),
+        screenshot_dir=args.screenshot_dir,
+        hud=not args.no_hud,
+    )
+    if start := parse_utc(args.start_utc):
+        config.start_unix_time = start
+    model = load_model(args.package, args.providers)
+
+    def factory(ctx, framebuffer):
+        viewer = SkyViewer(ctx, model, framebuffer, config, upload_path=upload_path(model, ctx))
+        viewer.help_visible = args.help_overlay
+        return viewer
+
+    if args.offscreen:
+        viewer = run_offscreen(factory, size, OffscreenRun(frames=args.frames or 120), args.screenshot)
+    else:
+        viewer = run_window(factory, size, max_frames=args.frames)
+    for path in viewer.last_screenshot or ():
+        print(f"wrote {path}")
+    if viewer.error:
+        print(f"model error: {viewer.error}")
+    return 0

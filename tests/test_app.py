@@ -1,0 +1,245 @@
+"""The viewer for real: offscreen on EGL (Mesa llvmpipe), a glfw window under xvfb-run, the CLI
+without torch. Tiny untrained fixture packages (16 px) keep it fast."""
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import test_package_fixtures as fixtures
+
+from skyviewer.app.screenshot import read_display, read_exr
+from skyviewer.app.viewer import SkyViewer, ViewerConfig
+from skyviewer.cli import main
+from skyviewer.render.context import create_offscreen_context, release_context
+from skyviewer.render.targets import OffscreenTarget
+from skyviewer.runtime import SkyModel
+
+snapshots, package_dir = fixtures.snapshots, fixtures.package_dir
+SIZE = (320, 180)
+START = 1_718_985_600.0  # 2024-06-21 16:00 UTC: the sun is up over Quebec
+HUD_REGION = (slice(0, 90), slice(0, 300))
+SKY_REGION = (slice(110, 180), slice(0, 320))
+
+
+@pytest.fixture(scope="module")
+def gl():
+    ctx = create_offscreen_context()
+    target = OffscreenTarget(ctx, SIZE, hdr=False)
+    yield ctx, target
+    target.release()
+    release_context(ctx)
+
+
+@pytest.fixture
+def make_viewer(gl, package_dir, tmp_path):
+    viewers = []
+
+    def make(model=None, **config) -> SkyViewer:
+        ctx, target = gl
+        config = ViewerConfig(start_unix_time=START, screenshot_dir=tmp_path, **config)
+        viewer = SkyViewer(ctx, model or SkyModel(package_dir), target.framebuffer, config)
+        viewers.append(viewer)
+        return viewer
+
+    yield make
+    for v in viewers:
+        v.close()
+
+
+def pump(viewer, until=lambda v: True, frames=1, dt=1 / 60, timeout=20.0) -> float:
+    """Render frames (at least `frames`, until `until(viewer)`); the longest on_render, seconds."""
+    deadline, longest, k = time.perf_counter() + timeout, 0.0, 0
+    while k < frames or not until(viewer):
+        assert time.perf_counter() < deadline, "timed out"
+        t0 = time.perf_counter()
+        viewer.on_render(k * dt, dt)
+        viewer.ctx.finish()  # as a buffer swap would: the frame is drawn before the next
+        longest = max(longest, time.perf_counter() - t0)
+        k += 1
+        time.sleep(0.002)
+    return longest
+
+
+def has_sky(viewer) -> bool:
+    return viewer.sample is not None
+
+
+def image(viewer) -> np.ndarray:
+    return read_display(viewer.framebuffer).astype(int)
+
+
+def test_renders_a_sky_that_changes_over_sky_time(make_viewer):
+    viewer = make_viewer(hud=False, sky_rate=600.0)
+    pump(viewer, has_sky)
+    first = image(viewer)
+    assert first.std() > 5 and first.mean() > 10  # not blank
+    pump(viewer, lambda v: v.sample.sky_seconds > 150)  # two and a half steps later
+    assert np.abs(image(viewer) - first).mean() > 2
+
+
+def test_a_slow_model_step_never_blocks_a_frame(make_viewer, package_dir):
+    model = SkyModel(package_dir)
+    real_step = model.step
+    model.step = lambda: (time.sleep(0.3), real_step())[1]
+    viewer = make_viewer(model, sky_rate=600.0)  # wants 10 steps/s, gets ~3
+    pump(viewer, has_sky)
+    start, t0 = viewer.frame_index, time.perf_counter()
+    longest = pump(viewer, frames=60)
+    rate = (viewer.frame_index - start) / (time.perf_counter() - t0)
+    assert longest < 0.1 and rate > 20  # frames keep coming while steps take 300 ms
+    assert viewer.worker.stats().step_ms > 250
+
+
+def test_a_failing_model_step_shows_the_error_and_keeps_the_last_sky(make_viewer, package_dir):
+    model = SkyModel(package_dir)
+    viewer = make_viewer(model, sky_rate=60.0)
+    pump(viewer, has_sky, frames=30)
+    viewer.on_key("SPACE")  # paused: the sky on screen stays the same
+    pump(viewer, frames=5)
+    healthy = image(viewer)
+    model.step = lambda: (_ for _ in ()).throw(RuntimeError("model exploded"))
+    viewer.sky_rate = 1e5
+    viewer.on_key("SPACE")
+    pump(viewer, lambda v: v.error is not None)
+    viewer.on_key("SPACE")
+    pump(viewer, frames=3)
+    broken = image(viewer)
+    assert viewer.error == "RuntimeError: model exploded" and viewer.worker.is_alive()
+    assert np.abs(broken[HUD_REGION] - healthy[HUD_REGION]).mean() > 5  # the error lines
+    red = (broken[..., 0] > 180) & (broken[..., 1] < 140)
+    assert red[HUD_REGION].sum() > 50
+    assert broken[SKY_REGION].std() > 5  # the last good sky is still drawn
+
+
+def test_keys_change_the_state_as_documented(make_viewer):
+    viewer = make_viewer(sky_rate=60.0)
+    pump(viewer, has_sky)
+    ev = viewer.dome.settings.exposure_stops
+    for key in ("SPACE", "PERIOD", "PERIOD", "COMMA", "EQUAL", "EQUAL", "MINUS", "A", "H", "TAB", "X"):
+        assert viewer.on_key(key)
+    assert viewer.paused and viewer.sky_rate == 120.0
+    assert viewer.dome.settings.exposure_stops == pytest.approx(ev + 0.5)
+    assert not viewer.auto_exposure and viewer.help_visible and not viewer.hud_visible
+    assert viewer.cloud_cover == pytest.approx(0.2)  # the package default is 0.3
+    assert not viewer.on_key("Q")
+    seconds = viewer.sample.sky_seconds
+    pump(viewer, frames=10)
+    assert viewer.sample.sky_seconds == seconds  # paused
+    viewer.on_key("SPACE")
+    pump(viewer, lambda v: v.model.conditions()["cloud_cover"][0] == pytest.approx(0.2))
+
+
+def test_reseed_and_time_jump_start_new_skies_and_drop_stale_frames(make_viewer):
+    viewer = make_viewer(sky_rate=60.0)
+    pump(viewer, lambda v: has_sky(v) and v.worker.frames.qsize() + len(v.feed._pending) >= 2)
+    before = viewer.sample.unix_time
+    viewer.on_key("R")
+    assert viewer.seed == 1 and viewer.worker.generation == 1
+    pump(viewer, lambda v: v.feed.generation == 1)
+    assert viewer.feed.dropped >= 1 and viewer.sample.previous.index == 0
+    viewer.on_key("RIGHT_BRACKET")
+    pump(viewer, lambda v: v.feed.generation == 2)
+    assert viewer.sample.unix_time - before == pytest.approx(3600.0, abs=120.0)
+
+
+def test_screenshot_writes_png_and_exr_of_the_hdr_sky(make_viewer, tmp_path):
+    viewer = make_viewer()
+    pump(viewer, has_sky)
+    viewer.on_key("S")
+    pump(viewer, frames=1)
+    png, exr = viewer.last_screenshot
+    assert png.parent == tmp_path and png.suffix == ".png" and exr.suffix == ".exr"
+    assert not list(tmp_path.glob(".*.tmp"))
+    from PIL import Image
+
+    assert np.asarray(Image.open(png)).shape == (SIZE[1], SIZE[0], 3)
+    np.testing.assert_array_equal(read_exr(exr), viewer.sky_radiance())
+    assert viewer.sky_radiance().shape == (16, 16, 3) and viewer.sky_radiance().max() > 100
+
+
+def test_no_display_and_no_egl_says_what_to_install(package_dir, monkeypatch, capsys):
+    monkeypatch.setenv("SKYVIEWER_GL_BACKENDS", "")  # documented: no GL backend may be tried
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    assert main(["view", str(package_dir), "--offscreen", "--frames", "2"]) == 2
+    assert "apt-get install libegl1 libegl-mesa0 libgl1-mesa-dri" in capsys.readouterr().err
+    assert main(["view", str(package_dir)]) == 2
+    err = capsys.readouterr().err
+    assert "no display" in err and "xvfb-run" in err and "apt-get install libegl1" in err
+
+
+def test_no_default_package_says_how_to_make_one(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("SKYVIEWER_PACKAGES", str(tmp_path / "none"))
+    assert main(["view", "--offscreen"]) == 2
+    err = capsys.readouterr().err
+    assert "no default sky package is installed" in err and "skyviewer export" in err
+
+
+NO_TORCH = """
+import sys
+sys.modules["torch"] = None  # any `import torch` now raises ImportError
+from skyviewer.cli import main
+code = main(sys.argv[1:])
+assert sys.modules["torch"] is None
+sys.exit(code)
+"""
+
+
+def test_cli_offscreen_screenshot_without_torch(package_dir, tmp_path):
+    out = tmp_path / "view.png"
+    args = ["view", str(package_dir), "--offscreen", "--frames", "20", "--size", "160x90"]
+    args += ["--start-utc", "2024-06-21T16:00:00Z", "--screenshot", str(out)]
+    command = [sys.executable, "-c", NO_TORCH, *args]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert f"wrote {out}" in result.stdout and out.with_suffix(".exr").is_file()
+    from PIL import Image
+
+    pixels = np.asarray(Image.open(out)).astype(int)
+    assert pixels.shape == (90, 160, 3) and pixels.std() > 5
+
+
+WINDOW = """
+import sys
+sys.modules["torch"] = None
+from pathlib import Path
+from skyviewer.app.runners import run_window
+from skyviewer.app.viewer import SkyViewer, ViewerConfig
+from skyviewer.runtime import SkyModel
+
+model = SkyModel(sys.argv[1])
+config = ViewerConfig(start_unix_time=1_718_985_600.0, screenshot_dir=Path(sys.argv[2]))
+
+class Scripted(SkyViewer):  # presses S once the sky has been up for 20 frames, then ESC
+    shown = 0
+    def on_render(self, time, frame_time):
+        super().on_render(time, frame_time)
+        self.shown += self.sample is not None
+        if self.shown == 20:
+            self.on_key("S")
+        elif self.shown == 22:
+            self.on_key("ESCAPE")
+
+viewer = run_window(lambda ctx, fb: Scripted(ctx, model, fb, config), (320, 180), max_frames=100000)
+print(viewer.last_screenshot[0], viewer.frame_index)
+"""
+
+
+def test_window_opens_renders_and_takes_a_screenshot_under_xvfb(package_dir, tmp_path):
+    command = [sys.executable, "-c", WINDOW, str(package_dir), str(tmp_path)]
+    if not os.environ.get("DISPLAY"):
+        if shutil.which("xvfb-run") is None:
+            pytest.skip("needs a display or xvfb-run")
+        command = ["xvfb-run", "-a", *command]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    from PIL import Image
+
+    png = result.stdout.split()[0]
+    pixels = np.asarray(Image.open(png)).astype(int)
+    assert pixels.shape == (180, 320, 3) and pixels.std() > 5
