@@ -22,6 +22,7 @@ COMMAND_MODULES = (
     "skyviewer.export.commands",
     "skyviewer.runtime.commands",
     "skyviewer.eval.commands",
+    "skyviewer.app.commands",
     "skyviewer.record.commands",
 )
 
