@@ -289,7 +289,7 @@ class SkyViewer:
             TextLine(f"skyviewer  {self.package_name}" + ("   [paused]" if self.paused else "")),
             TextLine(
                 f"display {self.fps:.1f} fps   step {stats.step_ms:.1f} ms   "
-                f"{stats.steps_per_s:.1f} steps/s   {provider} ({self.upload_path})"
+                f"{stats.steps_per_s:.1f} steps/s   {provider}, {self.upload_path}"
             ),
             TextLine(self._sky_line(), GREY),
         ]

@@ -1,0 +1,201 @@
+"""Viewer benchmark sections of `skyviewer bench` ('render', 'model') and `--soak`.
+
+Registered into skyviewer.bench's SECTIONS when that module imports this one. torch is imported
+only inside the 'model' section (its eager baseline) and when a package has to be built from
+untrained nets: bench is a development tool, not part of the runtime.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from skyviewer.bench import Row, frames_per_second, section
+
+DISPLAY_SIZES = ((1280, 720), (1920, 1080))
+SKY_SIZES = (64, 128, 256)
+BENCH_START = 1_718_985_600.0  # 2024-06-21 16:00 UTC, sun up at the default place
+
+
+def bench_package(args: argparse.Namespace) -> tuple[Path, str]:
+    """(package path, where it came from): --package, else a package exported from the cpu
+    preset's untrained nets into a temp dir (same graph and size as a trained one, not its look)."""
+    if args.package:
+        return Path(args.package), f"package {args.package}"
+    from skyviewer.export.package import PackageInfo, export_package
+    from skyviewer.train.config import preset
+    from skyviewer.train.onnx_export import build_generator
+    from skyviewer.train.run import save_snapshot
+
+    root = Path(tempfile.mkdtemp(prefix="skyviewer-bench-"))
+    snapshots = []
+    for model in ("start", "step"):
+        cfg = preset(model, "cpu")
+        run = root / f"00000-{model}-cpu"
+        run.mkdir(parents=True)
+        snapshots.append(save_snapshot(run, cfg, 0, build_generator(cfg).state_dict()))
+    info = PackageInfo(name="bench", licence="CC0-1.0", step_seconds=30.0, training_data="none (untrained)")
+    export_package(snapshots, root / "bench", info, fp16=False, make_zip=False)
+    return root / "bench", "untrained cpu-preset nets exported to a temp dir (no trained default yet)"
+
+
+def _smooth_sky(n: int, seed: int) -> np.ndarray:
+    """A plausible (N, N, 3) float16 sky in nits for render timing: blue gradient + soft blobs."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:n, 0:n] / n
+    blobs = sum(np.exp(-((x - cx) ** 2 + (y - cy) ** 2) / 0.01) for cx, cy in rng.random((6, 2)))
+    sky = np.stack([2000 + 8000 * blobs, 3500 + 8000 * blobs, 6000 + 7000 * blobs], axis=-1)
+    return sky.astype(np.float16)
+
+
+@section("render")
+def bench_render(args: argparse.Namespace) -> list[Row]:
+    """Display frames/s of dome + HUD, offscreen EGL, a new sky frame uploaded every 6th frame
+    (10 steps/s at 60 fps), glFinish after each frame as a buffer swap would."""
+    from skyviewer.app.hud import TextOverlay
+    from skyviewer.render.context import create_offscreen_context, release_context
+    from skyviewer.render.dome import DomeRenderer
+    from skyviewer.render.shaders import ShaderLibrary
+    from skyviewer.render.targets import OffscreenTarget
+
+    ctx = create_offscreen_context()
+    shaders, rows = ShaderLibrary(ctx), []
+    skies = {n: [_smooth_sky(n, s) for s in range(2)] for n in SKY_SIZES}
+    for size in DISPLAY_SIZES:
+        target = OffscreenTarget(ctx, size, hdr=False)
+        hud = TextOverlay(ctx, shaders, size_px=round(size[1] / 42))
+        for n in SKY_SIZES:
+            dome = DomeRenderer(ctx, n, shaders=shaders)
+            fps, frames = _display_fps(ctx, target.framebuffer, dome, hud, skies[n], args.seconds)
+            rows.append(
+                {"name": f"display {size[0]}x{size[1]} sky {n}", "value": round(fps, 1), "unit": "frames/s"}
+                | {"frames": frames, "gl": ctx.info["GL_RENDERER"]}
+            )
+            dome.release()
+        hud.release()
+        target.release()
+    release_context(ctx)
+    return rows
+
+
+def _display_fps(ctx, framebuffer, dome, hud, skies, seconds: float) -> tuple[float, int]:
+    from skyviewer.app.hud import TextLine
+    from skyviewer.render.camera import Camera
+    from skyviewer.render.dome import DomeView
+
+    def frame(k: int) -> None:
+        if k % 6 == 0:
+            dome.push_frame(skies[k // 6 % 2])
+        view = DomeView(Camera(180, 20, 70), key_nits=3000.0, blend=k % 6 / 6, frame_index=k)
+        dome.render(framebuffer, view)
+        hud.panel(8, 8, [TextLine(f"frame {k}"), TextLine("display fps / step ms / steps/s")])
+        hud.draw(framebuffer)
+        ctx.finish()
+
+    return frames_per_second(frame, seconds, 10)
+
+
+@section("model")
+def bench_model(args: argparse.Namespace) -> list[Row]:
+    """Step time of one package in ONNX Runtime and of the same snapshot in torch eager; then
+    the viewer offscreen at 1280x720 with the model asked for more steps than it can give."""
+    from skyviewer.runtime.model import SkyModel
+
+    path, source = bench_package(args)
+    print(f"model: {source}")
+    model = SkyModel(path, providers=args.providers)
+    model.reset(seed=0)
+    n, provider = model.resolution, model.provider.removesuffix("ExecutionProvider")
+    steps_per_s, steps = frames_per_second(lambda k: model.step_encoded(), args.seconds, 20)
+    rows = [{"name": f"step {n}px ONNX Runtime {provider}", "value": round(1000 / steps_per_s, 3)}]
+    rows[0] |= {"unit": "ms/step", "steps": steps}
+    rows += _torch_step(model, args.seconds)
+    return rows + _steps_while_rendering(model, args.seconds)
+
+
+def _torch_step(model, seconds: float) -> list[Row]:
+    """Eager torch step time of the package's step snapshot (recorded in its provenance)."""
+    snapshot = Path(model.manifest["provenance"]["runs"]["step"]["snapshot"])
+    if not snapshot.is_file():
+        return [{"name": "step torch eager", "value": "n/a", "unit": "", "why": f"no snapshot {snapshot}"}]
+    import torch
+
+    from skyviewer.train.onnx_export import example_inputs, load_generator
+
+    net, _ = load_generator(snapshot)
+    inputs = example_inputs(net)
+    with torch.inference_mode():
+        net(**inputs)
+        rate, steps = frames_per_second(lambda k: net(**inputs), seconds, 20)
+    name = f"step {model.resolution}px torch eager CPU ({torch.get_num_threads()} threads)"
+    return [{"name": name, "value": round(1000 / rate, 3), "unit": "ms/step", "steps": steps}]
+
+
+def _steps_while_rendering(model, seconds: float) -> list[Row]:
+    """Display fps and sustained model steps/s of the real viewer (worker thread + dome + HUD)."""
+    from skyviewer.app.runners import OffscreenRun, run_offscreen
+    from skyviewer.app.viewer import SkyViewer, ViewerConfig
+
+    config = ViewerConfig(sky_rate=model.step_seconds * 1000, start_unix_time=BENCH_START)
+    frames = max(60, round(60 * seconds))
+    viewers = []
+
+    def factory(ctx, framebuffer):
+        viewers.append(SkyViewer(ctx, model, framebuffer, config))
+        return viewers[-1]
+
+    t0 = time.perf_counter()
+    viewer = run_offscreen(factory, (1280, 720), OffscreenRun(frames=frames, fps=None))
+    elapsed = time.perf_counter() - t0
+    stats = viewer.worker.stats()
+    return [
+        {"name": "viewer 1280x720 display", "value": round(viewer.fps, 1), "unit": "frames/s"},
+        {"name": "viewer steps while rendering", "value": round(stats.steps_per_s, 1), "unit": "steps/s"}
+        | {"step_ms": round(stats.step_ms, 2), "frames": frames, "wall_s": round(elapsed, 1)},
+    ]
+
+
+def rss_mib() -> float:
+    """Resident set size of this process (VmRSS in /proc/self/status), MiB."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return math.nan
+
+
+def run_soak(args: argparse.Namespace) -> int:
+    """Step the model args.soak_steps times through the viewer's SkyTimeline, uploading every
+    frame to an offscreen dome; report RSS at start and end and any NaN/Inf frame."""
+    from skyviewer.render.context import create_offscreen_context, release_context
+    from skyviewer.render.dome import DomeRenderer
+    from skyviewer.runtime.model import SkyModel
+    from skyviewer.runtime.sun import SunClock
+    from skyviewer.runtime.timeline import SkyTimeline
+
+    path, source = bench_package(args)
+    print(f"soak: {source}, {args.soak_steps} steps")
+    model = SkyModel(path, providers=args.providers)
+    ctx = create_offscreen_context()
+    dome = DomeRenderer(ctx, model.resolution)
+    timeline = SkyTimeline(model, SunClock(46.8, -71.2, BENCH_START), seed=0)
+    bad, start_mib, t0 = 0, rss_mib(), time.perf_counter()
+    for k in range(1, args.soak_steps + 1):
+        frame = timeline.at(k * timeline.step_seconds).previous.radiance
+        bad += not np.isfinite(frame).all()
+        dome.push_frame(frame)
+        if k % 10_000 == 0:
+            print(f"  {k} steps, RSS {rss_mib():.1f} MiB, {bad} non-finite frames")
+    end_mib, elapsed = rss_mib(), time.perf_counter() - t0
+    dome.release()
+    release_context(ctx)
+    print(
+        f"soak: {args.soak_steps} steps in {elapsed:.1f} s ({args.soak_steps / elapsed:.0f} steps/s), "
+        f"RSS start {start_mib:.1f} MiB, end {end_mib:.1f} MiB ({end_mib - start_mib:+.1f}), "
+        f"NaN/Inf frames: {bad}"
+    )
+    return 1 if bad else 0
