@@ -51,6 +51,9 @@ def register(subparsers) -> None:
     sky.add_argument("--lon", type=float, default=8.54, help="observer longitude (deg east)")
     sky.add_argument("--cloud-cover", type=float, help="0 clear .. 1 overcast (default: the package's)")
     sky.add_argument("--exposure", type=float, help="EV on top of auto-exposure (default: the viewer's +1.5)")
+    sky.add_argument(
+        "--exposure-seconds", type=float, default=0.1, help="auto-exposure time constant (video s)"
+    )
     cam = p.add_argument_group("camera view")
     cam.add_argument("--yaw", type=float, default=180.0, help="view azimuth (deg from north towards east)")
     cam.add_argument("--pitch", type=float, default=20.0, help="view elevation (deg)")
@@ -60,6 +63,7 @@ def register(subparsers) -> None:
     enc.add_argument("--crf", type=int, default=18, help="x264 quality (lower is better and larger)")
     enc.add_argument("--preset", default="medium", help="x264 speed preset")
     enc.add_argument("--keyframe-seconds", type=float, default=1.0, help="keyframe and fragment interval")
+    p.add_argument("--sim", action="store_true", help="record the SkySim simulator instead of a package")
     p.add_argument("--providers", default="auto", help="ONNX Runtime providers: auto, cpu, cuda, tensorrt")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -88,9 +92,28 @@ def config_from_args(args: argparse.Namespace):
         start_unix_time=start_time(args.date, args.time, args.lon),
         latitude_deg=args.lat, longitude_deg=args.lon, cloud_cover=args.cloud_cover,
         yaw_deg=args.yaw, pitch_deg=args.pitch, fov_y_deg=args.fov, pan_deg_per_second=args.pan,
-        exposure_stops=args.exposure, crf=args.crf, preset=args.preset,
-        keyframe_seconds=args.keyframe_seconds, overwrite=args.overwrite,
+        exposure_stops=args.exposure, exposure_seconds=args.exposure_seconds,
+        crf=args.crf, preset=args.preset, keyframe_seconds=args.keyframe_seconds, overwrite=args.overwrite,
     )  # fmt: skip
+
+
+def sim_model(config):
+    """SkySim at the recording's place, start time and cloud cover, one sim frame per video frame."""
+    from datetime import datetime, timezone
+
+    from skyviewer.data.skysim import SimConfig
+    from skyviewer.record.sim_model import SimSkyModel
+
+    start = datetime.fromtimestamp(config.start_unix_time, timezone.utc).isoformat()
+    sim = SimConfig(
+        resolution=256,
+        latitude_deg=config.latitude_deg,
+        longitude_deg=config.longitude_deg,
+        start_utc=start,
+        step_seconds=config.sky_seconds_per_frame or 10.0,
+        cloud_cover=0.4 if config.cloud_cover is None else config.cloud_cover,
+    )
+    return SimSkyModel(sim)
 
 
 def load_model(package: str, providers: str):
@@ -117,7 +140,9 @@ def run_record(args: argparse.Namespace) -> int:
 
     config = config_from_args(args)
     config.check()  # option errors before the model loads
-    model = load_model(args.package, args.providers)
+    if args.sim and args.package != DEFAULT_PACKAGE:
+        raise UserError("give a PACKAGE or --sim, not both")
+    model = sim_model(config) if args.sim else load_model(args.package, args.providers)
     with tqdm(total=config.frames, unit="frame", disable=args.quiet, file=sys.stderr) as bar:
         try:
             result = record(config, model, progress=lambda n: bar.update(n - bar.n))

@@ -64,6 +64,10 @@ class RecordConfig:
     """camera view: yaw change per second of video time (a slow pan; positive turns east)."""
     exposure_stops: float | None = None
     """Exposure compensation (EV) on top of auto-exposure; None keeps the renderer's default."""
+    exposure_seconds: float = 0.1
+    """Auto-exposure time constant in video seconds, brightening and darkening alike. Short,
+    unlike the viewer's eye-like 0.4 s / 1.5 s: in a timelapse a video second is hours of sky,
+    and a slow exposure would leave the hours after sunrise white; it still smooths flicker."""
     crf: int = 18
     """mp4: x264 constant rate factor (0 lossless .. 51 worst; 18 looks transparent)."""
     preset: str = "medium"
@@ -95,6 +99,7 @@ class RecordConfig:
             (-90 <= self.latitude_deg <= 90, "--lat must be in [-90, 90]"),
             (0 <= self.crf <= 51, "--crf must be in [0, 51]"),
             (self.keyframe_seconds > 0, "--keyframe-seconds must be > 0"),
+            (self.exposure_seconds > 0, "--exposure-seconds must be > 0"),
         ]
         for ok, message in problems:
             if not ok:

@@ -21,7 +21,7 @@ from skyviewer.record.writers import open_writer
 from skyviewer.render.camera import Camera
 from skyviewer.render.context import create_offscreen_context, release_context
 from skyviewer.render.dome import DomeRenderer, DomeView
-from skyviewer.render.exposure import AutoExposure
+from skyviewer.render.exposure import AutoExposure, AutoExposureConfig
 from skyviewer.runtime.model import SkyModel
 from skyviewer.runtime.sun import SunClock
 from skyviewer.runtime.timeline import SkySample, SkyTimeline
@@ -80,7 +80,8 @@ def record(
     writer = open_writer(config)
     ctx = create_offscreen_context()
     view = ViewRenderer(ctx, config, model.resolution)
-    exposure, shown, complete = AutoExposure(), None, False
+    tau = config.exposure_seconds
+    exposure, shown, complete = AutoExposure(AutoExposureConfig(tau, tau)), None, False
     start = time.perf_counter()
     try:
         with _stop_on_signals() as stop:
