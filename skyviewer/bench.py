@@ -134,6 +134,10 @@ def print_table(rows: list[Row]) -> None:
 
 
 def run_bench(args: argparse.Namespace) -> int:
+    if args.soak:
+        from skyviewer.app.benchmarks import run_soak
+
+        return run_soak(args)
     names = args.only or list(SECTIONS)
     unknown = [n for n in names if n not in SECTIONS]
     if unknown:
@@ -158,4 +162,11 @@ def register(subparsers) -> None:
     )
     p.add_argument("--out", metavar="JSON", help="also write the results and the hardware to this file")
     p.add_argument("--seconds", type=float, default=3.0, help="minimum timed seconds per figure (default 3)")
+    p.add_argument("--package", help="package for 'model' and --soak (default: untrained cpu nets)")
+    p.add_argument("--providers", default="auto", help="ONNX Runtime providers: auto, cpu, cuda, tensorrt")
+    p.add_argument("--soak", action="store_true", help="step the model --soak-steps times; RSS and NaN/Inf")
+    p.add_argument("--soak-steps", type=int, default=100_000, help="steps of --soak (default 100000)")
     p.set_defaults(run=run_bench)
+
+
+import skyviewer.app.benchmarks  # noqa: E402, F401  (registers 'render' and 'model')
