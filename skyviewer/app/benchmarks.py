@@ -8,7 +8,9 @@ untrained nets: bench is a development tool, not part of the runtime.
 from __future__ import annotations
 
 import argparse
+import atexit
 import math
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -33,6 +35,7 @@ def bench_package(args: argparse.Namespace) -> tuple[Path, str]:
     from skyviewer.train.run import save_snapshot
 
     root = Path(tempfile.mkdtemp(prefix="skyviewer-bench-"))
+    atexit.register(shutil.rmtree, root, ignore_errors=True)  # the package lives as long as the run
     snapshots = []
     for model in ("start", "step"):
         cfg = preset(model, "cpu")
