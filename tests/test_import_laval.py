@@ -18,9 +18,9 @@ from skyviewer.cli import build_parser, main
 from skyviewer.data.importers.laval import find_laval
 from skyviewer.data.importers.pipeline import ImportOptions, import_frames
 from skyviewer.data.importers.report import ImportReport
-from skyviewer.data.skysim.solar import sun_direction
 from skyviewer.data.store import SkyDataset
 from skyviewer.sky import projection as proj
+from skyviewer.sky.solar import sun_direction
 
 N = 32  # output fisheye size
 H = 64  # lat-long panorama height (full sphere: H x 2H)

@@ -8,8 +8,8 @@ from datetime import datetime, timezone
 import numpy as np
 import pytest
 
-from skyviewer.data.skysim.solar import refraction_deg, solar_position, sun_direction
 from skyviewer.sky.projection import angles_from_direction
+from skyviewer.sky.solar import refraction_deg, solar_position, sun_direction
 
 pysolar_solar = pytest.importorskip("pysolar.solar")
 

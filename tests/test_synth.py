@@ -10,9 +10,9 @@ from PIL import Image
 
 import skyviewer.cli
 from skyviewer.data import preview, synth
-from skyviewer.data.skysim import solar_position
 from skyviewer.data.store import SkyDataset
 from skyviewer.errors import UserError
+from skyviewer.sky.solar import solar_position
 
 TINY = ["--sequences", "4", "--frames", "3", "--resolution", "32", "--seed", "5"]
 TINY_SETTINGS = synth.SynthSettings(sequences=4, frames=3, resolution=32, seed=5)

@@ -128,7 +128,7 @@ def _uniform(rng: np.random.Generator, bounds: tuple[float, float]) -> float:
 
 def _sample_start(rng: np.random.Generator, ranges: ScenarioRanges, lat: float, lon: float):
     """(start POSIX time, phase, solar elevation): a minute of a random day in a weighted phase."""
-    from skyviewer.data.skysim.solar import solar_position
+    from skyviewer.sky.solar import solar_position
 
     day = datetime(ranges.year, 1, 1, tzinfo=timezone.utc).timestamp() + 86400 * rng.integers(365)
     minutes = day + 60.0 * np.arange(24 * 60)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from skyviewer.data.skysim.solar import sun_direction
+from skyviewer.sky.solar import sun_direction
 
 
 @dataclass

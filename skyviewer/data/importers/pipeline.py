@@ -224,7 +224,7 @@ class SequenceBuilder:
         known = np.isfinite(unix_times)
         if self.options.latitude is None or self.options.longitude is None or not known.any():
             return out
-        from skyviewer.data.skysim.solar import sun_direction
+        from skyviewer.sky.solar import sun_direction
 
         out[known] = sun_direction(self.options.latitude, self.options.longitude, unix_times[known])
         return out

@@ -3,6 +3,5 @@ position, evolving cumulus and cirrus layers). See docs/skysim.md."""
 
 from skyviewer.data.skysim.config import SimConfig
 from skyviewer.data.skysim.sim import SkySim
-from skyviewer.data.skysim.solar import solar_position, sun_direction
 
-__all__ = ["SimConfig", "SkySim", "solar_position", "sun_direction"]
+__all__ = ["SimConfig", "SkySim"]

@@ -20,11 +20,11 @@ from skyviewer.data.skysim.clouds import EARTH_RADIUS_M, LayerLight
 from skyviewer.data.skysim.config import SimConfig
 from skyviewer.data.skysim.layers import CirrusLayer, CumulusLayer
 from skyviewer.data.skysim.scattering import SUN_SOLID_ANGLE_SR, ScatteringTable, henyey_greenstein
-from skyviewer.data.skysim.solar import solar_position
 from skyviewer.data.skysim.sun import disc_coverage
 from skyviewer.data.types import FRAME_META_DTYPE, SkySequence
 from skyviewer.sky.projection import direction_from_angles, fisheye_directions
 from skyviewer.sky.radiance import ENCODING, SUN, to_storage
+from skyviewer.sky.solar import solar_position
 
 # The reddening tint fades in below this sun elevation (deg): above it Preetham's colour holds.
 REDDENING_START_DEG = 25.0
