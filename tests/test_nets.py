@@ -32,12 +32,27 @@ def small_step_model() -> StepModel:
     return model.eval()
 
 
-def test_warp_matches_grid_sample():
-    image, flow = torch.randn(2, 3, N, N), 3 * torch.randn(2, 2, N, N)
+def sampling_grid(flow: torch.Tensor) -> torch.Tensor:
+    """grid_sample's grid (align_corners=True) for a pixel flow (B, 2, N, N)."""
     ys, xs = torch.meshgrid(torch.arange(float(N)), torch.arange(float(N)), indexing="ij")
-    grid = torch.stack([(xs + flow[:, 0]) / (N - 1), (ys + flow[:, 1]) / (N - 1)], dim=-1) * 2 - 1
-    ref = F.grid_sample(image, grid, mode="bilinear", padding_mode="border", align_corners=True)
-    torch.testing.assert_close(warp(image, flow), ref, atol=1e-5, rtol=0)
+    return torch.stack([(xs + flow[:, 0]) / (N - 1), (ys + flow[:, 1]) / (N - 1)], dim=-1) * 2 - 1
+
+
+def test_warp_is_nearest_with_the_bilinear_gradient():
+    image, flow = torch.randn(2, 3, N, N), 3 * torch.randn(2, 2, N, N)
+    nearest = F.grid_sample(
+        image, sampling_grid(flow), mode="nearest", padding_mode="border", align_corners=True
+    )
+    assert torch.equal(warp(image, flow), nearest)  # copies pixels: repeated warps never blur
+    # Training: the same value, and the flow's gradient is the bilinear warp's (straight-through).
+    weights = torch.randn_like(image)  # a linear loss, so the gradient does not depend on the value
+    flow_st, flow_bl = flow.clone().requires_grad_(True), flow.clone().requires_grad_(True)
+    out = warp(image, flow_st)
+    torch.testing.assert_close(out, nearest, atol=1e-6, rtol=0)
+    (out * weights).sum().backward()
+    bilinear = F.grid_sample(image, sampling_grid(flow_bl), padding_mode="border", align_corners=True)
+    (bilinear * weights).sum().backward()
+    torch.testing.assert_close(flow_st.grad, flow_bl.grad, atol=1e-4, rtol=1e-4)
 
 
 def test_warp_integer_shift_moves_pixels():

@@ -24,6 +24,7 @@ from skyviewer.train.commands import apply_overrides, register
 from skyviewer.train.config import PRESETS, TrainConfig, preset
 from skyviewer.train.loop import train
 from skyviewer.train.onnx_export import export_onnx, load_generator
+from skyviewer.train.step import ReplayBuffer
 
 torch.set_num_threads(1)
 DATA_PX = 32
@@ -116,6 +117,30 @@ def test_resume_gives_the_same_next_loss(model, dataset, tmp_path):
     a = torch.load(straight / "snapshot-0000003.pt", weights_only=True)["G_ema"]
     b = torch.load(resumed / "snapshot-0000003.pt", weights_only=True)["G_ema"]
     assert all(torch.equal(a[k], b[k]) for k in a)
+    if model == "step":  # the replay buffer is training state too: it continued rollouts of the model
+        assert max(r["losses"]["replay_depth"] for r in stats(straight)) > 0
+
+
+def test_replay_buffer_keeps_chains_and_fills_only_free_slots():
+    buffer = ReplayBuffer(capacity=4)
+
+    def entries(depths: list[int]) -> dict:
+        n = len(depths)
+        return {
+            "frame": torch.zeros(n, 3, 2, 2),
+            "position": torch.zeros(n, 2).long(),
+            "depth": torch.tensor(depths),
+        }
+
+    assert buffer.take(2) == {}
+    buffer.put(entries([3, 3, 3]), replayed=torch.tensor([False] * 3))
+    buffer.put(entries([3, 3]), replayed=torch.tensor([False] * 2))  # one free slot: one fresh entry
+    assert len(buffer) == 4
+    taken = buffer.take(2)
+    assert len(buffer) == 2 and taken["depth"].tolist() == [3, 3]
+    # Continued rollouts always go back in, ahead of fresh ones: chains live on, deeper.
+    buffer.put(entries([6, 6, 3, 3]), replayed=torch.tensor([True, True, False, False]))
+    assert sorted(buffer.entries["depth"].tolist()) == [3, 3, 6, 6]
 
 
 @pytest.mark.parametrize("model", ["start", "step"])

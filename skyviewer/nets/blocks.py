@@ -123,27 +123,37 @@ class ConvGRU(nn.Module):
 
 
 def warp(image: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
-    """Backward bilinear warp: out[y, x] = image[y + flow_y, x + flow_x], flow in pixels, edges clamped.
+    """Backward nearest-pixel warp: out[y, x] = image[round(y + flow_y), round(x + flow_x)], edges clamped.
 
-    image (B, C, H, W), flow (B, 2, H, W) with (dx, dy). Written with floor/clamp/gather so it
-    exports as GatherElements (opset 11) and matches grid_sample(align_corners=True, border).
+    image (B, C, H, W), flow (B, 2, H, W) with (dx, dy) in pixels. Why nearest: a step model
+    warps its own output thousands of times, and bilinear resampling at a fractional offset is
+    a low-pass filter (a 0.3 px shift keeps 40 % of the Nyquist band), so repeated bilinear
+    warps blur any texture away within tens of steps. Copying whole pixels never blurs; the
+    residual adds what the motion does not cover. Nearest has no gradient w.r.t. the flow, so
+    while training the bilinear warp's gradient stands in for it (straight-through): the value
+    is exactly the nearest warp, the flow still learns. Written with floor/clamp/gather so it
+    exports as GatherElements (opset 11).
     """
     b, c, h, w = image.shape
     ys = torch.arange(h, dtype=image.dtype, device=image.device).view(1, h, 1)
     xs = torch.arange(w, dtype=image.dtype, device=image.device).view(1, 1, w)
     x = (xs + flow[:, 0]).clamp(0, w - 1)  # (B, H, W)
     y = (ys + flow[:, 1]).clamp(0, h - 1)
-    x0, y0 = x.floor(), y.floor()
-    fx, fy = (x - x0)[:, None], (y - y0)[:, None]  # (B, 1, H, W)
     # Index arithmetic stays in float (exact below 2**24 pixels) and is cast once before the
     # gather: OpenCV's DNN and other light ONNX runtimes lack int64 Clip/Add/Mul.
-    x1, y1 = (x0 + 1).clamp(max=w - 1), (y0 + 1).clamp(max=h - 1)
     flat = image.reshape(b, c, h * w)
 
     def tap(yi: torch.Tensor, xi: torch.Tensor) -> torch.Tensor:
         index = (yi * w + xi).long().reshape(b, 1, h * w).expand(b, c, h * w)
         return flat.gather(2, index).reshape(b, c, h, w)
 
+    nearest = tap((y + 0.5).floor(), (x + 0.5).floor())
+    if not flow.requires_grad:  # inference and export: the nearest warp alone
+        return nearest
+    x0, y0 = x.floor(), y.floor()
+    fx, fy = (x - x0)[:, None], (y - y0)[:, None]  # (B, 1, H, W)
+    x1, y1 = (x0 + 1).clamp(max=w - 1), (y0 + 1).clamp(max=h - 1)
     top = tap(y0, x0) * (1 - fx) + tap(y0, x1) * fx
     bottom = tap(y1, x0) * (1 - fx) + tap(y1, x1) * fx
-    return top * (1 - fy) + bottom * fy
+    bilinear = top * (1 - fy) + bottom * fy
+    return nearest + (bilinear - bilinear.detach())  # value: nearest; gradient: bilinear's

@@ -70,17 +70,27 @@ class ClipSampler:
         self.conds = {i: conditions(dataset.meta(i), i) for i in self.ids}
         self.rng = np.random.default_rng(seed)
 
-    def sample(self) -> Clips:
-        picks = self.rng.choice(len(self.ids), size=self.batch_size, p=self.probs)
+    def draw(self, count: int) -> list[tuple[int, int]]:
+        """`count` random clip positions: (index into self.ids, first frame)."""
+        picks = self.rng.choice(len(self.ids), size=count, p=self.probs)
+        return [(int(k), int(self.rng.integers(self.sequence_length(k) - self.length + 1))) for k in picks]
+
+    def sequence_length(self, k: int) -> int:
+        return self.dataset.records[self.ids[k]].length
+
+    def clips(self, positions: list[tuple[int, int]]) -> Clips:
+        """The clips of `length` frames at the given (sequence index, first frame) positions."""
         frames, sun, cover = [], [], []
-        for k in picks:
-            seq_id = self.ids[k]
-            t = int(self.rng.integers(self.dataset.records[seq_id].length - self.length + 1))
-            window = slice(t, t + self.length)
+        for k, t in positions:
+            seq_id, window = self.ids[k], slice(t, t + self.length)
             frames.append(encode_frames(self.dataset.frames(seq_id)[window], self.resolution))
             sun.append(self.conds[seq_id][0][window])
             cover.append(self.conds[seq_id][1][window])
         return Clips(torch.stack(frames), torch.from_numpy(np.stack(sun)), torch.from_numpy(np.stack(cover)))
+
+    def sample(self) -> Clips:
+        """A batch of uniformly random clips."""
+        return self.clips(self.draw(self.batch_size))
 
     def state_dict(self) -> dict:
         # The PCG64 state holds 128-bit ints: keep it as JSON text so checkpoints load with weights_only.

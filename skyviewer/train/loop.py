@@ -84,7 +84,7 @@ def _train(cfg: TrainConfig, state: dict | None, data: Path, out_root: Path, res
     sums, counts = defaultdict(float), defaultdict(int)  # per loss: R1 is only computed every few steps
     bar = tqdm(total=s.total_steps, initial=task.step, disable=not d.is_main, desc=f"train {cfg.model}")
     while task.step < s.total_steps:
-        losses = task.train_step(sampler.sample().to(d.device))
+        losses = task.train_step(sampler)
         for k, v in losses.items():
             sums[k] += v
             counts[k] += 1

@@ -14,7 +14,7 @@ from skyviewer.nets.blocks import COND_DIM, GEOMETRY_CHANNELS
 from skyviewer.nets.discriminator import Discriminator
 from skyviewer.nets.start import StartGenerator
 from skyviewer.train.config import TrainConfig
-from skyviewer.train.data import Clips
+from skyviewer.train.data import Clips, ClipSampler
 from skyviewer.train.gan import GanTask
 from skyviewer.train.visual import exposure_key, grid_image
 
@@ -49,7 +49,8 @@ class StartTask(GanTask):
     def critic_inputs(self, images: torch.Tensor, sun: torch.Tensor, cover: torch.Tensor) -> tuple:
         return images, self.G.geometry.maps(sun), torch.cat([sun, cover], dim=1)
 
-    def train_step(self, clips: Clips) -> dict[str, float]:
+    def train_step(self, sampler: ClipSampler) -> dict[str, float]:
+        clips = sampler.sample().to(self.device)
         real = clips.frames[:, 0]  # (B, 3, N, N)
         sun, cover = clips.sun_dir[:, 0], clips.cloud_cover[:, 0]  # (B, 3), (B, 1)
         z = torch.randn(real.shape[0], self.cfg.net.latent_dim, device=self.device)

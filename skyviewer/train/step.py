@@ -3,25 +3,34 @@
 Each batch is a real clip of rollout_steps + 1 frames. The model starts from the first
 real frame (with a little noise on it) and then feeds on its own predictions, exactly as
 it will at runtime, so it learns to correct its own errors instead of compounding them.
+A few steps of rollout are not the 10 000 the viewer runs, so part of every batch starts
+instead from where an earlier rollout of the model ended -- its own frame and recurrent
+state, taken from a replay buffer ("pushforward" / self-forcing) -- and continues along the
+same sequence's conditions. Rollouts chain through the buffer until their sequence ends,
+so training sees the frames and states the model makes a hundred steps in, not only the
+first few. Gradients flow through backprop_steps consecutive steps at most (truncated BPTT).
 Three signals shape the rollout:
   * a per-frame discriminator: every predicted frame must look like a real sky with the
     sun where the conditions say (no blur-out, no drift to grey);
   * a temporal discriminator on clip_frames consecutive frames stacked along channels:
     motion must look like real motion (no freezing, no flicker);
-  * L1 reconstruction against the real clip, strongest on the first step and decaying,
-    since the further future legitimately diverges from this particular recording.
+  * L1 reconstruction against the real clip, strongest one step after a real frame and
+    fading with the depth since it (replayed starts are deep, so they get almost none),
+    since the further future legitimately diverges from this particular recording; its coarse
+    layout (colour and brightness in 4 x 4 cells) is compared at every depth, an anchor against drift.
 """
 
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from PIL import Image
 
 from skyviewer.nets.blocks import COND_DIM, GEOMETRY_CHANNELS
 from skyviewer.nets.discriminator import Discriminator
 from skyviewer.nets.step import StepModel
 from skyviewer.train.config import TrainConfig
-from skyviewer.train.data import Clips
+from skyviewer.train.data import Clips, ClipSampler
 from skyviewer.train.gan import GanTask
 from skyviewer.train.visual import exposure_key, grid_image
 
@@ -42,18 +51,73 @@ def build_generator(cfg: TrainConfig) -> StepModel:
     )
 
 
-def rollout(model: StepModel, first, sun, cover, generator: torch.Generator | None = None) -> torch.Tensor:
-    """Run the model from frame `first` (B, 3, N, N) along conditions sun (B, T+1, 3), cover (B, T+1, 1).
+def rollout(
+    model: StepModel,
+    first: torch.Tensor,
+    sun: torch.Tensor,
+    cover: torch.Tensor,
+    state: torch.Tensor | None = None,
+    generator: torch.Generator | None = None,
+    backprop_steps: int = 0,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Run the model from frame `first` (B, 3, N, N) along conditions sun (B, T+1, 3), cover (B, T+1, 1),
+    from `state` (zeros if None). Gradients flow through at most backprop_steps consecutive steps (0: all).
 
-    Returns the T predicted frames (B, T, 3, N, N); frame t+1 is predicted from the model's frame t.
+    Returns the T predicted frames (B, T, 3, N, N), frame t+1 predicted from the model's frame t,
+    and the final state.
     """
     b, steps = first.shape[0], sun.shape[1] - 1
-    state, frame, frames = model.initial_state(b, first.device), first, []
+    state = model.initial_state(b, first.device) if state is None else state
+    frame, frames = first, []
     for t in range(steps):
+        if backprop_steps and t and t % backprop_steps == 0:
+            frame, state = frame.detach(), state.detach()
         noise = torch.randn(model.noise_shape(b), generator=generator, device=first.device)
         frame, state = model(frame, state, noise, sun[:, t], sun[:, t + 1], cover[:, t + 1])
         frames.append(frame)
-    return torch.stack(frames, dim=1)
+    return torch.stack(frames, dim=1), state
+
+
+class ReplayBuffer:
+    """Where earlier rollouts ended: the model's frame and state, the clip position (sequence
+    index, frame) they stand at and their depth (steps since the last real frame).
+
+    Replayed rollouts always go back in, deeper; fresh ones (from real frames) only fill free
+    slots. So a chain of rollouts lives until its sequence has no room for another clip, and
+    the buffer holds depths up to the sequence length rather than mostly shallow entries.
+    """
+
+    def __init__(self, capacity: int):
+        self.capacity = capacity
+        # frame (M, 3, N, N), state (M, S, n, n), position (M, 2), depth (M,); {} while empty
+        self.entries: dict[str, torch.Tensor] = {}
+
+    def __len__(self) -> int:
+        return len(self.entries["depth"]) if self.entries else 0
+
+    def take(self, count: int) -> dict[str, torch.Tensor]:
+        """Remove and return up to `count` random entries ({} while empty)."""
+        if not self.entries:
+            return {}
+        order = torch.randperm(len(self))
+        taken, kept = order[:count], order[count:]
+        out = {k: v[taken] for k, v in self.entries.items()}
+        self.entries = {k: v[kept] for k, v in self.entries.items()}
+        return out
+
+    def put(self, entries: dict[str, torch.Tensor], replayed: torch.Tensor) -> None:
+        """Add the entries (on the CPU, detached); fresh ones (replayed False) only while there is room."""
+        room = max(self.capacity - len(self) - int(replayed.sum()), 0)
+        fresh = (~replayed).nonzero()[:, 0]
+        keep = torch.cat([replayed.nonzero()[:, 0], fresh[torch.randperm(len(fresh))[:room]]])
+        new = {k: v[keep] for k, v in entries.items()}
+        self.entries = {k: torch.cat([self.entries[k], v]) for k, v in new.items()} if self.entries else new
+
+    def state_dict(self) -> dict:
+        return dict(self.entries)
+
+    def load_state_dict(self, state: dict) -> None:
+        self.entries = dict(state)
 
 
 class StepTask(GanTask):
@@ -80,6 +144,7 @@ class StepTask(GanTask):
         super().__init__(cfg, build_generator(cfg), discriminators, device)
         self.clip_length = cfg.rollout.rollout_steps + 1
         self.preview_frames = cfg.rollout.preview_rollout_steps + 1
+        self.replay = ReplayBuffer(cfg.rollout.replay_capacity)
 
     # ------------------------------------------------------------ critic inputs
 
@@ -106,22 +171,51 @@ class StepTask(GanTask):
 
     # ------------------------------------------------------------ training
 
-    def reconstruction(self, pred: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
-        """Masked L1 per rollout step (B, T, 3, N, N) -> weighted sum, weight rec_weight * decay**t."""
-        r, mask = self.cfg.rollout, self.G.geometry.mask
-        l1 = ((pred.float() - real).abs() * mask).sum(dim=(0, 2, 3, 4)) / (
-            mask.sum() * 3 * pred.shape[0]
-        )  # (T,)
-        weights = r.rec_weight * r.rec_decay_per_step ** torch.arange(len(l1), device=l1.device)
-        return (weights * l1).sum()
+    def reconstruction(self, pred: torch.Tensor, real: torch.Tensor, depth: torch.Tensor) -> torch.Tensor:
+        """Masked L1 of a rollout (B, T, 3, N, N) that started `depth` (B,) steps after a real frame,
+        weighted rec_weight * decay**(steps since that real frame - 1): a sum over steps, a batch mean.
 
-    def train_step(self, clips: Clips) -> dict[str, float]:
+        Plus the anchor: L1 of the anchor_cells x anchor_cells cell means, at full weight at any
+        depth. However far the clouds have diverged, the real frame at the same time, sun and cover
+        has the same colour and brightness layout, so this holds deep rollouts to the data's
+        colours without asking for its cloud positions (below the horizon both are -1)."""
+        r, mask = self.cfg.rollout, self.G.geometry.mask
+        l1 = ((pred.float() - real).abs() * mask).sum(dim=(2, 3, 4)) / (mask.sum() * 3)  # (B, T)
+        steps = depth[:, None] + torch.arange(l1.shape[1], device=l1.device)  # (B, T)
+        rec = (r.rec_weight * r.rec_decay_per_step ** steps.float() * l1).sum(dim=1)  # (B,)
+        cells = F.adaptive_avg_pool2d((pred.float() - real).flatten(0, 1), r.anchor_cells)  # (B*T, 3, c, c)
+        anchor = r.anchor_weight * cells.abs().mean(dim=(1, 2, 3)).view(l1.shape).sum(dim=1)  # (B,)
+        return (rec + anchor).mean()
+
+    def starts(self, sampler: ClipSampler) -> tuple[Clips, dict[str, torch.Tensor]]:
+        """This step's clips and where their rollouts start: replay_fraction of the batch continues
+        buffered rollouts (their frame, state and depth, with the clip at their position), the rest
+        starts from a real frame with a zero state at a random position."""
+        b = sampler.batch_size
+        replayed = self.replay.take(round(b * self.cfg.rollout.replay_fraction))
+        m = len(replayed["depth"]) if replayed else 0
+        fresh = sampler.draw(b - m)
+        positions = (replayed["position"].tolist() if m else []) + [list(p) for p in fresh]
+        clips = sampler.clips([(k, t) for k, t in positions]).to(self.device)
+        start = {
+            "frame": clips.frames[m:, 0],  # (B - m, 3, N, N)
+            "state": self.G.initial_state(b - m, self.device),
+            "position": torch.tensor(fresh, dtype=torch.long).reshape(-1, 2),
+            "depth": torch.zeros(b - m, dtype=torch.long),
+        }
+        if m:
+            start = {k: torch.cat([replayed[k].to(v.device), v]) for k, v in start.items()}
+        return clips, start
+
+    def train_step(self, sampler: ClipSampler) -> dict[str, float]:
         r = self.cfg.rollout
+        clips, start = self.starts(sampler)
         real, sun, cover = clips.frames, clips.sun_dir, clips.cloud_cover  # (B, L+1, 3, N, N), (B, L+1, 3|1)
-        context = self.G.geometry.apply_mask(real[:, 0] + r.context_noise_std * torch.randn_like(real[:, 0]))
+        noisy = start["frame"] + r.context_noise_std * torch.randn_like(start["frame"])
+        first = self.G.geometry.apply_mask(noisy)  # (B, 3, N, N)
         with self.autocast():
-            pred = rollout(self.G, context, sun, cover)  # (B, L, 3, N, N)
-        fake = torch.cat([real[:, :1], pred.float()], dim=1)  # the real start frame, then the rollout
+            pred, state = rollout(self.G, first, sun, cover, start["state"], backprop_steps=r.backprop_steps)
+        fake = torch.cat([start["frame"][:, None], pred.float()], dim=1)  # the start frame, then the rollout
         b, length = real.shape[:2]
         picks = torch.randint(1, length, (b,), device=real.device)  # a predicted frame per clip
         t = int(torch.randint(length - r.clip_frames + 1, ()))  # the temporal critic's window
@@ -131,10 +225,37 @@ class StepTask(GanTask):
         )
         with self.autocast():
             adv = self.generator_critics(self.critic_inputs(fake, sun, cover, picks, t))
-        rec = self.reconstruction(pred, real[:, 1:])
+        rec = self.reconstruction(pred, real[:, 1:], start["depth"].to(real.device))
         total = r.frame_adv_weight * adv["frame"] + r.clip_adv_weight * adv["clip"] + rec
-        self.g_update(total, real.shape[0])
-        return {**losses, "G_frame": adv["frame"].item(), "G_clip": adv["clip"].item(), "rec": rec.item()}
+        self.g_update(total, b)
+        self.keep_going(sampler, pred[:, -1], state, start)
+        return {
+            **losses,
+            "G_frame": adv["frame"].item(),
+            "G_clip": adv["clip"].item(),
+            "rec": rec.item(),
+            "replay_depth": start["depth"].float().mean().item(),
+        }
+
+    def keep_going(self, sampler: ClipSampler, frame, state, start: dict[str, torch.Tensor]) -> None:
+        """Buffer the rollouts' ends (frame (B, 3, N, N), state) whose sequence has room for another clip."""
+        steps = self.clip_length - 1
+        position = start["position"] + torch.tensor([0, steps])  # (B, 2), on the CPU like depth
+        room = torch.tensor([t + steps < sampler.sequence_length(k) for k, t in position.tolist()])
+        ends = {
+            "frame": frame.detach().float().cpu()[room],
+            "state": state.detach().float().cpu()[room],
+            "position": position[room],
+            "depth": (start["depth"] + steps)[room],
+        }
+        self.replay.put(ends, replayed=(start["depth"] > 0)[room])
+
+    def state_dict(self) -> dict:
+        return {**super().state_dict(), "replay": self.replay.state_dict()}
+
+    def load_state_dict(self, state: dict) -> None:
+        super().load_state_dict(state)
+        self.replay.load_state_dict(state["replay"])
 
     @torch.no_grad()
     def preview(self, clips: list[Clips]) -> Image.Image:
@@ -144,9 +265,10 @@ class StepTask(GanTask):
         noise = torch.Generator(device=self.device).manual_seed(self.cfg.schedule.seed)
         for clip in clips:
             clip = clip.to(self.device)
-            pred = rollout(self.G_ema, clip.frames[:, 0], clip.sun_dir, clip.cloud_cover, noise)[0]
+            pred, _ = rollout(self.G_ema, clip.frames[:, 0], clip.sun_dir, clip.cloud_cover, generator=noise)
+            pred = pred[0]  # (T, 3, N, N)
             real = clip.frames[0]  # (T+1, 3, N, N)
-            pred = torch.cat([real[:1], pred])
+            pred = torch.cat([real[:1], pred])  # (T+1, 3, N, N)
             times = sorted(
                 {round(i * (len(real) - 1) / (PREVIEW_COLUMNS - 1)) for i in range(PREVIEW_COLUMNS)}
             )
