@@ -117,6 +117,10 @@ def test_resume_gives_the_same_next_loss(model, dataset, tmp_path):
     a = torch.load(straight / "snapshot-0000003.pt", weights_only=True)["G_ema"]
     b = torch.load(resumed / "snapshot-0000003.pt", weights_only=True)["G_ema"]
     assert all(torch.equal(a[k], b[k]) for k in a)
+    longer = train(
+        None, dataset, tmp_path / "c", resume=straight, resume_overrides=["schedule.total_steps=4"]
+    )
+    assert [r["step"] for r in stats(longer)] == [4]  # a finished run trains on for longer
     if model == "step":  # the replay buffer is training state too: it continued rollouts of the model
         assert max(r["losses"]["replay_depth"] for r in stats(straight)) > 0
 

@@ -2,6 +2,7 @@
 
     skyviewer train step --data datasets/sim64 --preset cpu --out runs/
     skyviewer train step --data datasets/sim64 --resume runs/00003-step-cpu --out runs/
+    skyviewer train step --data datasets/sim64 --resume runs/00003-step-cpu --set schedule.total_steps=8000
     skyviewer train start --data datasets/sim256 --preset gpu --set optim.batch_size=64
     torchrun --nproc_per_node 4 -m skyviewer.train step --data ... --preset gpu
 
@@ -77,7 +78,18 @@ def run(args: argparse.Namespace) -> int:
     cfg = None
     if args.resume is None:
         cfg = apply_overrides(preset(args.model, args.preset), args.set)
-    elif args.set:
-        raise UserError("--set cannot change a resumed run (its config comes from the training state)")
-    train(cfg, args.data, args.out, resume=args.resume, device=args.device, model=args.model)
+    elif not all(item.startswith("schedule.") for item in args.set):
+        raise UserError(
+            "--set can only change schedule.* fields of a resumed run, e.g. schedule.total_steps to train"
+            " on (the rest of its config comes from the training state)"
+        )
+    train(
+        cfg,
+        args.data,
+        args.out,
+        resume=args.resume,
+        device=args.device,
+        model=args.model,
+        resume_overrides=args.set if args.resume else (),
+    )
     return 0

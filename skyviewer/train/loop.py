@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
+from collections.abc import Sequence
 from pathlib import Path
 
 import torch
@@ -18,6 +19,7 @@ from tqdm import tqdm
 from skyviewer.data.store import SkyDataset
 from skyviewer.errors import UserError
 from skyviewer.train import ddp
+from skyviewer.train.commands import apply_overrides
 from skyviewer.train.config import TrainConfig
 from skyviewer.train.data import ClipSampler, preview_sequences
 from skyviewer.train.run import (
@@ -41,15 +43,17 @@ def train(
     resume: str | Path | None = None,
     device: str | None = None,
     model: str | None = None,
+    resume_overrides: Sequence[str] = (),
 ) -> Path | None:
     """Train `cfg` (or continue the training state at `resume`, whose config wins) on dataset `data`.
 
     Writes a new run folder under out_root and returns it (None on DDP ranks other than 0).
     model: if given, the model a resumed state must hold.
+    resume_overrides: KEY=VALUE changes to a resumed config (schedule.total_steps: train on).
     """
     state = load_training_state(resume) if resume is not None else None
     if state is not None:
-        cfg = TrainConfig.from_dict(state["config"])
+        cfg = apply_overrides(TrainConfig.from_dict(state["config"]), list(resume_overrides))
         if model is not None and cfg.model != model:
             raise UserError(f"{resume}: holds a {cfg.model} run, not {model}")
     d = ddp.setup(device)

@@ -16,8 +16,10 @@ Three signals shape the rollout:
     motion must look like real motion (no freezing, no flicker);
   * L1 reconstruction against the real clip, strongest one step after a real frame and
     fading with the depth since it (replayed starts are deep, so they get almost none),
-    since the further future legitimately diverges from this particular recording; its coarse
-    layout (colour and brightness in 4 x 4 cells) is compared at every depth, an anchor against drift.
+    since the further future legitimately diverges from this particular recording;
+  * an anchor at every depth: what any sky at that time, sun and cover shares with the real
+    clip -- the coarse colour layout, the sharpness and the amount of motion of each frame --
+    against drift, grey-out, blur, noise build-up, freezing and flicker.
 """
 
 from __future__ import annotations
@@ -145,6 +147,10 @@ class StepTask(GanTask):
         self.clip_length = cfg.rollout.rollout_steps + 1
         self.preview_frames = cfg.rollout.preview_rollout_steps + 1
         self.replay = ReplayBuffer(cfg.rollout.replay_capacity)
+        # The anchor's sharpness: a 4-neighbour Laplacian, measured where all 5 taps are in the sky.
+        self.laplacian = torch.tensor([[0.0, -1, 0], [-1, 4, -1], [0, -1, 0]], device=device)[None, None]
+        sky = self.G.geometry.mask  # (1, 1, N, N)
+        self.laplacian_mask = (F.conv2d(sky, self.laplacian.abs(), padding=1) > 7.5).float()
 
     # ------------------------------------------------------------ critic inputs
 
@@ -173,19 +179,36 @@ class StepTask(GanTask):
 
     def reconstruction(self, pred: torch.Tensor, real: torch.Tensor, depth: torch.Tensor) -> torch.Tensor:
         """Masked L1 of a rollout (B, T, 3, N, N) that started `depth` (B,) steps after a real frame,
-        weighted rec_weight * decay**(steps since that real frame - 1): a sum over steps, a batch mean.
-
-        Plus the anchor: L1 of the anchor_cells x anchor_cells cell means, at full weight at any
-        depth. However far the clouds have diverged, the real frame at the same time, sun and cover
-        has the same colour and brightness layout, so this holds deep rollouts to the data's
-        colours without asking for its cloud positions (below the horizon both are -1)."""
+        weighted rec_weight * decay**(steps since that real frame - 1): a sum over steps, a batch mean."""
         r, mask = self.cfg.rollout, self.G.geometry.mask
         l1 = ((pred.float() - real).abs() * mask).sum(dim=(2, 3, 4)) / (mask.sum() * 3)  # (B, T)
         steps = depth[:, None] + torch.arange(l1.shape[1], device=l1.device)  # (B, T)
-        rec = (r.rec_weight * r.rec_decay_per_step ** steps.float() * l1).sum(dim=1)  # (B,)
-        cells = F.adaptive_avg_pool2d((pred.float() - real).flatten(0, 1), r.anchor_cells)  # (B*T, 3, c, c)
-        anchor = r.anchor_weight * cells.abs().mean(dim=(1, 2, 3)).view(l1.shape).sum(dim=1)  # (B,)
-        return (rec + anchor).mean()
+        return (r.rec_weight * r.rec_decay_per_step ** steps.float() * l1).sum(dim=1).mean()
+
+    def anchor(self, fake: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
+        """What a rollout must share with the real clip at the same times, suns and cover at any depth,
+        however far its clouds have diverged: the coarse colour layout (anchor_cells^2 cell means),
+        the sharpness (mean |Laplacian|) and the motion (mean |frame - previous frame|) of each frame.
+        fake, real (B, T+1, 3, N, N), frame 0 the start; a sum over steps, a batch mean."""
+        r = self.cfg.rollout
+        fake = fake.float()
+        cells = F.adaptive_avg_pool2d((fake[:, 1:] - real[:, 1:]).flatten(0, 1), r.anchor_cells)
+        layout = cells.abs().mean(dim=(1, 2, 3)).view(fake.shape[0], -1)  # (B, T)
+        stats = [self.sharpness(x[:, 1:]) for x in (fake, real)] + [self.motion(x) for x in (fake, real)]
+        detail = (stats[0] - stats[1]).abs() + (stats[2] - stats[3]).abs()  # (B, T)
+        return (r.anchor_weight * layout + r.anchor_stats_weight * detail).sum(dim=1).mean()
+
+    def sharpness(self, frames: torch.Tensor) -> torch.Tensor:
+        """Mean |4-neighbour Laplacian| inside the horizon: (B, T, 3, N, N) -> (B, T)."""
+        x = frames.flatten(0, 1)  # (B*T, 3, N, N)
+        lap = F.conv2d(x, self.laplacian.expand(3, 1, 3, 3), padding=1, groups=3)
+        mask = self.laplacian_mask
+        return ((lap.abs() * mask).sum(dim=(1, 2, 3)) / (mask.sum() * 3)).view(frames.shape[:2])
+
+    def motion(self, frames: torch.Tensor) -> torch.Tensor:
+        """Mean |frame_t - frame_(t-1)| inside the horizon: (B, T+1, 3, N, N) -> (B, T)."""
+        mask = self.G.geometry.mask
+        return ((frames[:, 1:] - frames[:, :-1]).abs() * mask).sum(dim=(2, 3, 4)) / (mask.sum() * 3)
 
     def starts(self, sampler: ClipSampler) -> tuple[Clips, dict[str, torch.Tensor]]:
         """This step's clips and where their rollouts start: replay_fraction of the batch continues
@@ -226,7 +249,8 @@ class StepTask(GanTask):
         with self.autocast():
             adv = self.generator_critics(self.critic_inputs(fake, sun, cover, picks, t))
         rec = self.reconstruction(pred, real[:, 1:], start["depth"].to(real.device))
-        total = r.frame_adv_weight * adv["frame"] + r.clip_adv_weight * adv["clip"] + rec
+        anchor = self.anchor(fake, real)
+        total = r.frame_adv_weight * adv["frame"] + r.clip_adv_weight * adv["clip"] + rec + anchor
         self.g_update(total, b)
         self.keep_going(sampler, pred[:, -1], state, start)
         return {
@@ -234,6 +258,7 @@ class StepTask(GanTask):
             "G_frame": adv["frame"].item(),
             "G_clip": adv["clip"].item(),
             "rec": rec.item(),
+            "anchor": anchor.item(),
             "replay_depth": start["depth"].float().mean().item(),
         }
 
