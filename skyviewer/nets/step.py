@@ -9,9 +9,9 @@ the bottleneck lets each rollout take its own path instead of averaging to a blu
 The decoder predicts motion plus a correction, not pixels:
     next = clamp(warp(frame, flow) + residual, -1, 1)
 Warping moves cloud texture without resampling it through the network (a nearest-pixel
-warp: sharp after any number of steps, see blocks.warp); the residual makes clouds grow, dissolve and the sun glow move. The head is
-zero-initialised, so an untrained model is the identity: rollouts start stable and
-training adds the motion. The state starts as zeros (`initial_state`).
+warp: sharp after any number of steps, see blocks.warp); the residual makes clouds grow,
+dissolve and the sun glow move. The head is zero-initialised, so an untrained model is the
+identity: rollouts start stable and training adds the motion. The state starts as zeros (`initial_state`).
 """
 
 from __future__ import annotations
