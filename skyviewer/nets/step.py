@@ -9,9 +9,10 @@ the bottleneck lets each rollout take its own path instead of averaging to a blu
 The decoder predicts motion plus a correction, not pixels:
     next = clamp(warp(frame, flow) + residual, -1, 1)
 Warping moves cloud texture without resampling it through the network (a nearest-pixel
-warp: sharp after any number of steps, see blocks.warp); the residual makes clouds grow,
-dissolve and the sun glow move. The head is zero-initialised, so an untrained model is the
-identity: rollouts start stable and training adds the motion. The state starts as zeros (`initial_state`).
+warp: sharp after any number of steps, see blocks.warp); the residual, low-passed so it
+cannot add pixel-level noise, makes clouds grow, dissolve and the sun glow move. The head
+is zero-initialised, so an untrained model is the identity: rollouts start stable and
+training adds the motion. The state starts as zeros (`initial_state`).
 """
 
 from __future__ import annotations
@@ -59,6 +60,10 @@ class StepModel(nn.Module):
         init_weights(self)
         nn.init.zeros_(self.head.weight)
         nn.init.zeros_(self.head.bias)
+        # Fixed 3x3 binomial low-pass for the residual (depthwise; not a weight, not in checkpoints).
+        binomial = torch.tensor([1.0, 2.0, 1.0])
+        kernel = (binomial[:, None] * binomial[None, :] / 16).expand(3, 1, 3, 3).contiguous()
+        self.register_buffer("residual_blur", kernel, persistent=False)
 
     def state_shape(self, batch: int) -> tuple[int, int, int, int]:
         """Shape of the recurrent state (and of the noise, with noise_channels) at the bottleneck."""
@@ -105,7 +110,11 @@ class StepModel(nn.Module):
             h = up(torch.cat([h, skips.pop()], dim=1))
         out = self.head(h)  # (B, 5, N, N)
         flow = self.max_flow_px * torch.tanh(out[:, :2])
-        next_frame = warp(frame, flow) + out[:, 2:]
+        # The residual is low-passed (the binomial filter removes the Nyquist band entirely): pixel
+        # detail only ever comes from the warp, which copies it. A full-band residual learned to
+        # sharpen its own input, and 100 steps on the frames were checkerboard noise.
+        residual = F.conv2d(out[:, 2:], self.residual_blur, padding=1, groups=3)  # (B, 3, N, N)
+        next_frame = warp(frame, flow) + residual
         return geo.apply_mask(clamp_passing_gradient(next_frame)), state
 
 
