@@ -1,8 +1,6 @@
 """The viewer for real: offscreen on EGL (Mesa llvmpipe), a glfw window under xvfb-run, the CLI
 without torch. Tiny untrained fixture packages (16 px) keep it fast."""
 
-import os
-import shutil
 import subprocess
 import sys
 import time
@@ -10,6 +8,7 @@ import time
 import numpy as np
 import pytest
 import test_package_fixtures as fixtures
+from display import run_windowed
 
 from skyviewer.app.screenshot import read_display, read_exr
 from skyviewer.app.viewer import SkyViewer, ViewerConfig
@@ -231,13 +230,7 @@ print(viewer.last_screenshot[0], viewer.frame_index)
 
 
 def test_window_opens_renders_and_takes_a_screenshot_under_xvfb(package_dir, tmp_path):
-    command = [sys.executable, "-c", WINDOW, str(package_dir), str(tmp_path)]
-    if not os.environ.get("DISPLAY"):
-        if shutil.which("xvfb-run") is None:
-            pytest.skip("needs a display or xvfb-run")
-        command = ["xvfb-run", "-a", *command]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=60)
-    assert result.returncode == 0, result.stderr
+    result = run_windowed(WINDOW, str(package_dir), str(tmp_path))
     from PIL import Image
 
     png = result.stdout.split()[0]

@@ -2,14 +2,11 @@
 numpy reference (skyviewer.render.reference) and against the sky conventions directly."""
 
 import math
-import os
-import shutil
-import subprocess
-import sys
 from dataclasses import fields, replace
 
 import numpy as np
 import pytest
+from display import run_windowed
 
 from skyviewer.errors import UserError
 from skyviewer.render import context as render_context
@@ -323,12 +320,6 @@ print("MEAN", pixels.mean(), "TORCH", "torch" in __import__("sys").modules)
 
 
 def test_renders_into_a_window_default_framebuffer_without_torch():
-    command = [sys.executable, "-c", WINDOW_SCRIPT]
-    if not os.environ.get("DISPLAY"):
-        if shutil.which("xvfb-run") is None:
-            pytest.skip("needs a display or xvfb-run")
-        command = ["xvfb-run", "-a", *command]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=60)
-    assert result.returncode == 0, result.stderr
+    result = run_windowed(WINDOW_SCRIPT)
     mean, torch_loaded = result.stdout.split()[1], result.stdout.split()[3]
     assert float(mean) > 20 and torch_loaded == "False"
