@@ -1,6 +1,6 @@
 """Viewer benchmark sections of `skyviewer bench` ('render', 'model') and `--soak`.
 
-Registered into skyviewer.bench's SECTIONS when that module imports this one. torch is imported
+Registered into skyviewer.bench's SECTIONS when that package imports this module. torch is imported
 only inside the 'model' section (its eager baseline) and when a package has to be built from
 untrained nets: bench is a development tool, not part of the runtime.
 """

@@ -4,6 +4,9 @@ Benchmarks are sections in a registry: `SECTIONS[name] = function(args) -> list 
 each row a flat dict (`name`, `value`, `unit` and any context). Later stages add their
 own ('render', 'model', 'record') with `section(name)`; `--only` picks some. Every run
 records the hardware and the machine's load, because a shared CPU halves the figures.
+
+bench is a development tool that spans every stage (it may build a package from training code
+and time torch eager as a baseline), so it lives here, outside the torch-free app/runtime side.
 """
 
 from __future__ import annotations
@@ -135,7 +138,7 @@ def print_table(rows: list[Row]) -> None:
 
 def run_bench(args: argparse.Namespace) -> int:
     if args.soak:
-        from skyviewer.app.benchmarks import run_soak
+        from skyviewer.bench.viewer import run_soak
 
         return run_soak(args)
     names = args.only or list(SECTIONS)
@@ -169,4 +172,4 @@ def register(subparsers) -> None:
     p.set_defaults(run=run_bench)
 
 
-import skyviewer.app.benchmarks  # noqa: E402, F401  (registers 'render' and 'model')
+import skyviewer.bench.viewer  # noqa: E402, F401  (registers 'render' and 'model')
