@@ -43,7 +43,10 @@ def setup(device: str | None = None) -> Dist:
 
 
 def cleanup() -> None:
+    """Leave the process group together: a gloo rank whose peer has already torn down its
+    connections can abort at exit ("terminate called without an active exception")."""
     if dist.is_initialized():
+        dist.barrier()
         dist.destroy_process_group()
 
 
