@@ -10,11 +10,11 @@ import pytest
 import test_package_fixtures as fixtures
 from display import run_windowed
 
-from skyviewer.app.screenshot import read_display, read_exr
 from skyviewer.app.viewer import SkyViewer, ViewerConfig
 from skyviewer.cli import main
 from skyviewer.render.context import create_offscreen_context, release_context
-from skyviewer.render.targets import OffscreenTarget
+from skyviewer.render.files import read_exr
+from skyviewer.render.targets import OffscreenTarget, read_display
 from skyviewer.runtime import SkyModel
 
 snapshots, package_dir = fixtures.snapshots, fixtures.package_dir

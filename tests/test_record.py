@@ -23,10 +23,10 @@ from skyviewer.errors import UserError
 from skyviewer.record.config import RecordConfig
 from skyviewer.record.recorder import record
 from skyviewer.record.spherical import read_spherical
-from skyviewer.record.writers import read_exr
 from skyviewer.render.camera import Camera
 from skyviewer.render.context import create_offscreen_context, release_context
 from skyviewer.render.dome import DomeRenderer, DomeSettings, DomeView
+from skyviewer.render.files import read_exr
 from skyviewer.render.projections import CubeFaceCamera, PanoramaCamera, Projection
 from skyviewer.render.reference import render_dome, view_rays
 from skyviewer.render.targets import OffscreenTarget

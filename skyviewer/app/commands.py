@@ -46,16 +46,6 @@ def register(subparsers) -> None:
     p.set_defaults(run=view)
 
 
-def parse_size(text: str) -> tuple[int, int]:
-    try:
-        width, height = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise UserError(f"--size {text!r}: expected WIDTHxHEIGHT, e.g. 1280x720") from None
-    if width < 16 or height < 16:
-        raise UserError(f"--size {text!r}: at least 16x16")
-    return width, height
-
-
 def parse_utc(text: str | None) -> float | None:
     if text is None:
         return None
@@ -83,6 +73,7 @@ def view(args: argparse.Namespace) -> int:
     from skyviewer.app.runners import OffscreenRun, run_offscreen, run_window
     from skyviewer.app.viewer import SkyViewer, ViewerConfig
     from skyviewer.render.camera import Camera
+    from skyviewer.render.targets import parse_size
 
     size = parse_size(args.size)
     if args.screenshot and not args.offscreen:

@@ -19,12 +19,13 @@ import numpy as np
 
 from skyviewer.app.feed import SkyFeed
 from skyviewer.app.hud import TextLine, TextOverlay
-from skyviewer.app.screenshot import read_display, write_exr, write_png
 from skyviewer.app.worker import SkyWorker
 from skyviewer.render.camera import Camera
 from skyviewer.render.dome import DomeRenderer, DomeSettings, DomeView
 from skyviewer.render.exposure import AutoExposure
+from skyviewer.render.files import write_exr, write_png
 from skyviewer.render.shaders import ShaderLibrary
+from skyviewer.render.targets import read_display
 from skyviewer.runtime.model import SkyModel
 from skyviewer.runtime.sun import SunClock
 from skyviewer.runtime.timeline import SkySample

@@ -72,7 +72,8 @@ def register(subparsers) -> None:
 
 def config_from_args(args: argparse.Namespace):
     """RecordConfig of the command line (raises UserError for contradictory options)."""
-    from skyviewer.record.config import DEFAULT_SIZES, RecordConfig, parse_size, start_time
+    from skyviewer.record.config import DEFAULT_SIZES, RecordConfig, start_time
+    from skyviewer.render.targets import parse_size
 
     fmt = args.format or args.out.suffix.lstrip(".").lower()
     if fmt not in ("mp4", "gif") and args.format is None:

@@ -120,15 +120,6 @@ class RecordConfig:
         return math.fmod(self.yaw_deg + self.pan_deg_per_second * frame_index / self.fps, 360.0)
 
 
-def parse_size(text: str) -> tuple[int, int]:
-    """'1920x1080' -> (1920, 1080)."""
-    try:
-        width, height = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise UserError(f"--size {text!r}: expected WIDTHxHEIGHT, e.g. 1920x1080") from None
-    return width, height
-
-
 def start_time(day: str, local_solar_time: str, longitude_deg: float) -> float:
     """POSIX seconds of a date and a local mean solar time 'HH:MM' (UTC + longitude / 15 hours),
     so noon is noon wherever the observer stands."""

@@ -20,6 +20,7 @@ import numpy as np
 from skyviewer.errors import UserError
 from skyviewer.record.config import RecordConfig
 from skyviewer.record.spherical import add_spherical_metadata
+from skyviewer.render.files import write_exr, write_png
 from skyviewer.render.projections import CUBE_FACE_NAMES
 
 # Generous size estimates per output pixel, for the free-space check (dither noise and fine
@@ -147,31 +148,11 @@ class SequenceWriter(Writer):
         for image, face in zip(images, names, strict=True):
             suffix = f"_{face}" if face else ""
             path = self.partial / f"frame_{self.frames:06d}{suffix}.{self.config.format}"
-            (write_exr if self.hdr else write_png)(path, image)
+            write_exr(path, image) if self.hdr else write_png(path, image, compress_level=3)
         self.frames += 1
 
     def _finish(self) -> None:
         pass  # every image is complete once written
-
-
-def write_png(path: Path, image: np.ndarray) -> None:
-    from PIL import Image
-
-    Image.fromarray(image).save(path, compress_level=3)
-
-
-def write_exr(path: Path, radiance: np.ndarray) -> None:
-    import OpenEXR
-
-    header = {"compression": OpenEXR.ZIP_COMPRESSION, "type": OpenEXR.scanlineimage}
-    OpenEXR.File(header, {"RGB": np.ascontiguousarray(radiance, np.float32)}).write(str(path))
-
-
-def read_exr(path: Path) -> np.ndarray:
-    """(H, W, 3) float32 of an EXR written by write_exr."""
-    import OpenEXR
-
-    return OpenEXR.File(str(path)).channels()["RGB"].pixels
 
 
 WRITERS: dict[str, type[Writer]] = {

@@ -5,6 +5,8 @@ from __future__ import annotations
 import moderngl
 import numpy as np
 
+from skyviewer.errors import UserError
+
 
 class OffscreenTarget:
     """A framebuffer of `size` = (width, height): an RGBA8 display attachment and, optionally,
@@ -22,8 +24,7 @@ class OffscreenTarget:
 
     def read_display(self) -> np.ndarray:
         """The display image as uint8 (height, width, 3), row 0 at the top."""
-        data = self.framebuffer.read(components=3, attachment=0, alignment=1)
-        return _rows_top_down(np.frombuffer(data, np.uint8), self.size)
+        return read_display(self.framebuffer)
 
     def read_radiance(self) -> np.ndarray:
         """Linear radiance (nits) as float32 (height, width, 3), row 0 at the top."""
@@ -45,6 +46,24 @@ def window_target(ctx: moderngl.Context) -> moderngl.Framebuffer:
     Only location 0 (display) lands there; the radiance output is discarded.
     """
     return ctx.detect_framebuffer()
+
+
+def read_display(framebuffer: moderngl.Framebuffer) -> np.ndarray:
+    """The display colours of any framebuffer (offscreen or the window's) as uint8 (H, W, 3),
+    row 0 at the top."""
+    data = framebuffer.read(components=3, attachment=0, alignment=1)
+    return _rows_top_down(np.frombuffer(data, np.uint8), framebuffer.size)
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """A render size from the command line: '1280x720' -> (1280, 720); at least 16 x 16."""
+    try:
+        width, height = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise UserError(f"--size {text!r}: expected WIDTHxHEIGHT, e.g. 1280x720") from None
+    if width < 16 or height < 16:
+        raise UserError(f"--size {text!r}: at least 16x16")
+    return width, height
 
 
 def _rows_top_down(flat: np.ndarray, size: tuple[int, int]) -> np.ndarray:

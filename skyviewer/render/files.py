@@ -1,25 +1,18 @@
-"""Screenshots: the view as PNG, the raw HDR fisheye sky frame as OpenEXR; both written to a
-temporary name and renamed, so a crash never leaves a truncated file under the final name."""
+"""Image files the renderer's hosts write (viewer screenshots, recorder sequences): PNG of the
+display, OpenEXR of linear radiance. Each is written to a temporary name and renamed, so a crash
+never leaves a truncated file under the final name."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
-import moderngl
 import numpy as np
 from PIL import Image
 
 
-def read_display(framebuffer: moderngl.Framebuffer) -> np.ndarray:
-    """The display colours of a framebuffer (offscreen or the window's) as uint8 (H, W, 3),
-    row 0 at the top."""
-    width, height = framebuffer.size
-    data = framebuffer.read(components=3, attachment=0, alignment=1)
-    return np.frombuffer(data, np.uint8).reshape(height, width, 3)[::-1].copy()
-
-
-def _atomic(path: Path, write) -> Path:
+def _atomic(path: Path, write: Callable[[Path], None]) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
@@ -31,13 +24,16 @@ def _atomic(path: Path, write) -> Path:
     return path
 
 
-def write_png(path: Path, image: np.ndarray) -> Path:
-    """uint8 (H, W, 3) -> PNG."""
-    return _atomic(path, lambda tmp: Image.fromarray(image).save(tmp, format="PNG"))
+def write_png(path: Path, image: np.ndarray, compress_level: int = 6) -> Path:
+    """uint8 (H, W, 3) -> PNG (compress_level 0-9: lower is faster, for long sequences)."""
+    return _atomic(
+        path, lambda tmp: Image.fromarray(image).save(tmp, format="PNG", compress_level=compress_level)
+    )
 
 
 def write_exr(path: Path, radiance: np.ndarray) -> Path:
-    """(H, W, 3) linear radiance (nits) -> float32 RGB OpenEXR, ZIP-compressed."""
+    """(H, W, 3) linear radiance (nits) -> float32 RGB OpenEXR, ZIP-compressed (float16 would
+    overflow on the sun's 1.6e9 nits)."""
     import OpenEXR
 
     header = {"compression": OpenEXR.ZIP_COMPRESSION, "type": OpenEXR.scanlineimage}
@@ -47,7 +43,8 @@ def write_exr(path: Path, radiance: np.ndarray) -> Path:
 
 
 def read_exr(path: Path) -> np.ndarray:
-    """An RGB OpenEXR as float32 (H, W, 3) (for tests and round trips)."""
+    """An RGB OpenEXR written by write_exr as float32 (H, W, 3) (round trips and tests; untrusted
+    captures go through the importers' validating reader)."""
     import OpenEXR
 
     channels = OpenEXR.File(str(path), separate_channels=True).channels()
