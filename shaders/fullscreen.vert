@@ -1,5 +1,5 @@
 #version 330 core
-// Fullscreen triangle for image-space passes (the luminance reduction).
+// Fullscreen triangle for image-space passes (the luminance reduction, the upscale).
 
 #include "fullscreen.glsl"
 

@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from skyviewer.nets.blocks import COND_DIM, GEOMETRY_CHANNELS, MinibatchStd, SkyGeometry, warp
 from skyviewer.nets.discriminator import Discriminator
 from skyviewer.nets.start import StartGenerator
-from skyviewer.nets.step import StepModel
+from skyviewer.nets.step import GATE_INIT, StepModel
 from skyviewer.sky.projection import fisheye_mask
 from skyviewer.train.onnx_export import OPSET, example_inputs, export_onnx
 
@@ -28,7 +28,8 @@ def small_step_model() -> StepModel:
     model = StepModel(
         N, levels=1, state_channels=8, noise_channels=2, channel_base=256, max_channels=16, max_flow_px=2
     )
-    torch.nn.init.normal_(model.head.weight, std=0.1)  # leave the identity initialisation: real motion
+    for conv in (model.motion, model.head):  # leave the near-identity initialisation: real motion
+        torch.nn.init.normal_(conv.weight, std=0.1)
     return model.eval()
 
 
@@ -72,7 +73,7 @@ def test_start_generator_shape_range_and_horizon():
     assert torch.all(x[:, :, outside] == -1)
 
 
-def test_step_model_starts_as_identity_and_keeps_state_shape():
+def test_step_model_starts_near_identity_and_keeps_state_shape():
     model = StepModel(
         N, levels=2, state_channels=8, noise_channels=2, channel_base=256, max_channels=16, max_flow_px=2
     )
@@ -81,7 +82,38 @@ def test_step_model_starts_as_identity_and_keeps_state_shape():
     sun, cover = sun_and_cover(2)
     nxt, state = model(frame, model.initial_state(2), torch.randn(model.noise_shape(2)), sun, sun, cover)
     assert state.shape == model.state_shape(2) == (2, 8, N // 4, N // 4)
-    torch.testing.assert_close(nxt, frame)  # zero-initialised head: no motion, no residual
+    # No motion, the gate at GATE_INIT towards a grey target, the sun disc half open.
+    disc = geo.composite_sun(torch.zeros_like(frame), sun, torch.zeros(2, 1, N, N))
+    checked = (disc < 1e-6) & (geo.mask > 0)  # away from the sun, inside the horizon
+    torch.testing.assert_close(nxt[checked], (1 - GATE_INIT) * frame[checked])
+
+
+def test_step_model_rollout_stays_in_range_whatever_the_weights():
+    """The next frame is a convex blend of copied pixels and a tanh-bounded target: even random
+    weights cannot push a long rollout out of the encoding's range or to NaN."""
+    torch.manual_seed(1)
+    model = small_step_model()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(0.3 * torch.randn_like(p))
+        frame = SkyGeometry(N).apply_mask(torch.rand(1, 3, N, N) * 2 - 1)
+        state, (sun, cover), changes = model.initial_state(1), sun_and_cover(1), []
+        for _ in range(300):
+            nxt, state = model(frame, state, torch.randn(model.noise_shape(1)), sun, sun, cover)
+            assert torch.isfinite(nxt).all() and nxt.abs().max() <= 1 and torch.isfinite(state).all()
+            changes.append((nxt - frame).abs().mean().item())
+            frame = nxt
+    assert max(changes[-50:]) > 0  # still moving, not frozen
+
+
+def test_warp_offset_makes_the_mean_motion_exact():
+    """Randomised rounding: a 0.3 px/step flow moves content one pixel on ~30 % of the steps."""
+    image = torch.arange(N, dtype=torch.float32).expand(1, 1, N, N).contiguous()
+    flow = torch.full((1, 2, N, N), 0.3)
+    offsets = torch.rand(2000, 2) - 0.5
+    moved = [warp(image, flow, o[None])[0, 0, N // 2, N // 2] - image[0, 0, N // 2, N // 2] for o in offsets]
+    assert abs(torch.stack(moved).mean().item() - 0.3) < 0.04
+    assert torch.equal(warp(image, torch.zeros_like(flow), torch.zeros(1, 2)), image)
 
 
 def test_step_model_rejects_bad_levels():

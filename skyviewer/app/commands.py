@@ -42,6 +42,11 @@ def register(subparsers) -> None:
     p.add_argument("--help-overlay", action="store_true", help="start with the key help shown (H toggles)")
     p.add_argument("--screenshot", type=Path, help="write the last frame here (PNG, + .exr of the HDR sky)")
     p.add_argument("--screenshot-dir", type=Path, default=Path("screenshots"), help="where S writes")
+    p.add_argument(
+        "--render-scale",
+        type=float,
+        help="dome resolution as a fraction of the window's, 0.1-1 (default: 0.75 on software GL, else 1)",
+    )
     p.add_argument("--providers", default="auto", help="auto, cpu, cuda or tensorrt (default: auto)")
     p.set_defaults(run=view)
 
@@ -87,7 +92,10 @@ def view(args: argparse.Namespace) -> int:
         camera=Camera(args.yaw, args.pitch, args.fov),
         screenshot_dir=args.screenshot_dir,
         hud=not args.no_hud,
+        render_scale=args.render_scale,
     )
+    if args.render_scale is not None and not 0.1 <= args.render_scale <= 1.0:
+        raise UserError(f"--render-scale {args.render_scale}: expected a fraction in [0.1, 1]")
     if start := parse_utc(args.start_utc):
         config.start_unix_time = start
     model = load_model(args.package, args.providers)

@@ -26,6 +26,7 @@ from skyviewer.render.exposure import AutoExposure
 from skyviewer.render.files import write_exr, write_png
 from skyviewer.render.shaders import ShaderLibrary
 from skyviewer.render.targets import read_display
+from skyviewer.render.upscale import ScaledRender, auto_render_scale
 from skyviewer.runtime.model import SkyModel
 from skyviewer.runtime.sun import SunClock
 from skyviewer.runtime.timeline import SkySample
@@ -78,6 +79,9 @@ class ViewerConfig:
     """Show the HUD (TAB toggles)."""
     lookahead: int = 2
     """Model frames the worker keeps ready beyond the one being shown."""
+    render_scale: float | None = None
+    """Dome resolution as a fraction of the window's (the HUD stays full resolution); None: auto,
+    0.75 on a software rasteriser such as llvmpipe, 1 on a GPU (render/upscale.py)."""
 
 
 class SkyViewer:
@@ -98,6 +102,8 @@ class SkyViewer:
         shaders = ShaderLibrary(ctx)
         self.dome = DomeRenderer(ctx, model.resolution, DomeSettings(), shaders)
         self.hud = TextOverlay(ctx, shaders, size_px=max(13, round(framebuffer.size[1] / 42)))
+        scale = config.render_scale or auto_render_scale(ctx)
+        self.scaled = ScaledRender(ctx, shaders, scale) if scale < 1 else None
         self.camera = config.camera
         self.sky_rate = config.sky_rate
         self.seed = config.seed
@@ -142,8 +148,11 @@ class SkyViewer:
         if self.sample is None:
             self.framebuffer.use()
             self.framebuffer.clear(0.02, 0.02, 0.03, 1.0)
-        else:
+        elif self.scaled is None:
             self.dome.render(self.framebuffer, self._view(self.sample, frame_time))
+        else:
+            self.dome.render(self.scaled.target(self.framebuffer), self._view(self.sample, frame_time))
+            self.scaled.present(self.framebuffer)
         if self.hud_visible:
             self._queue_hud()
         if self.help_visible:
@@ -280,6 +289,8 @@ class SkyViewer:
         self.worker.stop()
         self.dome.release()
         self.hud.release()
+        if self.scaled is not None:
+            self.scaled.release()
 
     # ------------------------------------------------------------ HUD
 
@@ -291,6 +302,7 @@ class SkyViewer:
             TextLine(
                 f"display {self.fps:.1f} fps   step {stats.step_ms:.1f} ms   "
                 f"{stats.steps_per_s:.1f} steps/s   {provider}, {self.upload_path}"
+                + (f"   dome x{self.scaled.scale:g}" if self.scaled else "")
             ),
             TextLine(self._sky_line(), GREY),
         ]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import atexit
+import itertools
 import math
 import shutil
 import tempfile
@@ -21,6 +22,8 @@ from skyviewer.bench import Row, frames_per_second, section
 
 DISPLAY_SIZES = ((1280, 720), (1920, 1080))
 SKY_SIZES = (64, 128, 256)
+RENDER_SCALES = (1.0, 0.75)
+"""Full-resolution dome, and the scaled dome the viewer uses on software GL (render/upscale.py)."""
 BENCH_START = 1_718_985_600.0  # 2024-06-21 16:00 UTC, sun up at the default place
 
 
@@ -65,6 +68,7 @@ def bench_render(args: argparse.Namespace) -> list[Row]:
     from skyviewer.render.dome import DomeRenderer
     from skyviewer.render.shaders import ShaderLibrary
     from skyviewer.render.targets import OffscreenTarget
+    from skyviewer.render.upscale import ScaledRender
 
     ctx = create_offscreen_context()
     shaders, rows = ShaderLibrary(ctx), []
@@ -72,21 +76,25 @@ def bench_render(args: argparse.Namespace) -> list[Row]:
     for size in DISPLAY_SIZES:
         target = OffscreenTarget(ctx, size, hdr=False)
         hud = TextOverlay(ctx, shaders, size_px=round(size[1] / 42))
-        for n in SKY_SIZES:
+        for n, scale in itertools.product(SKY_SIZES, RENDER_SCALES):
             dome = DomeRenderer(ctx, n, shaders=shaders)
-            fps, frames = _display_fps(ctx, target.framebuffer, dome, hud, skies[n], args.seconds)
+            scaled = ScaledRender(ctx, shaders, scale) if scale < 1 else None
+            fps, frames = _display_fps(ctx, target.framebuffer, dome, hud, skies[n], scaled, args.seconds)
+            name = f"display {size[0]}x{size[1]} sky {n} scale {scale:g}"
             rows.append(
-                {"name": f"display {size[0]}x{size[1]} sky {n}", "value": round(fps, 1), "unit": "frames/s"}
+                {"name": name, "value": round(fps, 1), "unit": "frames/s"}
                 | {"frames": frames, "gl": ctx.info["GL_RENDERER"]}
             )
             dome.release()
+            if scaled is not None:
+                scaled.release()
         hud.release()
         target.release()
     release_context(ctx)
     return rows
 
 
-def _display_fps(ctx, framebuffer, dome, hud, skies, seconds: float) -> tuple[float, int]:
+def _display_fps(ctx, framebuffer, dome, hud, skies, scaled, seconds: float) -> tuple[float, int]:
     from skyviewer.app.hud import TextLine
     from skyviewer.render.camera import Camera
     from skyviewer.render.dome import DomeView
@@ -95,7 +103,11 @@ def _display_fps(ctx, framebuffer, dome, hud, skies, seconds: float) -> tuple[fl
         if k % 6 == 0:
             dome.push_frame(skies[k // 6 % 2])
         view = DomeView(Camera(180, 20, 70), key_nits=3000.0, blend=k % 6 / 6, frame_index=k)
-        dome.render(framebuffer, view)
+        if scaled is None:
+            dome.render(framebuffer, view)
+        else:  # as the viewer does at a render scale below 1
+            dome.render(scaled.target(framebuffer), view)
+            scaled.present(framebuffer)
         hud.panel(8, 8, [TextLine(f"frame {k}"), TextLine("display fps / step ms / steps/s")])
         hud.draw(framebuffer)
         ctx.finish()

@@ -151,9 +151,28 @@ def to_fp16(src: Path, dst: Path) -> None:
         from onnxconverter_common.float16 import convert_float_to_float16
     except ImportError:
         raise UserError("--fp16 needs onnxconverter-common (pip install onnxconverter-common)") from None
+    model = separate_consumed_outputs(onnx.load(src))
     with warnings.catch_warnings():  # it announces every tiny constant (norm epsilons) it rounds up to 1e-7
         warnings.simplefilter("ignore", UserWarning)
-        onnx.save(convert_float_to_float16(onnx.load(src), keep_io_types=True), dst)
+        onnx.save(convert_float_to_float16(model, keep_io_types=True), dst)
+
+
+def separate_consumed_outputs(model: onnx.ModelProto) -> onnx.ModelProto:
+    """Give each graph output that other nodes also read (the step model's next state feeds its
+    motion head) an Identity of its own. The fp16 converter's keep_io_types casts a graph output
+    back to float32 under its name, so without this those nodes would read float32 into fp16
+    weights (onnx.checker: 'W has inconsistent type')."""
+    graph = model.graph
+    consumed = {name for node in graph.node for name in node.input}
+    for output in graph.output:
+        if output.name not in consumed:
+            continue
+        inner = f"{output.name}__inner"
+        for node in graph.node:
+            node.input[:] = [inner if name == output.name else name for name in node.input]
+            node.output[:] = [inner if name == output.name else name for name in node.output]
+        graph.node.append(onnx.helper.make_node("Identity", [inner], [output.name]))
+    return model
 
 
 def tensor_specs(values) -> list[dict]:

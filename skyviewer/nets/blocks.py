@@ -8,6 +8,8 @@ hand-written bilinear gather instead of grid_sample (GridSample only exists from
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 
@@ -16,6 +18,8 @@ from skyviewer.sky.projection import fisheye_directions
 LRELU_SLOPE = 0.2
 COND_DIM = 4
 """Condition vector: sun direction (3, world unit vector, +Y up) and cloud cover (1, [0, 1])."""
+SUN_DISC_RADIUS_PX = 1.0
+"""Gaussian radius of the composited sun disc (SkyGeometry.composite_sun), in pixels at any resolution."""
 GEOMETRY_CHANNELS = 5
 """Per-pixel maps from SkyGeometry.maps: view direction (3), cosine to the sun, sun glow."""
 
@@ -76,6 +80,19 @@ class SkyGeometry(nn.Module):
         """View directions and sun maps: (B, GEOMETRY_CHANNELS, N, N)."""
         return torch.cat([self.dirs.expand(sun_dir.shape[0], -1, -1, -1), self.sun_maps(sun_dir)], dim=1)
 
+    def composite_sun(self, x: torch.Tensor, sun_dir: torch.Tensor, logit: torch.Tensor) -> torch.Tensor:
+        """Blend x (B, 3, N, N) towards the clamp (+1) in a disc at the sun, as far as sigmoid(logit)
+        (B, 1, N, N) opens it: a cloud in front of the sun keeps it closed, a clear sky opens it.
+
+        The data keeps the solar disc clamped at the encoding's top (docs/conventions.md), a
+        pixel or two at 64 px, which a conv stack learns late and places loosely; given as a
+        gated Gaussian disc of SUN_DISC_RADIUS_PX pixels at the conditioned direction, the sun is
+        exactly where the condition says from the first step of training."""
+        radius = math.radians(180.0 / self.resolution) * SUN_DISC_RADIUS_PX  # the fisheye: 180 deg over N
+        cos = (self.dirs * sun_dir[:, :, None, None]).sum(dim=1, keepdim=True)  # (B, 1, N, N)
+        disc = torch.exp(-2.0 * (1.0 - cos) / radius**2)  # 1 - cos ~ angle^2 / 2
+        return x + torch.sigmoid(logit) * disc * (1.0 - x)
+
     def apply_mask(self, x: torch.Tensor) -> torch.Tensor:
         """Set pixels below the horizon to encoded -1 (zero radiance), as the data has them."""
         return x * self.mask + (self.mask - 1.0)
@@ -122,23 +139,28 @@ class ConvGRU(nn.Module):
         return (1.0 - update) * h + update * n
 
 
-def warp(image: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
-    """Backward nearest-pixel warp: out[y, x] = image[round(y + flow_y), round(x + flow_x)], edges clamped.
+def warp(image: torch.Tensor, flow: torch.Tensor, offset: torch.Tensor | None = None) -> torch.Tensor:
+    """Backward nearest-pixel warp: out[y, x] = image[round(y + flow_y + o_y), round(x + flow_x + o_x)],
+    edges clamped, with `offset` (B, 2) a sub-pixel (o_x, o_y) in [-0.5, 0.5) shared by the whole image.
 
     image (B, C, H, W), flow (B, 2, H, W) with (dx, dy) in pixels. Why nearest: a step model
     warps its own output thousands of times, and bilinear resampling at a fractional offset is
     a low-pass filter (a 0.3 px shift keeps 40 % of the Nyquist band), so repeated bilinear
-    warps blur any texture away within tens of steps. Copying whole pixels never blurs; the
-    residual adds what the motion does not cover. Nearest has no gradient w.r.t. the flow, so
-    while training the bilinear warp's gradient stands in for it (straight-through): the value
-    is exactly the nearest warp, the flow still learns. Written with floor/clamp/gather so it
-    exports as GatherElements (opset 11).
+    warps blur any texture away within tens of steps. Copying whole pixels never blurs. Why the
+    offset: rounding alone would freeze every cloud slower than half a pixel per step; with a
+    fresh uniform offset each step (randomised rounding) a 0.3 px/step flow moves one pixel on
+    30 % of the steps, so the mean motion is exact, and sharing the offset over the image keeps
+    regions with the same flow moving together instead of tearing.
+
+    Nearest has no gradient w.r.t. the flow, so while training the bilinear warp's gradient
+    stands in for it (straight-through): the value is exactly the nearest warp, the flow still
+    learns. Written with floor/clamp/gather so it exports as GatherElements (opset 11).
     """
     b, c, h, w = image.shape
     ys = torch.arange(h, dtype=image.dtype, device=image.device).view(1, h, 1)
     xs = torch.arange(w, dtype=image.dtype, device=image.device).view(1, 1, w)
-    x = (xs + flow[:, 0]).clamp(0, w - 1)  # (B, H, W)
-    y = (ys + flow[:, 1]).clamp(0, h - 1)
+    x, y = xs + flow[:, 0], ys + flow[:, 1]  # (B, H, W), where each output pixel samples
+    o = torch.zeros(b, 2, dtype=image.dtype, device=image.device) if offset is None else offset
     # Index arithmetic stays in float (exact below 2**24 pixels) and is cast once before the
     # gather: OpenCV's DNN and other light ONNX runtimes lack int64 Clip/Add/Mul.
     flat = image.reshape(b, c, h * w)
@@ -147,9 +169,13 @@ def warp(image: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
         index = (yi * w + xi).long().reshape(b, 1, h * w).expand(b, c, h * w)
         return flat.gather(2, index).reshape(b, c, h, w)
 
-    nearest = tap((y + 0.5).floor(), (x + 0.5).floor())
+    def nearest_index(p: torch.Tensor, shift: torch.Tensor, size: int) -> torch.Tensor:
+        return (p + shift[:, None, None] + 0.5).floor().clamp(0, size - 1)
+
+    nearest = tap(nearest_index(y, o[:, 1], h), nearest_index(x, o[:, 0], w))
     if not flow.requires_grad:  # inference and export: the nearest warp alone
         return nearest
+    x, y = x.clamp(0, w - 1), y.clamp(0, h - 1)
     x0, y0 = x.floor(), y.floor()
     fx, fy = (x - x0)[:, None], (y - y0)[:, None]  # (B, 1, H, W)
     x1, y1 = (x0 + 1).clamp(max=w - 1), (y0 + 1).clamp(max=h - 1)

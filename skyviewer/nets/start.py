@@ -4,7 +4,8 @@ DCGAN lineage: a mapping MLP, a learned 4x4 seed, then nearest-upsample + conv b
 doubling the resolution up to N. Two modernisations: pixel norm instead of batch norm (no
 batch dependence, so the EMA generator and batch-1 inference behave like training), and
 the sky geometry (view directions, angle to the sun) plus cloud cover fed to every block,
-so the sun glow is placed by the condition rather than memorised per position.
+so the sun glow is placed by the condition rather than memorised per position; the solar
+disc itself is composited at the conditioned direction behind a learned gate (clouds close it).
 """
 
 from __future__ import annotations
@@ -66,7 +67,7 @@ class StartGenerator(nn.Module):
             blocks.append(UpBlock(c, c_out, resolution // (res * 2)))
             c, res = c_out, res * 2
         self.blocks = nn.ModuleList(blocks)
-        self.to_rgb = nn.Conv2d(c, 3, 1)
+        self.to_rgb = nn.Conv2d(c, 4, 1)  # colour (3) + the sun disc's gate logit (1)
         init_weights(self)
 
     def forward(self, z: torch.Tensor, sun_dir: torch.Tensor, cloud_cover: torch.Tensor) -> torch.Tensor:
@@ -77,4 +78,6 @@ class StartGenerator(nn.Module):
         full_maps = torch.cat([geo, broadcast(cloud_cover, geo)], dim=1)  # (B, MAP_CHANNELS, N, N)
         for block in self.blocks:
             x = block(x, full_maps)  # (B, C', 2H, 2W)
-        return self.geometry.apply_mask(torch.tanh(self.to_rgb(x)))  # (B, 3, N, N)
+        out = self.to_rgb(x)  # (B, 4, N, N)
+        sky = self.geometry.composite_sun(torch.tanh(out[:, :3]), sun_dir, out[:, 3:])
+        return self.geometry.apply_mask(sky)  # (B, 3, N, N)
