@@ -230,7 +230,7 @@ def _cpu(model: str) -> TrainConfig:
             ema_halflife_samples=2000,
         ),
         rollout=RolloutConfig(
-            rollout_steps=4, backprop_steps=2, clip_frames=3, rec_decay_per_step=0.8, replay_capacity=128
+            rollout_steps=4, backprop_steps=2, clip_frames=3, rec_decay_per_step=0.5, replay_capacity=128
         ),
         schedule=ScheduleConfig(
             total_steps=3000 if model == "start" else 3500,
