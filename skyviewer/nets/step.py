@@ -43,12 +43,13 @@ IN_CHANNELS = 3 + 3 + 2 + 2 + 1  # frame, view directions, sun maps now and next
 MAP_CHANNELS = 3 + 2 + 1  # decoder conditions: view directions, sun maps at the next time, cloud cover
 GATE_INIT = 0.02
 """Fade per step of both bands at initialisation."""
-DETAIL_GATE_MAX = 0.15
+DETAIL_GATE_MAX = 0.05
 """Largest fade of the fine detail in one step. With one fade for all frequencies, training
 found it cheaper to fix colours (and fake motion) by cross-fading a quarter of every frame
 towards the smooth drawn sky than to move the clouds (measured: 0.26 after 500 steps, clouds
-gone within 8 steps). Real clouds change little in one step, so a small cap costs nothing and
-keeps the copied detail alive; the coarse band (colours, where clouds are) fades freely."""
+gone within 8 steps); capped at 0.15 it sat at the cap, blurring. Real clouds change little in
+one step, so a small cap costs nothing and keeps the copied detail alive; the coarse band
+(colours, where clouds are) fades freely."""
 COARSE_KERNEL_TAPS = 9
 """Binomial low-pass splitting the fade into coarse and detail bands (periods above ~8 px are
 coarse). Its frequency response H = cos^8(pi f) is never negative, so the fade's gain
@@ -120,10 +121,12 @@ class StepModel(nn.Module):
         sun_dir: torch.Tensor,
         sun_dir_next: torch.Tensor,
         cloud_cover: torch.Tensor,
-    ) -> tuple[torch.Tensor, torch.Tensor]:
+        with_sky: bool = False,
+    ) -> tuple[torch.Tensor, ...]:
         """frame (B, 3, N, N) encoded; state (B, S, n, n); noise (B, Z, n, n) ~ N(0, 1);
         sun_dir, sun_dir_next (B, 3) at this and the next frame's time; cloud_cover (B, 1).
-        Returns next frame (B, 3, N, N) and next state (B, S, n, n), n = N / 2**levels."""
+        Returns next frame (B, 3, N, N) and next state (B, S, n, n), n = N / 2**levels, and
+        with_sky (training) the drawn sky (B, 3, N, N) as a third output."""
         geo = self.geometry
         cover = broadcast(cloud_cover, frame)
         x = torch.cat(
@@ -149,9 +152,9 @@ class StepModel(nn.Module):
         sky = geo.apply_mask(torch.tanh(out[:, :3]))  # the drawn sky, -1 below the horizon
         flow, offset, gates = self.motion_fields(state, noise)
         carried = self.fade(warp(frame - sky, flow, offset), gates)
-        return geo.apply_mask(
-            geo.composite_sun((sky + carried).clamp(-1.0, 1.0), sun_dir_next, out[:, 3:])
-        ), state
+        next_frame = geo.composite_sun((sky + carried).clamp(-1.0, 1.0), sun_dir_next, out[:, 3:])
+        next_frame = geo.apply_mask(next_frame)
+        return (next_frame, state, sky) if with_sky else (next_frame, state)
 
     def motion_fields(self, state: torch.Tensor, noise: torch.Tensor) -> tuple:
         """Flow (B, 2, N, N) in pixels, the warp's shared sub-pixel offset (B, 2) and the fade

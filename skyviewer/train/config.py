@@ -104,6 +104,11 @@ class RolloutConfig:
     flicker. The statistics are ~0.01-0.02 in the data, hence the large weight."""
     anchor_cells: int = 4
     """Cells per side of the anchor's coarse layout."""
+    sky_weight: float = 1.0
+    """L1 weight of the sky the model draws each step (StepModel's `sky`, which its carried clouds
+    fade towards) against the real frame at that time, at every depth: the drawn sky learns the
+    sky expected at that time, sun and cover even while the fades are closed, so it is ready when
+    they open (without it, it ran off to white within 500 steps and the fades stayed shut)."""
     frame_adv_weight: float = 1.0
     """Weight of the per-frame adversarial loss."""
     clip_adv_weight: float = 1.0

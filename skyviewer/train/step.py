@@ -66,18 +66,21 @@ def rollout(
     from `state` (zeros if None). Gradients flow through at most backprop_steps consecutive steps (0: all).
 
     Returns the T predicted frames (B, T, 3, N, N), frame t+1 predicted from the model's frame t,
-    and the final state.
+    the final state and the T skies the model drew on the way (B, T, 3, N, N).
     """
     b, steps = first.shape[0], sun.shape[1] - 1
     state = model.initial_state(b, first.device) if state is None else state
-    frame, frames = first, []
+    frame, frames, skies = first, [], []
     for t in range(steps):
         if backprop_steps and t and t % backprop_steps == 0:
             frame, state = frame.detach(), state.detach()
         noise = torch.randn(model.noise_shape(b), generator=generator, device=first.device)
-        frame, state = model(frame, state, noise, sun[:, t], sun[:, t + 1], cover[:, t + 1])
+        frame, state, sky = model(
+            frame, state, noise, sun[:, t], sun[:, t + 1], cover[:, t + 1], with_sky=True
+        )
         frames.append(frame)
-    return torch.stack(frames, dim=1), state
+        skies.append(sky)
+    return torch.stack(frames, dim=1), state, torch.stack(skies, dim=1)
 
 
 class ReplayBuffer:
@@ -180,10 +183,15 @@ class StepTask(GanTask):
     def reconstruction(self, pred: torch.Tensor, real: torch.Tensor, depth: torch.Tensor) -> torch.Tensor:
         """Masked L1 of a rollout (B, T, 3, N, N) that started `depth` (B,) steps after a real frame,
         weighted rec_weight * decay**(steps since that real frame - 1): a sum over steps, a batch mean."""
-        r, mask = self.cfg.rollout, self.G.geometry.mask
-        l1 = ((pred.float() - real).abs() * mask).sum(dim=(2, 3, 4)) / (mask.sum() * 3)  # (B, T)
+        r = self.cfg.rollout
+        l1 = self.masked_l1(pred, real)  # (B, T)
         steps = depth[:, None] + torch.arange(l1.shape[1], device=l1.device)  # (B, T)
         return (r.rec_weight * r.rec_decay_per_step ** steps.float() * l1).sum(dim=1).mean()
+
+    def masked_l1(self, pred: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
+        """Mean |pred - real| inside the horizon per frame: (B, T, 3, N, N) -> (B, T)."""
+        mask = self.G.geometry.mask
+        return ((pred.float() - real).abs() * mask).sum(dim=(2, 3, 4)) / (mask.sum() * 3)
 
     def anchor(self, fake: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
         """What a rollout must share with the real clip at the same times, suns and cover at any depth,
@@ -237,7 +245,9 @@ class StepTask(GanTask):
         noisy = start["frame"] + r.context_noise_std * torch.randn_like(start["frame"])
         first = self.G.geometry.apply_mask(noisy)  # (B, 3, N, N)
         with self.autocast():
-            pred, state = rollout(self.G, first, sun, cover, start["state"], backprop_steps=r.backprop_steps)
+            pred, state, skies = rollout(
+                self.G, first, sun, cover, start["state"], backprop_steps=r.backprop_steps
+            )
         fake = torch.cat([start["frame"][:, None], pred.float()], dim=1)  # the start frame, then the rollout
         b, length = real.shape[:2]
         picks = torch.randint(1, length, (b,), device=real.device)  # a predicted frame per clip
@@ -250,7 +260,8 @@ class StepTask(GanTask):
             adv = self.generator_critics(self.critic_inputs(fake, sun, cover, picks, t))
         rec = self.reconstruction(pred, real[:, 1:], start["depth"].to(real.device))
         anchor = self.anchor(fake, real)
-        total = r.frame_adv_weight * adv["frame"] + r.clip_adv_weight * adv["clip"] + rec + anchor
+        drawn = r.sky_weight * self.masked_l1(skies, real[:, 1:]).sum(dim=1).mean()
+        total = r.frame_adv_weight * adv["frame"] + r.clip_adv_weight * adv["clip"] + rec + anchor + drawn
         self.g_update(total, b)
         self.keep_going(sampler, pred[:, -1], state, start)
         return {
@@ -259,6 +270,7 @@ class StepTask(GanTask):
             "G_clip": adv["clip"].item(),
             "rec": rec.item(),
             "anchor": anchor.item(),
+            "sky": drawn.item(),
             "replay_depth": start["depth"].float().mean().item(),
         }
 
@@ -290,7 +302,9 @@ class StepTask(GanTask):
         noise = torch.Generator(device=self.device).manual_seed(self.cfg.schedule.seed)
         for clip in clips:
             clip = clip.to(self.device)
-            pred, _ = rollout(self.G_ema, clip.frames[:, 0], clip.sun_dir, clip.cloud_cover, generator=noise)
+            pred, _, _ = rollout(
+                self.G_ema, clip.frames[:, 0], clip.sun_dir, clip.cloud_cover, generator=noise
+            )
             pred = pred[0]  # (T, 3, N, N)
             real = clip.frames[0]  # (T+1, 3, N, N)
             pred = torch.cat([real[:1], pred])  # (T+1, 3, N, N)
