@@ -99,9 +99,8 @@ class RolloutConfig:
     """L1 weight of the frame's coarse layout (anchor_cells^2 cell means) against the real frame at the
     same time, at every depth: keeps deep rollouts at the data's colours and brightness (no drift)."""
     anchor_stats_weight: float = 20.0
-    """L1 weight of each frame's sharpness (mean |Laplacian|) and motion (mean |change| from the previous
-    frame) against the real frame's, at every depth: no blur-out, no noise build-up, no freezing, no
-    flicker. The statistics are ~0.01-0.02 in the data, hence the large weight."""
+    """L1 weight of each frame's sharpness (mean |Laplacian|) against the real frame's, at every depth:
+    no blur-out, no noise build-up. The statistic is ~0.01-0.02 in the data, hence the large weight."""
     anchor_cells: int = 4
     """Cells per side of the anchor's coarse layout."""
     sky_weight: float = 1.0
