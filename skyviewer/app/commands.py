@@ -83,6 +83,8 @@ def view(args: argparse.Namespace) -> int:
     size = parse_size(args.size)
     if args.screenshot and not args.offscreen:
         raise UserError("--screenshot needs --offscreen (in a window, press S)")
+    if args.render_scale is not None and not 0.1 <= args.render_scale <= 1.0:
+        raise UserError(f"--render-scale {args.render_scale}: expected a fraction in [0.1, 1]")
     config = ViewerConfig(
         sky_rate=args.sky_rate,
         seed=args.seed,
@@ -94,8 +96,6 @@ def view(args: argparse.Namespace) -> int:
         hud=not args.no_hud,
         render_scale=args.render_scale,
     )
-    if args.render_scale is not None and not 0.1 <= args.render_scale <= 1.0:
-        raise UserError(f"--render-scale {args.render_scale}: expected a fraction in [0.1, 1]")
     if start := parse_utc(args.start_utc):
         config.start_unix_time = start
     model = load_model(args.package, args.providers)

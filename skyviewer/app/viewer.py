@@ -26,7 +26,7 @@ from skyviewer.render.exposure import AutoExposure
 from skyviewer.render.files import write_exr, write_png
 from skyviewer.render.shaders import ShaderLibrary
 from skyviewer.render.targets import read_display
-from skyviewer.render.upscale import ScaledRender, auto_render_scale
+from skyviewer.render.upscale import ScaledRender, auto_render_scale, render_dome
 from skyviewer.runtime.model import SkyModel
 from skyviewer.runtime.sun import SunClock
 from skyviewer.runtime.timeline import SkySample
@@ -148,11 +148,8 @@ class SkyViewer:
         if self.sample is None:
             self.framebuffer.use()
             self.framebuffer.clear(0.02, 0.02, 0.03, 1.0)
-        elif self.scaled is None:
-            self.dome.render(self.framebuffer, self._view(self.sample, frame_time))
         else:
-            self.dome.render(self.scaled.target(self.framebuffer), self._view(self.sample, frame_time))
-            self.scaled.present(self.framebuffer)
+            render_dome(self.dome, self.framebuffer, self._view(self.sample, frame_time), self.scaled)
         if self.hud_visible:
             self._queue_hud()
         if self.help_visible:

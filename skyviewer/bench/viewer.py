@@ -100,16 +100,13 @@ def _display_fps(ctx, framebuffer, dome, hud, skies, scaled, seconds: float) -> 
     from skyviewer.app.hud import TextLine
     from skyviewer.render.camera import Camera
     from skyviewer.render.dome import DomeView
+    from skyviewer.render.upscale import render_dome
 
     def frame(k: int) -> None:
         if k % 6 == 0:
             dome.push_frame(skies[k // 6 % 2])
         view = DomeView(Camera(180, 20, 70), key_nits=3000.0, blend=k % 6 / 6, frame_index=k)
-        if scaled is None:
-            dome.render(framebuffer, view)
-        else:  # as the viewer does at a render scale below 1
-            dome.render(scaled.target(framebuffer), view)
-            scaled.present(framebuffer)
+        render_dome(dome, framebuffer, view, scaled)  # as the viewer draws it
         hud.panel(8, 8, [TextLine(f"frame {k}"), TextLine("display fps / step ms / steps/s")])
         hud.draw(framebuffer)
         ctx.finish()

@@ -31,6 +31,7 @@ class ScaledRender:
             raise ValueError(f"render scale must be in [0.1, 1], got {scale}")
         self.ctx, self.scale = ctx, scale
         self.program = shaders.program("fullscreen.vert", "upscale.frag")
+        self.program["image"].value = 0
         self.vao = ctx.vertex_array(self.program, [])
         self._texture: moderngl.Texture | None = None
         self._framebuffer: moderngl.Framebuffer | None = None
@@ -51,7 +52,6 @@ class ScaledRender:
         output.use()
         self.ctx.disable(moderngl.BLEND)
         self._texture.use(0)
-        self.program["image"].value = 0
         self.program["output_size"].value = tuple(float(side) for side in output.size)
         self.vao.render(moderngl.TRIANGLES, vertices=3)
 
@@ -63,3 +63,12 @@ class ScaledRender:
     def release(self) -> None:
         self._release_buffers()
         self.vao.release()
+
+
+def render_dome(dome, output: moderngl.Framebuffer, view, scaled: ScaledRender | None) -> None:
+    """Draw `dome` (a DomeRenderer) for `view` into `output`, through `scaled` when given."""
+    if scaled is None:
+        dome.render(output, view)
+    else:
+        dome.render(scaled.target(output), view)
+        scaled.present(output)
