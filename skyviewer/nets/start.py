@@ -1,11 +1,16 @@
 """Model 1, the start sky: latent vector + conditions -> canonical-fisheye HDR sky (encoded).
 
-DCGAN lineage: a mapping MLP, a learned 4x4 seed, then nearest-upsample + conv blocks
+DCGAN lineage: a mapping MLP, a learned 4x4 seed, then bilinear-upsample + conv blocks
 doubling the resolution up to N. Two modernisations: pixel norm instead of batch norm (no
 batch dependence, so the EMA generator and batch-1 inference behave like training), and
 the sky geometry (view directions, angle to the sun) plus cloud cover fed to every block,
 so the sun glow is placed by the condition rather than memorised per position; the solar
 disc itself is composited at the conditioned direction behind a learned gate (clouds close it).
+
+The conv stack draws only what the conditions do not decide: its output is added to the
+logits of a `SkyBackground` (the conditional median sky, trained by L1 beside the GAN loss),
+and starts at zero, so the first samples are already the right gradient and colour and the
+adversarial game spends itself on the clouds.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from skyviewer.nets.blocks import (
     GEOMETRY_CHANNELS,
     LRELU_SLOPE,
     PixelNorm,
+    SkyBackground,
     SkyGeometry,
     broadcast,
     channels_at,
@@ -30,7 +36,7 @@ MAP_CHANNELS = GEOMETRY_CHANNELS + 1  # + cloud cover
 
 
 class UpBlock(nn.Module):
-    """x2 nearest upsample, then two 3x3 convs that also see the condition maps (pooled to size)."""
+    """x2 bilinear upsample, then two 3x3 convs that also see the condition maps (pooled to size)."""
 
     def __init__(self, cin: int, cout: int, maps_pool: int):
         super().__init__()
@@ -39,7 +45,9 @@ class UpBlock(nn.Module):
         self.conv1 = conv_act(cout, cout, norm=True)
 
     def forward(self, x: torch.Tensor, maps: torch.Tensor) -> torch.Tensor:
-        x = F.interpolate(x, scale_factor=2.0, mode="nearest")  # (B, C, 2H, 2W)
+        # Bilinear, not nearest: nearest-upsampled random features are blocky at every scale, and the
+        # first samples were a lattice of coloured blocks (StyleGAN filters its upsampling likewise).
+        x = F.interpolate(x, scale_factor=2.0, mode="bilinear", align_corners=False)  # (B, C, 2H, 2W)
         if self.maps_pool > 1:
             maps = F.avg_pool2d(maps, self.maps_pool)
         return self.conv1(self.conv0(torch.cat([x, maps], dim=1)))
@@ -67,8 +75,10 @@ class StartGenerator(nn.Module):
             blocks.append(UpBlock(c, c_out, resolution // (res * 2)))
             c, res = c_out, res * 2
         self.blocks = nn.ModuleList(blocks)
-        self.to_rgb = nn.Conv2d(c, 4, 1)  # colour (3) + the sun disc's gate logit (1)
+        self.to_rgb = nn.Conv2d(c, 4, 1)  # colour over the background (3) + the sun disc's gate logit (1)
         init_weights(self)
+        nn.init.zeros_(self.to_rgb.weight)
+        self.background = SkyBackground(self.geometry)
 
     def forward(self, z: torch.Tensor, sun_dir: torch.Tensor, cloud_cover: torch.Tensor) -> torch.Tensor:
         """z (B, latent_dim), sun_dir (B, 3), cloud_cover (B, 1) -> encoded sky (B, 3, N, N) in [-1, 1]."""
@@ -79,5 +89,6 @@ class StartGenerator(nn.Module):
         for block in self.blocks:
             x = block(x, full_maps)  # (B, C', 2H, 2W)
         out = self.to_rgb(x)  # (B, 4, N, N)
-        sky = self.geometry.composite_sun(torch.tanh(out[:, :3]), sun_dir, out[:, 3:])
+        sky = torch.tanh(self.background.logits(sun_dir, cloud_cover) + out[:, :3])
+        sky = self.geometry.composite_sun(sky, sun_dir, out[:, 3:])
         return self.geometry.apply_mask(sky)  # (B, 3, N, N)

@@ -6,26 +6,33 @@ ConvGRU there (the LSTM idea made convolutional) carries what a single frame can
 (where clouds are heading, how they are growing); fresh noise at the bottleneck lets each
 rollout take its own path instead of averaging to a blur.
 
-The next frame is the sky the decoder draws plus the last frame's deviation from it, carried
-along the flow and faded:
-    sky  = tanh(decoder(state, geometry, sun_next, cover))     the drawn sky, a smooth field
-    next = sky + fade(warp(frame - sky, flow))                 clouds carried, whole pixels copied
-    next = composite_sun(clamp(next), sun_next)                the solar disc behind a learned gate
+The frame is split into the background the conditions alone decide (`SkyBackground`: the
+gradient, the sun's glow, the dusk) and the clouds' deviation from it. The deviation is
+carried along the flow and faded, and blended a little towards clouds the decoder draws from
+the state:
+    carried = fade(warp(frame - bg(sun), flow))                     clouds carried, whole pixels copied
+    next    = bg(sun_next) + carried + g_new (drawn - bg(sun_next) - carried)
+    next    = composite_sun(clamp(next), sun_next)                  the solar disc behind a learned gate
 so clouds move with the flow while the sky's gradient and glow stay where the sun puts them,
-and sky entering from the horizon is the drawn sky (the deviation is 0 below the horizon), not
-smeared rim pixels. No rollout can blow up, whatever the weights: the fade's gain lies in
-[0, 1] at every frequency (see COARSE_KERNEL_TAPS), the warp copies pixels (never blurs,
-never sharpens), the result is clamped to the encoding's [-1, 1], and the decoder sees the
-frame only through the bottleneck (N / 2**levels), so no path leads from a frame's fine
-detail into the next frame except the copy.
+new clouds come from the drawn field where the state opens g_new (the upwind horizon, where
+clear sky would otherwise flow in), and sky entering from below the horizon is background
+(the deviation is 0 there), not smeared rim pixels.
 
-Measured on the way here (cpu preset): a residual decoded with full-resolution skips,
-`next = clamp(warp(frame, flow) + residual)`, learned to sharpen its own input, and 100 steps
-on the frames were rainbow noise; warping the whole frame moved the sky's gradient with the
-clouds and dragged rim pixels in as streaks.
+No rollout can blow up, whatever the weights: the fade's gain lies in [0, 1] at every
+frequency (see COARSE_KERNEL_TAPS), the warp copies pixels (never blurs, never sharpens), the
+blend is convex, the result is clamped to the encoding's [-1, 1], and the decoder sees the
+frame only through the bottleneck (N / 2**levels), so no path leads from a frame's fine detail
+into the next frame except the copy. And nothing accumulates: the background depends on the
+conditions only, so the deviation taken against it is the frame's own, every step.
 
-The flow starts at zero and the fades at GATE_INIT: an untrained model almost repeats its
-input, so early rollouts are stable and training adds the motion. The state starts as zeros
+Measured on the way here (cpu preset, docs/training.md): a residual decoded with full-resolution
+skips learned to sharpen its own input (rainbow noise within 100 steps); warping the whole frame
+moved the sky's gradient with the clouds and dragged rim pixels in as streaks; a background
+drawn from the state changed every step, and each change stayed in the carried deviation for
+good (black and white blotches within 10 steps).
+
+The flow starts at zero and the gates small: an untrained model almost repeats its input, so
+early rollouts are stable and training adds the motion. The state starts as zeros
 (`initial_state`).
 """
 
@@ -37,19 +44,37 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from skyviewer.nets.blocks import ConvGRU, SkyGeometry, broadcast, channels_at, conv_act, init_weights, warp
+from skyviewer.nets.blocks import (
+    ConvGRU,
+    SkyBackground,
+    SkyGeometry,
+    broadcast,
+    channels_at,
+    conv_act,
+    init_weights,
+    warp,
+)
 
 IN_CHANNELS = 3 + 3 + 2 + 2 + 1  # frame, view directions, sun maps now and next, cloud cover
 MAP_CHANNELS = 3 + 2 + 1  # decoder conditions: view directions, sun maps at the next time, cloud cover
-GATE_INIT = 0.02
+GATE_INIT = 0.01
 """Fade per step of both bands at initialisation."""
-DETAIL_GATE_MAX = 0.05
-"""Largest fade of the fine detail in one step. With one fade for all frequencies, training
-found it cheaper to fix colours (and fake motion) by cross-fading a quarter of every frame
-towards the smooth drawn sky than to move the clouds (measured: 0.26 after 500 steps, clouds
-gone within 8 steps); capped at 0.15 it sat at the cap, blurring. Real clouds change little in
-one step, so a small cap costs nothing and keeps the copied detail alive; the coarse band
-(colours, where clouds are) fades freely."""
+NEW_GATE_INIT = 0.01
+"""Blend towards the drawn clouds at initialisation."""
+COARSE_GATE_MAX = 0.05
+"""Largest fade of the coarse band (where clouds are, their colour) in one step."""
+DETAIL_GATE_MAX = 0.02
+"""Largest fade of the fine detail in one step."""
+NEW_GATE_MAX = 0.05
+"""Largest blend towards the drawn clouds in one step.
+
+Why the gates are capped this low: the rollout's L1 against one real future rewards the mean
+of all futures, and fading is the cheapest way to it. Each freedom to fade was taken as soon as
+it was given (cpu preset, measured): one blend gate went to 0.26 (clouds gone within 8 steps),
+capped at 0.15 it sat at the cap; with a free coarse fade (0.08), detail at its 0.05 cap and the
+drawn-cloud blend at its 0.1 cap, the clouds were gone within 9 steps. SkySim clouds change
+little in one 20 s step, so these caps cost the data nothing: a cloud still dissolves, or a new
+one builds up, over 20-50 steps (7-17 sky minutes)."""
 COARSE_KERNEL_TAPS = 9
 """Binomial low-pass splitting the fade into coarse and detail bands (periods above ~8 px are
 coarse). Its frequency response H = cos^8(pi f) is never negative, so the fade's gain
@@ -81,20 +106,23 @@ class StepModel(nn.Module):
             for i in range(levels)
         )
         self.gru = ConvGRU(widths[-1] + noise_channels, state_channels)
-        self.motion = nn.Conv2d(state_channels, 4, 3, padding=1)  # flow (2) + gate logits (coarse, detail)
+        self.background = SkyBackground(self.geometry)
+        # flow (2) + gate logits (coarse fade, detail fade, new clouds)
+        self.motion = nn.Conv2d(state_channels, 5, 3, padding=1)
         ups, c = [], state_channels
         for i in reversed(range(levels)):  # coarse to fine; conditions, not the frame, at each level
             ups.append(conv_act(c + MAP_CHANNELS, widths[i], norm=True))
             c = widths[i]
         self.up = nn.ModuleList(ups)
-        self.head = nn.Conv2d(c + MAP_CHANNELS, 4, 3, padding=1)  # target colour (3) + sun gate logit (1)
-        init_weights(self)
+        self.head = nn.Conv2d(c + MAP_CHANNELS, 4, 3, padding=1)  # drawn colour (3) + sun gate logit (1)
+        init_weights(self.stem, self.down, self.gru, self.up)
         for conv in (self.motion, self.head):
             nn.init.zeros_(conv.weight)
             nn.init.zeros_(conv.bias)
         with torch.no_grad():
-            self.motion.bias[2] = torch.logit(torch.tensor(GATE_INIT))
+            self.motion.bias[2] = torch.logit(torch.tensor(GATE_INIT / COARSE_GATE_MAX))
             self.motion.bias[3] = torch.logit(torch.tensor(GATE_INIT / DETAIL_GATE_MAX))
+            self.motion.bias[4] = torch.logit(torch.tensor(NEW_GATE_INIT / NEW_GATE_MAX))
         taps = torch.tensor(
             [math.comb(COARSE_KERNEL_TAPS - 1, k) for k in range(COARSE_KERNEL_TAPS)], dtype=torch.float32
         )
@@ -121,12 +149,10 @@ class StepModel(nn.Module):
         sun_dir: torch.Tensor,
         sun_dir_next: torch.Tensor,
         cloud_cover: torch.Tensor,
-        with_sky: bool = False,
-    ) -> tuple[torch.Tensor, ...]:
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """frame (B, 3, N, N) encoded; state (B, S, n, n); noise (B, Z, n, n) ~ N(0, 1);
         sun_dir, sun_dir_next (B, 3) at this and the next frame's time; cloud_cover (B, 1).
-        Returns next frame (B, 3, N, N) and next state (B, S, n, n), n = N / 2**levels, and
-        with_sky (training) the drawn sky (B, 3, N, N) as a third output."""
+        Returns next frame (B, 3, N, N) and next state (B, S, n, n), n = N / 2**levels."""
         geo = self.geometry
         cover = broadcast(cloud_cover, frame)
         x = torch.cat(
@@ -149,23 +175,31 @@ class StepModel(nn.Module):
             h = F.interpolate(h, scale_factor=2.0, mode="nearest")
             h = up(torch.cat([h, F.avg_pool2d(maps, 2 ** (self.levels - 1 - i))], dim=1))
         out = self.head(torch.cat([h, maps], dim=1))  # (B, 4, N, N)
-        sky = geo.apply_mask(torch.tanh(out[:, :3]))  # the drawn sky, -1 below the horizon
+        drawn = geo.apply_mask(torch.tanh(out[:, :3]))  # clouds and all, -1 below the horizon
+        # The background learns from its own L1 only (train.gan.background_loss). Through the step
+        # it gets no gradient: the rollout losses pushed it off to the clamp (L1 1.2 after 100 steps),
+        # where fading towards it was a cheap way to move colours, as the drawn sky did before.
+        background = self.background(sun_dir, cloud_cover).detach()
+        background_next = self.background(sun_dir_next, cloud_cover).detach()
         flow, offset, gates = self.motion_fields(state, noise)
-        carried = self.fade(warp(frame - sky, flow, offset), gates)
-        next_frame = geo.composite_sun((sky + carried).clamp(-1.0, 1.0), sun_dir_next, out[:, 3:])
-        next_frame = geo.apply_mask(next_frame)
-        return (next_frame, state, sky) if with_sky else (next_frame, state)
+        carried = self.fade(warp(frame - background, flow, offset), gates[:, :2])
+        deviation = carried + gates[:, 2:] * (drawn - background_next - carried)
+        next_frame = (background_next + deviation).clamp(-1.0, 1.0)
+        next_frame = geo.apply_mask(geo.composite_sun(next_frame, sun_dir_next, out[:, 3:]))
+        return next_frame, state
 
     def motion_fields(self, state: torch.Tensor, noise: torch.Tensor) -> tuple:
-        """Flow (B, 2, N, N) in pixels, the warp's shared sub-pixel offset (B, 2) and the fade
-        gates (B, 2, N, N: coarse, detail), decoded from the state at the bottleneck and
+        """Flow (B, 2, N, N) in pixels, the warp's shared sub-pixel offset (B, 2) and the gates
+        (B, 3, N, N: fade of the coarse band, fade of the detail, blend towards the drawn clouds),
+        decoded from the state at the bottleneck and
         upsampled bilinearly (smooth fields: the copied texture does not tear)."""
         coarse = F.interpolate(self.motion(state), scale_factor=float(2**self.levels), mode="bilinear")
         flow = self.max_flow_px * torch.tanh(coarse[:, :2])
         # Uniform in [-0.5, 0.5) per axis, from two of this step's noise values (sigmoid(1.702 z)
         # is the normal CDF within 0.01).
         offset = torch.sigmoid(1.702 * noise[:, 0, 0, :2]) - 0.5
-        gates = torch.sigmoid(coarse[:, 2:]) * torch.tensor([1.0, DETAIL_GATE_MAX]).view(1, 2, 1, 1)
+        most = coarse.new_tensor([COARSE_GATE_MAX, DETAIL_GATE_MAX, NEW_GATE_MAX]).view(1, 3, 1, 1)
+        gates = torch.sigmoid(coarse[:, 2:]) * most
         return flow, offset, gates
 
     def fade(self, deviation: torch.Tensor, gates: torch.Tensor) -> torch.Tensor:

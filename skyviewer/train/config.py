@@ -66,6 +66,19 @@ class OptimConfig:
     """One-sided label smoothing: real targets are 1 - this (0 = plain non-saturating loss)."""
     label_flip_prob: float = 0.0
     """Noisy labels: probability of swapping real/fake targets for the discriminator (0 = off)."""
+    background_weight: float = 1.0
+    """L1 weight of the generator's SkyBackground (the sky the conditions alone decide) against the
+    real frame with those conditions: it learns their conditional median, the colours both models
+    draw their clouds over, from the first steps on."""
+    background_lr_mult: float = 10.0
+    """The background's learning rate over lr_g. It is a plain regression on the conditions, far from
+    its fit at initialisation: at the GAN's rate (2e-4) its L1 was still ~1 after 250 steps, and the
+    step model learned to cover the wrong colours with its drawn clouds."""
+    sharpness_weight: float = 20.0
+    """Start model: L1 weight of the batch's mean sharpness (mean |Laplacian|, ~0.01-0.02 in the
+    data, hence the weight) against the real batch's. A conv stack at initialisation is full of
+    blocky high-frequency patterns; without this term the cpu preset's samples were rainbow noise
+    over the right colours for the first 750+ steps, which the critic was slow to reject."""
     mixed_precision: bool = False
     """bfloat16 autocast for forward passes on CUDA (ignored on CPU); R1 stays in float32."""
 
@@ -103,11 +116,6 @@ class RolloutConfig:
     no blur-out, no noise build-up. The statistic is ~0.01-0.02 in the data, hence the large weight."""
     anchor_cells: int = 4
     """Cells per side of the anchor's coarse layout."""
-    sky_weight: float = 1.0
-    """L1 weight of the sky the model draws each step (StepModel's `sky`, which its carried clouds
-    fade towards) against the real frame at that time, at every depth: the drawn sky learns the
-    sky expected at that time, sun and cover even while the fades are closed, so it is ready when
-    they open (without it, it ran off to white within 500 steps and the fades stayed shut)."""
     frame_adv_weight: float = 1.0
     """Weight of the per-frame adversarial loss."""
     clip_adv_weight: float = 1.0
@@ -234,7 +242,7 @@ def _cpu(model: str) -> TrainConfig:
             ema_halflife_samples=2000,
         ),
         rollout=RolloutConfig(
-            rollout_steps=4, backprop_steps=2, clip_frames=3, rec_decay_per_step=0.5, replay_capacity=128
+            rollout_steps=4, backprop_steps=2, clip_frames=3, rec_decay_per_step=0.25, replay_capacity=128
         ),
         schedule=ScheduleConfig(
             total_steps=3000 if model == "start" else 3500,

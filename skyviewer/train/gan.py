@@ -67,12 +67,22 @@ class GanTask:
         o = cfg.optim
         # Lazy R1 updates D every r1_every_steps with a bigger step; rescale Adam to compensate (StyleGAN2).
         c = o.r1_every_steps / (o.r1_every_steps + 1)
-        self.opt_G = torch.optim.Adam(self.G.parameters(), lr=o.lr_g, betas=(o.adam_beta1, o.adam_beta2))
+        background = list(self.G.background.parameters())
+        rest = [p for p in self.G.parameters() if all(p is not b for b in background)]
+        self.opt_G = torch.optim.Adam(
+            [{"params": rest}, {"params": background, "lr": o.lr_g * o.background_lr_mult}],
+            lr=o.lr_g,
+            betas=(o.adam_beta1, o.adam_beta2),
+        )
         self.opt_D = torch.optim.Adam(
             self.Ds.parameters(), lr=o.lr_d * c, betas=(o.adam_beta1**c, o.adam_beta2**c)
         )
         self.step = 0
         self.samples_seen = 0
+        # Sharpness: a 4-neighbour Laplacian, measured where all 5 taps are in the sky.
+        self.laplacian = torch.tensor([[0.0, -1, 0], [-1, 4, -1], [0, -1, 0]], device=device)[None, None]
+        sky = self.G.geometry.mask  # (1, 1, N, N)
+        self.laplacian_mask = (F.conv2d(sky, self.laplacian.abs(), padding=1) > 7.5).float()
 
     def autocast(self):
         """bfloat16 autocast on CUDA when mixed precision is on; a no-op elsewhere."""
@@ -135,6 +145,25 @@ class GanTask:
             p_ema.lerp_(p.detach(), 1.0 - beta)
         for b_ema, b in zip(self.G_ema.buffers(), self.G.buffers(), strict=True):
             b_ema.copy_(b)
+
+    def masked_l1(self, pred: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
+        """Mean |pred - real| inside the horizon per frame: (..., 3, N, N) -> (...)."""
+        mask = self.G.geometry.mask[0]  # (1, N, N)
+        return ((pred.float() - real).abs() * mask).sum(dim=(-3, -2, -1)) / (mask.sum() * 3)
+
+    def background_loss(self, sun: torch.Tensor, cover: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
+        """background_weight * masked L1 of the generator's background for conditions sun (..., 3),
+        cover (..., 1) against the real frames (..., 3, N, N) with them, a mean over frames."""
+        background = self.G.background(sun.reshape(-1, 3), cover.reshape(-1, 1))
+        return self.cfg.optim.background_weight * self.masked_l1(background, real.flatten(0, -4)).mean()
+
+    def sharpness(self, frames: torch.Tensor) -> torch.Tensor:
+        """Mean |4-neighbour Laplacian| inside the horizon: (..., 3, N, N) -> (...). About 0.01-0.02
+        in SkySim data; blur lowers it, noise raises it many times over."""
+        x = frames.flatten(0, -4)  # (M, 3, N, N)
+        lap = F.conv2d(x.float(), self.laplacian.expand(3, 1, 3, 3), padding=1, groups=3)
+        mask = self.laplacian_mask
+        return ((lap.abs() * mask).sum(dim=(1, 2, 3)) / (mask.sum() * 3)).view(frames.shape[:-3])
 
     def generator_critics(self, fakes: dict) -> dict[str, torch.Tensor]:
         """Non-saturating loss of each discriminator on (non-detached) fakes, with D frozen."""

@@ -62,8 +62,11 @@ class StartTask(GanTask):
         )
         with self.autocast():
             g = self.generator_critics({"image": self.critic_inputs(fake, sun, cover)})["image"]
-        self.g_update(g, real.shape[0])
-        return {**losses, "G_image": g.item()}
+        background = self.background_loss(sun, cover, real)
+        sharpness_gap = self.sharpness(fake).mean() - self.sharpness(real).mean()
+        detail = self.cfg.optim.sharpness_weight * sharpness_gap.abs()
+        self.g_update(g + background + detail, real.shape[0])
+        return {**losses, "G_image": g.item(), "background": background.item(), "sharpness": detail.item()}
 
     @torch.no_grad()
     def preview(self, clips: list[Clips]) -> Image.Image:

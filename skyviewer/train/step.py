@@ -20,7 +20,8 @@ What shapes the rollout:
   * an anchor at every depth: what any sky at that time, sun and cover shares with the real
     clip -- the coarse colour layout and the sharpness of each frame -- against drift,
     grey-out, blur and noise build-up;
-  * L1 of the sky the model draws each step against the real frame at that time.
+  * L1 of the model's background (StepModel.background, what the conditions alone decide)
+    against the real frames with those conditions.
 """
 
 from __future__ import annotations
@@ -67,21 +68,18 @@ def rollout(
     from `state` (zeros if None). Gradients flow through at most backprop_steps consecutive steps (0: all).
 
     Returns the T predicted frames (B, T, 3, N, N), frame t+1 predicted from the model's frame t,
-    the final state and the T skies the model drew on the way (B, T, 3, N, N).
+    and the final state.
     """
     b, steps = first.shape[0], sun.shape[1] - 1
     state = model.initial_state(b, first.device) if state is None else state
-    frame, frames, skies = first, [], []
+    frame, frames = first, []
     for t in range(steps):
         if backprop_steps and t and t % backprop_steps == 0:
             frame, state = frame.detach(), state.detach()
         noise = torch.randn(model.noise_shape(b), generator=generator, device=first.device)
-        frame, state, sky = model(
-            frame, state, noise, sun[:, t], sun[:, t + 1], cover[:, t + 1], with_sky=True
-        )
+        frame, state = model(frame, state, noise, sun[:, t], sun[:, t + 1], cover[:, t + 1])
         frames.append(frame)
-        skies.append(sky)
-    return torch.stack(frames, dim=1), state, torch.stack(skies, dim=1)
+    return torch.stack(frames, dim=1), state
 
 
 class ReplayBuffer:
@@ -151,10 +149,6 @@ class StepTask(GanTask):
         self.clip_length = cfg.rollout.rollout_steps + 1
         self.preview_frames = cfg.rollout.preview_rollout_steps + 1
         self.replay = ReplayBuffer(cfg.rollout.replay_capacity)
-        # The anchor's sharpness: a 4-neighbour Laplacian, measured where all 5 taps are in the sky.
-        self.laplacian = torch.tensor([[0.0, -1, 0], [-1, 4, -1], [0, -1, 0]], device=device)[None, None]
-        sky = self.G.geometry.mask  # (1, 1, N, N)
-        self.laplacian_mask = (F.conv2d(sky, self.laplacian.abs(), padding=1) > 7.5).float()
 
     # ------------------------------------------------------------ critic inputs
 
@@ -189,11 +183,6 @@ class StepTask(GanTask):
         steps = depth[:, None] + torch.arange(l1.shape[1], device=l1.device)  # (B, T)
         return (r.rec_weight * r.rec_decay_per_step ** steps.float() * l1).sum(dim=1).mean()
 
-    def masked_l1(self, pred: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
-        """Mean |pred - real| inside the horizon per frame: (B, T, 3, N, N) -> (B, T)."""
-        mask = self.G.geometry.mask
-        return ((pred.float() - real).abs() * mask).sum(dim=(2, 3, 4)) / (mask.sum() * 3)
-
     def anchor(self, fake: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
         """What a rollout must share with the real clip at the same times, suns and cover at any depth,
         however far its clouds have diverged: the coarse colour layout (anchor_cells^2 cell means) and
@@ -209,13 +198,6 @@ class StepTask(GanTask):
         layout = cells.abs().mean(dim=(1, 2, 3)).view(fake.shape[0], -1)  # (B, T)
         detail = (self.sharpness(fake[:, 1:]) - self.sharpness(real[:, 1:])).abs()  # (B, T)
         return (r.anchor_weight * layout + r.anchor_stats_weight * detail).sum(dim=1).mean()
-
-    def sharpness(self, frames: torch.Tensor) -> torch.Tensor:
-        """Mean |4-neighbour Laplacian| inside the horizon: (B, T, 3, N, N) -> (B, T)."""
-        x = frames.flatten(0, 1)  # (B*T, 3, N, N)
-        lap = F.conv2d(x, self.laplacian.expand(3, 1, 3, 3), padding=1, groups=3)
-        mask = self.laplacian_mask
-        return ((lap.abs() * mask).sum(dim=(1, 2, 3)) / (mask.sum() * 3)).view(frames.shape[:2])
 
     def starts(self, sampler: ClipSampler) -> tuple[Clips, dict[str, torch.Tensor]]:
         """This step's clips and where their rollouts start: replay_fraction of the batch continues
@@ -244,9 +226,7 @@ class StepTask(GanTask):
         noisy = start["frame"] + r.context_noise_std * torch.randn_like(start["frame"])
         first = self.G.geometry.apply_mask(noisy)  # (B, 3, N, N)
         with self.autocast():
-            pred, state, skies = rollout(
-                self.G, first, sun, cover, start["state"], backprop_steps=r.backprop_steps
-            )
+            pred, state = rollout(self.G, first, sun, cover, start["state"], backprop_steps=r.backprop_steps)
         fake = torch.cat([start["frame"][:, None], pred.float()], dim=1)  # the start frame, then the rollout
         b, length = real.shape[:2]
         picks = torch.randint(1, length, (b,), device=real.device)  # a predicted frame per clip
@@ -259,8 +239,9 @@ class StepTask(GanTask):
             adv = self.generator_critics(self.critic_inputs(fake, sun, cover, picks, t))
         rec = self.reconstruction(pred, real[:, 1:], start["depth"].to(real.device))
         anchor = self.anchor(fake, real)
-        drawn = r.sky_weight * self.masked_l1(skies, real[:, 1:]).sum(dim=1).mean()
-        total = r.frame_adv_weight * adv["frame"] + r.clip_adv_weight * adv["clip"] + rec + anchor + drawn
+        background = self.background_loss(sun, cover, real)
+        adversarial = r.frame_adv_weight * adv["frame"] + r.clip_adv_weight * adv["clip"]
+        total = adversarial + rec + anchor + background
         self.g_update(total, b)
         self.keep_going(sampler, pred[:, -1], state, start)
         return {
@@ -269,7 +250,7 @@ class StepTask(GanTask):
             "G_clip": adv["clip"].item(),
             "rec": rec.item(),
             "anchor": anchor.item(),
-            "sky": drawn.item(),
+            "background": background.item(),
             "replay_depth": start["depth"].float().mean().item(),
         }
 
@@ -301,9 +282,7 @@ class StepTask(GanTask):
         noise = torch.Generator(device=self.device).manual_seed(self.cfg.schedule.seed)
         for clip in clips:
             clip = clip.to(self.device)
-            pred, _, _ = rollout(
-                self.G_ema, clip.frames[:, 0], clip.sun_dir, clip.cloud_cover, generator=noise
-            )
+            pred, _ = rollout(self.G_ema, clip.frames[:, 0], clip.sun_dir, clip.cloud_cover, generator=noise)
             pred = pred[0]  # (T, 3, N, N)
             real = clip.frames[0]  # (T+1, 3, N, N)
             pred = torch.cat([real[:1], pred])  # (T+1, 3, N, N)
