@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from skyviewer.nets.blocks import COND_DIM, GEOMETRY_CHANNELS, MinibatchStd, SkyGeometry, warp
 from skyviewer.nets.discriminator import Discriminator
 from skyviewer.nets.start import StartGenerator
-from skyviewer.nets.step import GATE_INIT, NEW_GATE_INIT, StepModel
+from skyviewer.nets.step import CLOUD_FADE, NEW_GATE_INIT, StepModel
 from skyviewer.sky.projection import fisheye_mask
 from skyviewer.train.onnx_export import OPSET, example_inputs, export_onnx
 
@@ -82,10 +82,12 @@ def test_step_model_starts_near_identity_and_keeps_state_shape():
     sun, cover = sun_and_cover(2)
     nxt, state = model(frame, model.initial_state(2), torch.randn(model.noise_shape(2)), sun, sun, cover)
     assert state.shape == model.state_shape(2) == (2, 8, N // 4, N // 4)
-    # No motion; the deviation from the background faded by GATE_INIT, the whole blended by
-    # NEW_GATE_INIT towards a grey drawn field; the sun disc half open.
+    # No motion; the deviation from the background faded (at most by CLOUD_FADE), the whole
+    # blended by NEW_GATE_INIT towards a grey drawn field; the sun disc half open.
     background = model.background(sun, cover)
-    expected = (1 - NEW_GATE_INIT) * (background + (1 - GATE_INIT) * (frame - background))
+    carried = model.fade(frame - background)
+    assert (carried - (frame - background)).abs().max() <= CLOUD_FADE * (frame - background).abs().max()
+    expected = (1 - NEW_GATE_INIT) * (background + carried)
     disc = geo.composite_sun(torch.zeros_like(frame), sun, torch.zeros(2, 1, N, N))
     checked = (disc < 1e-6) & (geo.mask > 0)  # away from the sun, inside the horizon
     torch.testing.assert_close(nxt[checked], expected[checked])

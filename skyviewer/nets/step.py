@@ -31,7 +31,7 @@ moved the sky's gradient with the clouds and dragged rim pixels in as streaks; a
 drawn from the state changed every step, and each change stayed in the carried deviation for
 good (black and white blotches within 10 steps).
 
-The flow starts at zero and the gates small: an untrained model almost repeats its input, so
+The flow starts at zero and the blend small: an untrained model almost repeats its input, so
 early rollouts are stable and training adds the motion. The state starts as zeros
 (`initial_state`).
 """
@@ -57,28 +57,24 @@ from skyviewer.nets.blocks import (
 
 IN_CHANNELS = 3 + 3 + 2 + 2 + 1  # frame, view directions, sun maps now and next, cloud cover
 MAP_CHANNELS = 3 + 2 + 1  # decoder conditions: view directions, sun maps at the next time, cloud cover
-GATE_INIT = 0.01
-"""Fade per step of both bands at initialisation."""
+CLOUD_FADE = 0.01
+"""Fade of the carried clouds' coarse band per step, a constant: a cloud left alone dissolves
+with a half-life of ~70 steps (23 sky minutes at 20 s), fine detail is never faded.
+
+Why not learned: the rollout's L1 against one real future rewards the mean of all futures, and
+fading is the cheapest way to it. Every learned fade was pushed as far as it could go (cpu
+preset, measured): one blend gate went to 0.26 (clouds gone within 8 steps), capped at 0.15 it
+sat at the cap; learned coarse and detail fades went to 0.2 and to their caps (0.05, 0.02),
+and the clouds were gone within 10 steps. SkySim clouds change little in one 20 s step."""
+NEW_GATE_MAX = 0.03
+"""Largest blend towards the drawn clouds in one step (learned below it): new clouds build up
+over >= 30 steps, and the carried detail is never traded wholesale for the smoother drawn field."""
 NEW_GATE_INIT = 0.01
 """Blend towards the drawn clouds at initialisation."""
-COARSE_GATE_MAX = 0.05
-"""Largest fade of the coarse band (where clouds are, their colour) in one step."""
-DETAIL_GATE_MAX = 0.02
-"""Largest fade of the fine detail in one step."""
-NEW_GATE_MAX = 0.05
-"""Largest blend towards the drawn clouds in one step.
-
-Why the gates are capped this low: the rollout's L1 against one real future rewards the mean
-of all futures, and fading is the cheapest way to it. Each freedom to fade was taken as soon as
-it was given (cpu preset, measured): one blend gate went to 0.26 (clouds gone within 8 steps),
-capped at 0.15 it sat at the cap; with a free coarse fade (0.08), detail at its 0.05 cap and the
-drawn-cloud blend at its 0.1 cap, the clouds were gone within 9 steps. SkySim clouds change
-little in one 20 s step, so these caps cost the data nothing: a cloud still dissolves, or a new
-one builds up, over 20-50 steps (7-17 sky minutes)."""
 COARSE_KERNEL_TAPS = 9
-"""Binomial low-pass splitting the fade into coarse and detail bands (periods above ~8 px are
-coarse). Its frequency response H = cos^8(pi f) is never negative, so the fade's gain
-1 - g_coarse H - g_detail (1 - H) lies in [0, 1] at every frequency: nothing is amplified."""
+"""Binomial low-pass picking the coarse band the fade acts on (periods above ~8 px). Its
+frequency response H = cos^8(pi f) is never negative, so the fade's gain 1 - CLOUD_FADE H lies
+in [0, 1] at every frequency: nothing is amplified."""
 
 
 class StepModel(nn.Module):
@@ -107,8 +103,7 @@ class StepModel(nn.Module):
         )
         self.gru = ConvGRU(widths[-1] + noise_channels, state_channels)
         self.background = SkyBackground(self.geometry)
-        # flow (2) + gate logits (coarse fade, detail fade, new clouds)
-        self.motion = nn.Conv2d(state_channels, 5, 3, padding=1)
+        self.motion = nn.Conv2d(state_channels, 3, 3, padding=1)  # flow (2) + the new clouds' gate logit
         ups, c = [], state_channels
         for i in reversed(range(levels)):  # coarse to fine; conditions, not the frame, at each level
             ups.append(conv_act(c + MAP_CHANNELS, widths[i], norm=True))
@@ -120,9 +115,7 @@ class StepModel(nn.Module):
             nn.init.zeros_(conv.weight)
             nn.init.zeros_(conv.bias)
         with torch.no_grad():
-            self.motion.bias[2] = torch.logit(torch.tensor(GATE_INIT / COARSE_GATE_MAX))
-            self.motion.bias[3] = torch.logit(torch.tensor(GATE_INIT / DETAIL_GATE_MAX))
-            self.motion.bias[4] = torch.logit(torch.tensor(NEW_GATE_INIT / NEW_GATE_MAX))
+            self.motion.bias[2] = torch.logit(torch.tensor(NEW_GATE_INIT / NEW_GATE_MAX))
         taps = torch.tensor(
             [math.comb(COARSE_KERNEL_TAPS - 1, k) for k in range(COARSE_KERNEL_TAPS)], dtype=torch.float32
         )
@@ -181,32 +174,27 @@ class StepModel(nn.Module):
         # where fading towards it was a cheap way to move colours, as the drawn sky did before.
         background = self.background(sun_dir, cloud_cover).detach()
         background_next = self.background(sun_dir_next, cloud_cover).detach()
-        flow, offset, gates = self.motion_fields(state, noise)
-        carried = self.fade(warp(frame - background, flow, offset), gates[:, :2])
-        deviation = carried + gates[:, 2:] * (drawn - background_next - carried)
+        flow, offset, new = self.motion_fields(state, noise)
+        carried = self.fade(warp(frame - background, flow, offset))
+        deviation = carried + new * (drawn - background_next - carried)
         next_frame = (background_next + deviation).clamp(-1.0, 1.0)
         next_frame = geo.apply_mask(geo.composite_sun(next_frame, sun_dir_next, out[:, 3:]))
         return next_frame, state
 
     def motion_fields(self, state: torch.Tensor, noise: torch.Tensor) -> tuple:
-        """Flow (B, 2, N, N) in pixels, the warp's shared sub-pixel offset (B, 2) and the gates
-        (B, 3, N, N: fade of the coarse band, fade of the detail, blend towards the drawn clouds),
-        decoded from the state at the bottleneck and
+        """Flow (B, 2, N, N) in pixels, the warp's shared sub-pixel offset (B, 2) and the blend
+        towards the drawn clouds (B, 1, N, N), decoded from the state at the bottleneck and
         upsampled bilinearly (smooth fields: the copied texture does not tear)."""
         coarse = F.interpolate(self.motion(state), scale_factor=float(2**self.levels), mode="bilinear")
         flow = self.max_flow_px * torch.tanh(coarse[:, :2])
         # Uniform in [-0.5, 0.5) per axis, from two of this step's noise values (sigmoid(1.702 z)
         # is the normal CDF within 0.01).
         offset = torch.sigmoid(1.702 * noise[:, 0, 0, :2]) - 0.5
-        most = coarse.new_tensor([COARSE_GATE_MAX, DETAIL_GATE_MAX, NEW_GATE_MAX]).view(1, 3, 1, 1)
-        gates = torch.sigmoid(coarse[:, 2:]) * most
-        return flow, offset, gates
+        return flow, offset, NEW_GATE_MAX * torch.sigmoid(coarse[:, 2:])
 
-    def fade(self, deviation: torch.Tensor, gates: torch.Tensor) -> torch.Tensor:
-        """deviation * (1 - g_coarse H - g_detail (1 - H)), H the binomial low-pass: the coarse
-        band (where clouds are, their colour) fades as far as g_coarse says, the fine detail at
-        most by DETAIL_GATE_MAX per step. (B, 3, N, N), gates (B, 2, N, N)."""
+    def fade(self, deviation: torch.Tensor) -> torch.Tensor:
+        """deviation - CLOUD_FADE * lowpass(deviation), (B, 3, N, N): the coarse band fades, the
+        fine detail stays."""
         # Zero padding is exact: below the horizon the deviation is 0 (both sides are -1).
         coarse = F.conv2d(deviation, self.coarse_kernel, padding=COARSE_KERNEL_TAPS // 2, groups=3)
-        g_coarse, g_detail = gates[:, :1], gates[:, 1:]
-        return (1.0 - g_detail) * deviation - (g_coarse - g_detail) * coarse
+        return deviation - CLOUD_FADE * coarse

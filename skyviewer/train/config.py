@@ -74,11 +74,15 @@ class OptimConfig:
     """The background's learning rate over lr_g. It is a plain regression on the conditions, far from
     its fit at initialisation: at the GAN's rate (2e-4) its L1 was still ~1 after 250 steps, and the
     step model learned to cover the wrong colours with its drawn clouds."""
-    sharpness_weight: float = 20.0
+    colour_anchor_weight: float = 2.0
+    """Start model: L1 weight of a sample's coarse colour layout (4 x 4 cell means) against its
+    background's: the GAN draws clouds over the background instead of tinting it."""
+    sharpness_weight: float = 5.0
     """Start model: L1 weight of the batch's mean sharpness (mean |Laplacian|, ~0.01-0.02 in the
     data, hence the weight) against the real batch's. A conv stack at initialisation is full of
     blocky high-frequency patterns; without this term the cpu preset's samples were rainbow noise
-    over the right colours for the first 750+ steps, which the critic was slow to reject."""
+    over the right colours for the first 750+ steps, which the critic was slow to reject; at 20 it
+    drew one thin dark line per sample instead (cheapest way to the data's mean sharpness)."""
     mixed_precision: bool = False
     """bfloat16 autocast for forward passes on CUDA (ignored on CPU); R1 stays in float32."""
 

@@ -8,6 +8,7 @@ and the discriminator's projection head can check that the two agree.
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from PIL import Image
 
 from skyviewer.nets.blocks import COND_DIM, GEOMETRY_CHANNELS
@@ -63,10 +64,26 @@ class StartTask(GanTask):
         with self.autocast():
             g = self.generator_critics({"image": self.critic_inputs(fake, sun, cover)})["image"]
         background = self.background_loss(sun, cover, real)
+        anchor = self.colour_anchor(fake, sun, cover)
         sharpness_gap = self.sharpness(fake).mean() - self.sharpness(real).mean()
         detail = self.cfg.optim.sharpness_weight * sharpness_gap.abs()
-        self.g_update(g + background + detail, real.shape[0])
-        return {**losses, "G_image": g.item(), "background": background.item(), "sharpness": detail.item()}
+        self.g_update(g + background + anchor + detail, real.shape[0])
+        return {
+            **losses,
+            "G_image": g.item(),
+            "background": background.item(),
+            "anchor": anchor.item(),
+            "sharpness": detail.item(),
+        }
+
+    def colour_anchor(self, fake: torch.Tensor, sun: torch.Tensor, cover: torch.Tensor) -> torch.Tensor:
+        """colour_anchor_weight * L1 of the fakes' coarse colour layout (4 x 4 cell means) against the
+        background's for their conditions (detached): the clouds the GAN draws may move colour around
+        locally, not tint the whole sky (magenta after 750 steps without it)."""
+        with torch.no_grad():
+            background = self.G.background(sun, cover)
+        cells = F.adaptive_avg_pool2d(fake.float() - background, 4)
+        return self.cfg.optim.colour_anchor_weight * cells.abs().mean()
 
     @torch.no_grad()
     def preview(self, clips: list[Clips]) -> Image.Image:
