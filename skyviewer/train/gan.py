@@ -68,7 +68,8 @@ class GanTask:
         # Lazy R1 updates D every r1_every_steps with a bigger step; rescale Adam to compensate (StyleGAN2).
         c = o.r1_every_steps / (o.r1_every_steps + 1)
         background = list(self.G.background.parameters())
-        rest = [p for p in self.G.parameters() if all(p is not b for b in background)]
+        background_ids = {id(p) for p in background}
+        rest = [p for p in self.G.parameters() if id(p) not in background_ids]
         self.opt_G = torch.optim.Adam(
             [{"params": rest}, {"params": background, "lr": o.lr_g * o.background_lr_mult}],
             lr=o.lr_g,
