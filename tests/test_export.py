@@ -76,12 +76,14 @@ def test_runtime_rollout_matches_torch(package_dir, snapshots):
     rng = np.random.default_rng(5)
     sun, cover = (torch.from_numpy(sky.conditions()[k][None]) for k in ("sun_dir", "cloud_cover"))
     with torch.no_grad():
-        frame = start(torch.from_numpy(rng.standard_normal((1, start.latent_dim), np.float32)), sun, cover)
+        frame, field = start(
+            torch.from_numpy(rng.standard_normal(start.latent_shape(1), np.float32)), sun, cover
+        )
         assert np.abs(sky.frame_encoded().numpy() - frame.numpy()).max() < 1e-4
-        state = step.initial_state(1)
+        motion = step.initial_motion(1)
         for _ in range(3):
             noise = torch.from_numpy(rng.standard_normal(step.noise_shape(1), np.float32))
-            frame, state = step(frame, state, noise, sun, sun, cover)
+            frame, field, motion = step(field, motion, noise, sun, cover)
             assert np.abs(sky.step_encoded().numpy() - frame.numpy()).max() < 1e-4
 
 

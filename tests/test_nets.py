@@ -9,10 +9,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from skyviewer.nets.blocks import COND_DIM, GEOMETRY_CHANNELS, MinibatchStd, SkyGeometry, warp
+from skyviewer.nets.blocks import COND_DIM, GEOMETRY_CHANNELS, MinibatchStd, warp
 from skyviewer.nets.discriminator import Discriminator
+from skyviewer.nets.field import CloudField
 from skyviewer.nets.start import StartGenerator
-from skyviewer.nets.step import CLOUD_FADE, NEW_GATE_INIT, StepModel
+from skyviewer.nets.step import MOTION_CHANNELS, StepModel
 from skyviewer.sky.projection import fisheye_mask
 from skyviewer.train.onnx_export import OPSET, example_inputs, export_onnx
 
@@ -24,13 +25,29 @@ def sun_and_cover(b: int) -> tuple[torch.Tensor, torch.Tensor]:
     return F.normalize(torch.randn(b, 3) + torch.tensor([0.0, 2.0, 0.0]), dim=1), torch.rand(b, 1)
 
 
-def small_step_model() -> StepModel:
+def small_start_model() -> StartGenerator:
+    return StartGenerator(N, field_channels=2, field_kernel_px=5, render_width=8, render_layers=2).eval()
+
+
+def small_step_model(evolution: float = 0.1) -> StepModel:
     model = StepModel(
-        N, levels=1, state_channels=8, noise_channels=2, channel_base=256, max_channels=16, max_flow_px=2
+        N,
+        field_channels=2,
+        field_kernel_px=5,
+        render_width=8,
+        render_layers=2,
+        wind_px=0.5,
+        evolution=evolution,
     )
-    for conv in (model.motion, model.head):  # leave the near-identity initialisation: real motion
-        torch.nn.init.normal_(conv.weight, std=0.1)
+    torch.nn.init.normal_(model.renderer.to_rgb.weight, std=0.3)  # clouds, not the zero-initialised blank
     return model.eval()
+
+
+def calm_noise(model: StepModel, batch: int) -> torch.Tensor:
+    """Step noise whose wind draw is zero: the wind only persists."""
+    noise = torch.randn(model.noise_shape(batch))
+    noise[:, 2 * model.field.channels] = 0.0
+    return noise
 
 
 def sampling_grid(flow: torch.Tensor) -> torch.Tensor:
@@ -63,69 +80,80 @@ def test_warp_integer_shift_moves_pixels():
     assert torch.equal(warp(image, flow)[..., :-1], image[..., 1:])
 
 
-def test_start_generator_shape_range_and_horizon():
-    g = StartGenerator(N, latent_dim=16, channel_base=256, max_channels=16)
+def test_cloud_field_is_unit_variance_everywhere_whatever_the_kernel():
+    torch.manual_seed(0)
+    field = CloudField(channels=2, kernel_px=7, resolution=N)
+    with torch.no_grad():
+        field.kernel.normal_()  # any kernel: a spectrum, not a gain
+        values = field(torch.randn(field.noise_shape(4000)))  # (4000, 2, N, N)
+    var = values.var(dim=0)
+    assert values.shape[1:] == (2, N, N)
+    assert var.min() > 0.9 and var.max() < 1.1  # corners and borders included (valid convolution)
+
+
+def test_start_generator_shape_range_horizon_and_field():
+    g = small_start_model()
     sun, cover = sun_and_cover(3)
-    x = g(torch.randn(3, 16), sun, cover)
-    assert x.shape == (3, 3, N, N)
+    x, field = g(torch.randn(g.latent_shape(3)), sun, cover)
+    assert x.shape == (3, 3, N, N) and field.shape == (3, 2, N, N)
     assert x.min() >= -1 and x.max() <= 1
     outside = ~torch.from_numpy(fisheye_mask(N))
     assert torch.all(x[:, :, outside] == -1)
 
 
-def test_step_model_starts_near_identity_and_keeps_state_shape():
-    model = StepModel(
-        N, levels=2, state_channels=8, noise_channels=2, channel_base=256, max_channels=16, max_flow_px=2
-    )
-    geo = SkyGeometry(N)
-    frame = geo.apply_mask(torch.rand(2, 3, N, N) * 2 - 1)
-    sun, cover = sun_and_cover(2)
-    nxt, state = model(frame, model.initial_state(2), torch.randn(model.noise_shape(2)), sun, sun, cover)
-    assert state.shape == model.state_shape(2) == (2, 8, N // 4, N // 4)
-    # No motion; the deviation from the background faded (at most by CLOUD_FADE), the whole
-    # blended by NEW_GATE_INIT towards a grey drawn field; the sun disc half open.
-    background = model.background(sun, cover)
-    carried = model.fade(frame - background)
-    assert (carried - (frame - background)).abs().max() <= CLOUD_FADE * (frame - background).abs().max()
-    expected = (1 - NEW_GATE_INIT) * (background + carried)
-    disc = geo.composite_sun(torch.zeros_like(frame), sun, torch.zeros(2, 1, N, N))
-    checked = (disc < 1e-6) & (geo.mask > 0)  # away from the sun, inside the horizon
-    torch.testing.assert_close(nxt[checked], expected[checked])
+def test_step_moves_the_field_by_whole_pixels_and_fills_the_upwind_edge():
+    model = small_step_model(evolution=1e-6)  # no renewal: the field only moves
+    field = model.field(torch.randn(model.field.noise_shape(1)))
+    motion = torch.tensor([[1.0, -2.0, 0.0, 0.0, 1.0]])  # one pixel east (+x), two north (-y)
+    with torch.no_grad():
+        _, moved, after = model(field, motion, calm_noise(model, 1), *sun_and_cover(1))
+    torch.testing.assert_close(moved[..., : N - 2, 1:], field[..., 2:, : N - 1], atol=1e-5, rtol=0)
+    assert not torch.allclose(moved[..., :, 0], field[..., :, 0])  # entered from beyond the square
+    assert torch.allclose(after[0, :2], torch.tensor([1.0, -2.0]) * 0.999)  # the wind persists
+    assert after[0, 4] == 1.0
 
 
-def test_step_model_rollout_stays_in_range_whatever_the_weights():
-    """The next frame is a convex blend of copied pixels and a tanh-bounded target: even random
-    weights cannot push a long rollout out of the encoding's range or to NaN."""
+def test_slow_wind_moves_at_its_mean_speed():
+    """0.3 px/step: the sub-pixel phase in the motion state adds up, so the field moves one
+    pixel on ~30 % of the steps and the total is exact to within a pixel."""
+    model = small_step_model(evolution=1e-6)
+    motion = torch.tensor([[0.3, 0.0, 0.0, 0.0, 1.0]])
+    total_wind, total_shift = 0.0, 0.0
+    with torch.no_grad():
+        for _ in range(100):
+            total_wind += 0.999 * motion[0, 0].item()
+            motion, shift = model.next_motion(motion, torch.zeros(1, 2))
+            total_shift += shift[0, 0].item()
+            assert shift[0, 0] in (0.0, 1.0)
+    assert abs(total_shift - total_wind) <= 0.5 + 1e-4
+
+
+def test_step_rollout_stays_in_distribution_whatever_the_weights():
+    """Variance-preserving renewal: after hundreds of steps of a randomly perturbed model the field
+    is still unit variance, the frames in range and finite, and still changing."""
     torch.manual_seed(1)
     model = small_step_model()
     with torch.no_grad():
-        for p in model.parameters():
+        for p in model.renderer.parameters():
             p.add_(0.3 * torch.randn_like(p))
-        frame = SkyGeometry(N).apply_mask(torch.rand(1, 3, N, N) * 2 - 1)
-        state, (sun, cover), changes = model.initial_state(1), sun_and_cover(1), []
+        sun, cover = sun_and_cover(8)
+        start = small_start_model()
+        _, field = start(torch.randn(start.latent_shape(8)), sun, cover)
+        motion, frame, changes = model.initial_motion(8), None, []
         for _ in range(300):
-            nxt, state = model(frame, state, torch.randn(model.noise_shape(1)), sun, sun, cover)
-            assert torch.isfinite(nxt).all() and nxt.abs().max() <= 1 and torch.isfinite(state).all()
-            changes.append((nxt - frame).abs().mean().item())
+            nxt, field, motion = model(field, motion, torch.randn(model.noise_shape(8)), sun, cover)
+            assert torch.isfinite(nxt).all() and nxt.abs().max() <= 1
+            if frame is not None:
+                changes.append((nxt - frame).abs().mean().item())
             frame = nxt
-    assert max(changes[-50:]) > 0  # still moving, not frozen
+    assert 0.85 < field.std().item() < 1.15
+    assert motion.shape == (8, MOTION_CHANNELS)
+    assert min(changes[-50:]) > 0  # still moving, not frozen
 
 
-def test_warp_offset_makes_the_mean_motion_exact():
-    """Randomised rounding: a 0.3 px/step flow moves content one pixel on ~30 % of the steps."""
-    image = torch.arange(N, dtype=torch.float32).expand(1, 1, N, N).contiguous()
-    flow = torch.full((1, 2, N, N), 0.3)
-    offsets = torch.rand(2000, 2) - 0.5
-    moved = [warp(image, flow, o[None])[0, 0, N // 2, N // 2] - image[0, 0, N // 2, N // 2] for o in offsets]
-    assert abs(torch.stack(moved).mean().item() - 0.3) < 0.04
-    assert torch.equal(warp(image, torch.zeros_like(flow), torch.zeros(1, 2)), image)
-
-
-def test_step_model_rejects_bad_levels():
+def test_step_model_rejects_an_evolution_out_of_range():
     with pytest.raises(ValueError):
-        StepModel(
-            12, levels=3, state_channels=8, noise_channels=2, channel_base=256, max_channels=16, max_flow_px=2
-        )
+        small_step_model(evolution=0.5)
 
 
 @pytest.mark.parametrize("batch", [4, 6, 3])
@@ -157,7 +185,7 @@ def onnx_matches_torch(model: torch.nn.Module, path) -> onnx.ModelProto:
 
 @pytest.mark.parametrize("kind", ["start", "step"])
 def test_onnx_export_is_static_standard_opset15(kind, tmp_path):
-    model = StartGenerator(N, 16, 256, 16).eval() if kind == "start" else small_step_model()
+    model = small_start_model() if kind == "start" else small_step_model()
     proto = onnx_matches_torch(model, tmp_path / f"{kind}.onnx")
     assert all(o.domain in ("", "ai.onnx") and o.version <= OPSET for o in proto.opset_import)
     ops = {node.op_type for node in proto.graph.node}

@@ -24,7 +24,7 @@ from skyviewer.train.commands import apply_overrides, register
 from skyviewer.train.config import PRESETS, TrainConfig, preset
 from skyviewer.train.loop import train
 from skyviewer.train.onnx_export import export_onnx, load_generator
-from skyviewer.train.step import ReplayBuffer
+from skyviewer.train.step import build_generator
 
 torch.set_num_threads(1)
 DATA_PX = 32
@@ -82,10 +82,8 @@ def stats(run_dir) -> list[dict]:
 @pytest.mark.parametrize("model", ["start", "step"])
 def test_every_preset_trains_two_steps(model, name, dataset, tmp_path):
     cfg = preset(model, name)
-    if (
-        name == "gpu"
-    ):  # the 256 px config itself (sizes, levels, bf16 flag); smaller nets keep it quick on CPU
-        cfg.net.channel_base, cfg.net.disc_channel_base = 2048, 2048
+    if name == "gpu":  # the 256 px config itself (sizes, bf16 flag); smaller nets keep it quick on CPU
+        cfg.net.render_width, cfg.net.disc_channel_base = 16, 2048
     run_dir = train(quick(cfg), dataset, tmp_path)
     assert run_dir == tmp_path / f"00000-{model}-{name}"
     records = stats(run_dir)
@@ -121,30 +119,28 @@ def test_resume_gives_the_same_next_loss(model, dataset, tmp_path):
         None, dataset, tmp_path / "c", resume=straight, resume_overrides=["schedule.total_steps=4"]
     )
     assert [r["step"] for r in stats(longer)] == [4]  # a finished run trains on for longer
-    if model == "step":  # the replay buffer is training state too: it continued rollouts of the model
-        assert max(r["losses"]["replay_depth"] for r in stats(straight)) > 0
 
 
-def test_replay_buffer_keeps_chains_and_fills_only_free_slots():
-    buffer = ReplayBuffer(capacity=4)
+def test_step_takes_over_the_start_renderer_frozen_and_learns_the_motion(dataset, tmp_path):
+    start_run = train(quick(preset("start", "smoke"), total_steps=1), dataset, tmp_path)
+    start_weights = torch.load(start_run / "snapshot-0000001.pt", weights_only=True)["G_ema"]
+    cfg = quick(preset("step", "smoke"))
+    cfg.rollout.start_snapshot = str(start_run / "snapshot-0000001.pt")
+    step_run = train(cfg, dataset, tmp_path)
+    step_weights = torch.load(step_run / "snapshot-0000002.pt", weights_only=True)["G_ema"]
+    shared = [k for k in step_weights if k.startswith(("field.", "renderer."))]
+    assert shared and all(torch.equal(step_weights[k], start_weights[k]) for k in shared)
+    untrained = build_generator(cfg).state_dict()
+    assert not torch.equal(step_weights["log_wind_px"], untrained["log_wind_px"])  # the motion learns
+    assert stats(step_run)[0]["losses"]["background"] == 0  # the start's background, not relearned
 
-    def entries(depths: list[int]) -> dict:
-        n = len(depths)
-        return {
-            "frame": torch.zeros(n, 3, 2, 2),
-            "position": torch.zeros(n, 2).long(),
-            "depth": torch.tensor(depths),
-        }
 
-    assert buffer.take(2) == {}
-    buffer.put(entries([3, 3, 3]), replayed=torch.tensor([False] * 3))
-    buffer.put(entries([3, 3]), replayed=torch.tensor([False] * 2))  # one free slot: one fresh entry
-    assert len(buffer) == 4
-    taken = buffer.take(2)
-    assert len(buffer) == 2 and taken["depth"].tolist() == [3, 3]
-    # Continued rollouts always go back in, ahead of fresh ones: chains live on, deeper.
-    buffer.put(entries([6, 6, 3, 3]), replayed=torch.tensor([True, True, False, False]))
-    assert sorted(buffer.entries["depth"].tolist()) == [3, 3, 6, 6]
+def test_step_refuses_a_step_snapshot_as_its_start(dataset, tmp_path):
+    step_run = train(quick(preset("step", "smoke"), total_steps=1), dataset, tmp_path)
+    cfg = quick(preset("step", "smoke"))
+    cfg.rollout.start_snapshot = str(step_run / "snapshot-0000001.pt")
+    with pytest.raises(ValueError, match="start-model snapshot"):
+        train(cfg, dataset, tmp_path)
 
 
 @pytest.mark.parametrize("model", ["start", "step"])

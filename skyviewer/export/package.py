@@ -75,16 +75,17 @@ ROLES = {
     "sun_dir_next": {"role": "condition", "condition": "sun_dir", "at": "next", "range": [-1.0, 1.0]},
     "cloud_cover": {"role": "condition", "condition": "cloud_cover", "at": "current", "range": [0.0, 1.0]},
     "sky": {"role": "frame", "range": [-1.0, 1.0], "description": "encoded radiance, -1 below the horizon"},
-    "frame": {"role": "frame", "range": [-1.0, 1.0], "description": "the previous frame (encoded)"},
     "next_frame": {"role": "frame", "range": [-1.0, 1.0], "description": "the next frame (encoded)"},
-    "state": {"role": "state", "range": None, "description": "recurrent state of the previous step"},
-    "next_state": {"role": "state", "range": None, "description": "recurrent state for the next step"},
+    "field": {"role": "state", "range": None, "description": "the cloud field the sky is drawn from"},
+    "next_field": {"role": "state", "range": None, "description": "cloud field of the next frame"},
+    "motion": {"role": "state", "range": None, "description": "wind (x, y), sub-pixel phase (x, y), started"},
+    "next_motion": {"role": "state", "range": None, "description": "motion state for the next step"},
 }
 RECURRENCE = {
     "start": [],
     "step": [
-        {"input": "frame", "output": "next_frame", "initial": "start:sky"},
-        {"input": "state", "output": "next_state", "initial": 0.0},
+        {"input": "field", "output": "next_field", "initial": "start:field"},
+        {"input": "motion", "output": "next_motion", "initial": 0.0},
     ],
 }
 
@@ -246,10 +247,11 @@ def render_preview(start: torch.nn.Module, step: torch.nn.Module) -> bytes:
     g = torch.Generator().manual_seed(0)
     sun, cover = torch.tensor([DEFAULT_SUN_DIR]), torch.tensor([CONDITIONS[1]["default"]])
     with torch.no_grad():
-        frame = start(torch.randn(1, start.latent_dim, generator=g), sun, cover)  # (1, 3, N, N)
-        frames, state = [frame], step.initial_state(1)
+        frame, field = start(torch.randn(start.latent_shape(1), generator=g), sun, cover)  # (1, 3, N, N)
+        frames, motion = [frame], step.initial_motion(1)
         for _ in range(PREVIEW_STEPS):
-            frame, state = step(frame, state, torch.randn(step.noise_shape(1), generator=g), sun, sun, cover)
+            noise = torch.randn(step.noise_shape(1), generator=g)
+            frame, field, motion = step(field, motion, noise, sun, cover)
             frames.append(frame)
     n = frame.shape[-1]
     mask = fisheye_mask(n)

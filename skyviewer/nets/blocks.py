@@ -1,9 +1,9 @@
 """Small building blocks shared by the start and step models and their discriminators.
 
 Everything a generator uses must export to ONNX opset <= 15 with static shapes and
-standard ops (Unity's Inference Engine, Unreal's NNE): plain convs, nearest upsampling,
-average pooling, elementwise math, GatherElements. In particular the warp below is a
-hand-written bilinear gather instead of grid_sample (GridSample only exists from opset 16).
+standard ops (Unity's Inference Engine, Unreal's NNE): plain convs, average pooling,
+elementwise math, GatherElements. In particular the warp below is a hand-written gather
+instead of grid_sample (GridSample only exists from opset 16).
 """
 
 from __future__ import annotations
@@ -39,21 +39,6 @@ def init_weights(*modules: nn.Module) -> None:
 def channels_at(resolution: int, channel_base: int, max_channels: int) -> int:
     """Feature width at a resolution: wider where the image is small (stylegan's rule)."""
     return max(8, min(max_channels, channel_base // resolution))
-
-
-class PixelNorm(nn.Module):
-    """Normalise each pixel's feature vector to unit RMS (ProGAN): batch-independent, exportable."""
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x * torch.rsqrt(x.pow(2).mean(dim=1, keepdim=True) + 1e-8)
-
-
-def conv_act(cin: int, cout: int, norm: bool) -> nn.Sequential:
-    """3x3 conv + leaky ReLU (+ pixel norm in generators; discriminators go without, R1 keeps them sane)."""
-    layers: list[nn.Module] = [nn.Conv2d(cin, cout, 3, padding=1), nn.LeakyReLU(LRELU_SLOPE)]
-    if norm:
-        layers.append(PixelNorm())
-    return nn.Sequential(*layers)
 
 
 class SkyGeometry(nn.Module):
@@ -163,32 +148,13 @@ class MinibatchStd(nn.Module):
         return torch.cat([x, y], dim=1)
 
 
-class ConvGRU(nn.Module):
-    """Convolutional GRU cell: the LSTM idea with convs, so the state is a feature map."""
-
-    def __init__(self, in_channels: int, state_channels: int):
-        super().__init__()
-        self.gates = nn.Conv2d(in_channels + state_channels, 2 * state_channels, 3, padding=1)
-        self.candidate = nn.Conv2d(in_channels + state_channels, state_channels, 3, padding=1)
-
-    def forward(self, x: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
-        update, reset = torch.sigmoid(self.gates(torch.cat([x, h], dim=1))).chunk(2, dim=1)
-        n = torch.tanh(self.candidate(torch.cat([x, reset * h], dim=1)))
-        return (1.0 - update) * h + update * n
-
-
-def warp(image: torch.Tensor, flow: torch.Tensor, offset: torch.Tensor | None = None) -> torch.Tensor:
-    """Backward nearest-pixel warp: out[y, x] = image[round(y + flow_y + o_y), round(x + flow_x + o_x)],
-    edges clamped, with `offset` (B, 2) a sub-pixel (o_x, o_y) in [-0.5, 0.5) shared by the whole image.
+def warp(image: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
+    """Backward nearest-pixel warp: out[y, x] = image[round(y + flow_y), round(x + flow_x)], edges clamped.
 
     image (B, C, H, W), flow (B, 2, H, W) with (dx, dy) in pixels. Why nearest: a step model
-    warps its own output thousands of times, and bilinear resampling at a fractional offset is
-    a low-pass filter (a 0.3 px shift keeps 40 % of the Nyquist band), so repeated bilinear
-    warps blur any texture away within tens of steps. Copying whole pixels never blurs. Why the
-    offset: rounding alone would freeze every cloud slower than half a pixel per step; with a
-    fresh uniform offset each step (randomised rounding) a 0.3 px/step flow moves one pixel on
-    30 % of the steps, so the mean motion is exact, and sharing the offset over the image keeps
-    regions with the same flow moving together instead of tearing.
+    moves its state thousands of times, and bilinear resampling at a fractional offset is a
+    low-pass filter (a 0.3 px shift keeps 40 % of the Nyquist band), so repeated bilinear
+    warps blur any texture away within tens of steps. Copying whole pixels never blurs.
 
     Nearest has no gradient w.r.t. the flow, so while training the bilinear warp's gradient
     stands in for it (straight-through): the value is exactly the nearest warp, the flow still
@@ -198,7 +164,6 @@ def warp(image: torch.Tensor, flow: torch.Tensor, offset: torch.Tensor | None = 
     ys = torch.arange(h, dtype=image.dtype, device=image.device).view(1, h, 1)
     xs = torch.arange(w, dtype=image.dtype, device=image.device).view(1, 1, w)
     x, y = xs + flow[:, 0], ys + flow[:, 1]  # (B, H, W), where each output pixel samples
-    o = torch.zeros(b, 2, dtype=image.dtype, device=image.device) if offset is None else offset
     # Index arithmetic stays in float (exact below 2**24 pixels) and is cast once before the
     # gather: OpenCV's DNN and other light ONNX runtimes lack int64 Clip/Add/Mul.
     flat = image.reshape(b, c, h * w)
@@ -207,11 +172,11 @@ def warp(image: torch.Tensor, flow: torch.Tensor, offset: torch.Tensor | None = 
         index = (yi * w + xi).long().reshape(b, 1, h * w).expand(b, c, h * w)
         return flat.gather(2, index).reshape(b, c, h, w)
 
-    def nearest_index(p: torch.Tensor, shift: torch.Tensor, size: int) -> torch.Tensor:
-        return (p + shift[:, None, None] + 0.5).floor().clamp(0, size - 1)
+    def nearest_index(p: torch.Tensor, size: int) -> torch.Tensor:
+        return (p + 0.5).floor().clamp(0, size - 1)
 
-    nearest = tap(nearest_index(y, o[:, 1], h), nearest_index(x, o[:, 0], w))
-    if not flow.requires_grad:  # inference and export: the nearest warp alone
+    nearest = tap(nearest_index(y, h), nearest_index(x, w))
+    if not (flow.requires_grad and torch.is_grad_enabled()):  # inference and export: nearest alone
         return nearest
     x, y = x.clamp(0, w - 1), y.clamp(0, h - 1)
     x0, y0 = x.floor(), y.floor()

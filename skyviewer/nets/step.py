@@ -1,39 +1,29 @@
-"""Model 2, the step: (last frame, recurrent state, fresh noise, conditions) -> (next frame, next state).
+"""Model 2, the step: (cloud field, motion, fresh noise, conditions) -> (next frame, next field, next motion).
 
-An encoder reads the last frame with the sky geometry and the sun at both the current and
-the next frame time (so it knows how far the sun moves this step) down to a bottleneck; a
-ConvGRU there (the LSTM idea made convolutional) carries what a single frame cannot show
-(where clouds are heading, how they are growing); fresh noise at the bottleneck lets each
-rollout take its own path instead of averaging to a blur.
+The sky is carried as the cloud field of nets/field.py (the start model's second output), not
+as pixels, and drawn afresh by the shared `CloudRenderer` every step:
 
-The frame is split into the background the conditions alone decide (`SkyBackground`: the
-gradient, the sun's glow, the dusk) and the clouds' deviation from it. The deviation is
-carried along the flow and faded, and blended a little towards clouds the decoder draws from
-the state:
-    carried = fade(warp(frame - bg(sun), flow))                     clouds carried, whole pixels copied
-    next    = bg(sun_next) + carried + g_new (drawn - bg(sun_next) - carried)
-    next    = composite_sun(clamp(next), sun_next)                  the solar disc behind a learned gate
-so clouds move with the flow while the sky's gradient and glow stay where the sun puts them,
-new clouds come from the drawn field where the state opens g_new (the upwind horizon, where
-clear sky would otherwise flow in), and sky entering from below the horizon is background
-(the deviation is 0 there), not smeared rim pixels.
+    wind'   = rho wind + sqrt(1 - rho^2) wind_px n          (first step: wind_px n)  a slowly veering wind
+    shift   = round(phase + wind'), phase' = phase + wind' - shift                   whole pixels this step
+    field'  = sqrt(1 - e^2) shift(field) + e xi             the clouds drift and slowly change
+    frame'  = CloudRenderer(field', sun', cover)
 
-No rollout can blow up, whatever the weights: the fade's gain lies in [0, 1] at every
-frequency (see COARSE_KERNEL_TAPS), the warp copies pixels (never blurs, never sharpens), the
-blend is convex, the result is clamped to the encoding's [-1, 1], and the decoder sees the
-frame only through the bottleneck (N / 2**levels), so no path leads from a frame's fine detail
-into the next frame except the copy. And nothing accumulates: the background depends on the
-conditions only, so the deviation taken against it is the frame's own, every step.
+xi is fresh `CloudField` noise (the field's own spectrum); where the shift brings in pixels
+from beyond the square, the field is fresh noise of that spectrum. wind_px (the wind's spread
+in pixels per step) and e (the share of the field renewed per step, as a standard deviation)
+are learned; rho is fixed (WIND_PERSISTENCE).
 
-Measured on the way here (cpu preset, docs/training.md): a residual decoded with full-resolution
-skips learned to sharpen its own input (rainbow noise within 100 steps); warping the whole frame
-moved the sky's gradient with the clouds and dragged rim pixels in as streaks; a background
-drawn from the state changed every step, and each change stayed in the carried deviation for
-good (black and white blotches within 10 steps).
+Why it runs forever: the update is variance-preserving, so the field is a unit-variance
+Gaussian field with the learned spectrum at every step -- the start's distribution, at step
+10 000 as at step 1 -- and the renderer draws sharp, lit clouds from any such field. The shift
+copies whole pixels (never blurs), and the sub-pixel remainder is carried in the motion state,
+so slow winds still move at their exact mean speed and all clouds move together (no tearing).
 
-The flow starts at zero and the blend small: an untrained model almost repeats its input, so
-early rollouts are stable and training adds the motion. The state starts as zeros
-(`initial_state`).
+Measured before this design (cpu preset, docs/training.md): every model that carried the frame's
+pixels from step to step and learned to correct them -- a residual decoder, a flow warp plus a
+learned blend towards drawn clouds, learned fades -- turned its clouds to haze or noise within
+10-50 steps: the rollout's L1 against one real future rewards fading, and every learned fade
+went to its limit.
 """
 
 from __future__ import annotations
@@ -41,160 +31,102 @@ from __future__ import annotations
 import math
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from skyviewer.nets.blocks import (
-    ConvGRU,
-    SkyBackground,
-    SkyGeometry,
-    broadcast,
-    channels_at,
-    conv_act,
-    init_weights,
-    warp,
-)
+from skyviewer.nets.blocks import SkyGeometry, warp
+from skyviewer.nets.field import CloudField, CloudRenderer
 
-IN_CHANNELS = 3 + 3 + 2 + 2 + 1  # frame, view directions, sun maps now and next, cloud cover
-MAP_CHANNELS = 3 + 2 + 1  # decoder conditions: view directions, sun maps at the next time, cloud cover
-CLOUD_FADE = 0.01
-"""Fade of the carried clouds' coarse band per step, a constant: a cloud left alone dissolves
-with a half-life of ~70 steps (23 sky minutes at 20 s), fine detail is never faded.
-
-Why not learned: the rollout's L1 against one real future rewards the mean of all futures, and
-fading is the cheapest way to it. Every learned fade was pushed as far as it could go (cpu
-preset, measured): one blend gate went to 0.26 (clouds gone within 8 steps), capped at 0.15 it
-sat at the cap; learned coarse and detail fades went to 0.2 and to their caps (0.05, 0.02),
-and the clouds were gone within 10 steps. SkySim clouds change little in one 20 s step."""
-NEW_GATE_MAX = 0.03
-"""Largest blend towards the drawn clouds in one step (learned below it): new clouds build up
-over >= 30 steps, and the carried detail is never traded wholesale for the smoother drawn field."""
-NEW_GATE_INIT = 0.01
-"""Blend towards the drawn clouds at initialisation."""
-COARSE_KERNEL_TAPS = 9
-"""Binomial low-pass picking the coarse band the fade acts on (periods above ~8 px). Its
-frequency response H = cos^8(pi f) is never negative, so the fade's gain 1 - CLOUD_FADE H lies
-in [0, 1] at every frequency: nothing is amplified."""
+MOTION_CHANNELS = 5
+"""The motion state: wind (x, y) and sub-pixel phase (x, y) in pixels per step / pixels, and a
+flag that is 0 before the first step (the wind is drawn then) and 1 after."""
+WIND_PERSISTENCE = 0.999
+"""rho: the wind's correlation from one step to the next; it veers and changes speed over
+~1000 steps (5.5 sky hours at 20 s steps), as weather does, instead of blowing one way forever."""
+EVOLUTION_MAX = 0.3
+"""Upper bound of e, the field's renewal per step (learned below it)."""
 
 
 class StepModel(nn.Module):
     def __init__(
         self,
         resolution: int,
-        levels: int,
-        state_channels: int,
-        noise_channels: int,
-        channel_base: int,
-        max_channels: int,
-        max_flow_px: float,
+        field_channels: int,
+        field_kernel_px: int,
+        render_width: int,
+        render_layers: int,
+        wind_px: float,
+        evolution: float,
     ):
         super().__init__()
-        if resolution % (2**levels):
-            raise ValueError(f"resolution {resolution} is not divisible by 2**levels = {2**levels}")
-        self.resolution, self.levels = resolution, levels
-        self.state_channels, self.noise_channels = state_channels, noise_channels
-        self.max_flow_px = max_flow_px
+        if not 0.0 < evolution < EVOLUTION_MAX:
+            raise ValueError(f"evolution must be in (0, {EVOLUTION_MAX}), got {evolution}")
+        self.resolution = resolution
         self.geometry = SkyGeometry(resolution)
-        widths = [channels_at(resolution >> i, channel_base, max_channels) for i in range(levels + 1)]
-        self.stem = conv_act(IN_CHANNELS, widths[0], norm=True)
-        self.down = nn.ModuleList(
-            nn.Sequential(nn.Conv2d(widths[i], widths[i + 1], 4, stride=2, padding=1), nn.LeakyReLU(0.2))
-            for i in range(levels)
-        )
-        self.gru = ConvGRU(widths[-1] + noise_channels, state_channels)
-        self.background = SkyBackground(self.geometry)
-        self.motion = nn.Conv2d(state_channels, 3, 3, padding=1)  # flow (2) + the new clouds' gate logit
-        ups, c = [], state_channels
-        for i in reversed(range(levels)):  # coarse to fine; conditions, not the frame, at each level
-            ups.append(conv_act(c + MAP_CHANNELS, widths[i], norm=True))
-            c = widths[i]
-        self.up = nn.ModuleList(ups)
-        self.head = nn.Conv2d(c + MAP_CHANNELS, 4, 3, padding=1)  # drawn colour (3) + sun gate logit (1)
-        init_weights(self.stem, self.down, self.gru, self.up)
-        for conv in (self.motion, self.head):
-            nn.init.zeros_(conv.weight)
-            nn.init.zeros_(conv.bias)
-        with torch.no_grad():
-            self.motion.bias[2] = torch.logit(torch.tensor(NEW_GATE_INIT / NEW_GATE_MAX))
-        taps = torch.tensor(
-            [math.comb(COARSE_KERNEL_TAPS - 1, k) for k in range(COARSE_KERNEL_TAPS)], dtype=torch.float32
-        )
-        kernel = taps[:, None] * taps[None, :] / taps.sum() ** 2
-        self.register_buffer("coarse_kernel", kernel.expand(3, 1, -1, -1).contiguous(), persistent=False)
+        self.field = CloudField(field_channels, field_kernel_px, resolution)
+        self.renderer = CloudRenderer(self.geometry, field_channels, render_width, render_layers)
+        self.log_wind_px = nn.Parameter(torch.tensor(math.log(wind_px)))
+        self.evolution_logit = nn.Parameter(torch.logit(torch.tensor(evolution / EVOLUTION_MAX)))
 
-    def state_shape(self, batch: int) -> tuple[int, int, int, int]:
-        """Shape of the recurrent state (and of the noise, with noise_channels) at the bottleneck."""
-        n = self.resolution >> self.levels
-        return (batch, self.state_channels, n, n)
+    @property
+    def background(self) -> nn.Module:
+        return self.renderer.background
 
     def noise_shape(self, batch: int) -> tuple[int, int, int, int]:
-        n = self.resolution >> self.levels
-        return (batch, self.noise_channels, n, n)
+        """Fresh noise per step: the field's innovation (C channels), the field entering at the
+        edges (C), and one channel whose first two values draw the wind's change."""
+        b, c, h, w = self.field.noise_shape(batch)
+        return (b, 2 * c + 1, h, w)
 
-    def initial_state(self, batch: int, device=None) -> torch.Tensor:
-        return torch.zeros(self.state_shape(batch), device=device)
+    def field_shape(self, batch: int) -> tuple[int, int, int, int]:
+        return (batch, self.field.channels, self.resolution, self.resolution)
+
+    def initial_motion(self, batch: int, device=None) -> torch.Tensor:
+        return torch.zeros(batch, MOTION_CHANNELS, device=device)
+
+    def evolution(self) -> torch.Tensor:
+        return EVOLUTION_MAX * torch.sigmoid(self.evolution_logit)
 
     def forward(
         self,
-        frame: torch.Tensor,
-        state: torch.Tensor,
+        field: torch.Tensor,
+        motion: torch.Tensor,
         noise: torch.Tensor,
-        sun_dir: torch.Tensor,
         sun_dir_next: torch.Tensor,
         cloud_cover: torch.Tensor,
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """frame (B, 3, N, N) encoded; state (B, S, n, n); noise (B, Z, n, n) ~ N(0, 1);
-        sun_dir, sun_dir_next (B, 3) at this and the next frame's time; cloud_cover (B, 1).
-        Returns next frame (B, 3, N, N) and next state (B, S, n, n), n = N / 2**levels."""
-        geo = self.geometry
-        cover = broadcast(cloud_cover, frame)
-        x = torch.cat(
-            [
-                frame,
-                geo.dirs.expand(frame.shape[0], -1, -1, -1),
-                geo.sun_maps(sun_dir),
-                geo.sun_maps(sun_dir_next),
-                cover,
-            ],
-            dim=1,
-        )  # (B, IN_CHANNELS, N, N)
-        h = self.stem(x)
-        for down in self.down:
-            h = down(h)  # (B, C_i, N / 2**i, N / 2**i)
-        state = self.gru(torch.cat([h, noise], dim=1), state)  # (B, S, n, n)
-        maps = torch.cat([geo.maps(sun_dir_next), cover], dim=1)  # (B, MAP_CHANNELS, N, N)
-        h = state
-        for i, up in enumerate(self.up):
-            h = F.interpolate(h, scale_factor=2.0, mode="nearest")
-            h = up(torch.cat([h, F.avg_pool2d(maps, 2 ** (self.levels - 1 - i))], dim=1))
-        out = self.head(torch.cat([h, maps], dim=1))  # (B, 4, N, N)
-        drawn = geo.apply_mask(torch.tanh(out[:, :3]))  # clouds and all, -1 below the horizon
-        # The background learns from its own L1 only (train.gan.background_loss). Through the step
-        # it gets no gradient: the rollout losses pushed it off to the clamp (L1 1.2 after 100 steps),
-        # where fading towards it was a cheap way to move colours, as the drawn sky did before.
-        background = self.background(sun_dir, cloud_cover).detach()
-        background_next = self.background(sun_dir_next, cloud_cover).detach()
-        flow, offset, new = self.motion_fields(state, noise)
-        carried = self.fade(warp(frame - background, flow, offset))
-        deviation = carried + new * (drawn - background_next - carried)
-        next_frame = (background_next + deviation).clamp(-1.0, 1.0)
-        next_frame = geo.apply_mask(geo.composite_sun(next_frame, sun_dir_next, out[:, 3:]))
-        return next_frame, state
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """field (B, C, N, N); motion (B, MOTION_CHANNELS); noise (B, 2C + 1, N + k - 1, N + k - 1)
+        ~ N(0, 1); sun_dir_next (B, 3) at the next frame's time; cloud_cover (B, 1).
+        Returns the next frame (B, 3, N, N) encoded, the next field and the next motion."""
+        c = self.field.channels
+        motion, shift = self.next_motion(motion, noise[:, 2 * c, 0, :2])
+        shifted, inside = self.shift(field, shift)
+        e = self.evolution()
+        fresh, entering = self.field(noise[:, :c]), self.field(noise[:, c : 2 * c])
+        next_field = inside * ((1 - e * e).sqrt() * shifted + e * fresh) + (1 - inside) * entering
+        return self.renderer(next_field, sun_dir_next, cloud_cover), next_field, motion
 
-    def motion_fields(self, state: torch.Tensor, noise: torch.Tensor) -> tuple:
-        """Flow (B, 2, N, N) in pixels, the warp's shared sub-pixel offset (B, 2) and the blend
-        towards the drawn clouds (B, 1, N, N), decoded from the state at the bottleneck and
-        upsampled bilinearly (smooth fields: the copied texture does not tear)."""
-        coarse = F.interpolate(self.motion(state), scale_factor=float(2**self.levels), mode="bilinear")
-        flow = self.max_flow_px * torch.tanh(coarse[:, :2])
-        # Uniform in [-0.5, 0.5) per axis, from two of this step's noise values (sigmoid(1.702 z)
-        # is the normal CDF within 0.01).
-        offset = torch.sigmoid(1.702 * noise[:, 0, 0, :2]) - 0.5
-        return flow, offset, NEW_GATE_MAX * torch.sigmoid(coarse[:, 2:])
+    def next_motion(self, motion: torch.Tensor, draw: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The motion state after one step, and this step's shift (B, 2) in whole pixels; `draw`
+        (B, 2) ~ N(0, 1) moves the wind. The shift's value is whole pixels; while training its
+        gradient is the wind's (straight-through), so the critics can teach the wind's speed."""
+        wind, phase, started = motion[:, :2], motion[:, 2:4], motion[:, 4:]
+        rho = WIND_PERSISTENCE * started  # 0 at the first step: the wind is drawn from its spread
+        wind = rho * wind + (1 - rho * rho).sqrt() * self.log_wind_px.exp() * draw
+        total = phase + wind
+        whole = torch.floor(total + 0.5)
+        shift = total + (whole - total).detach()
+        return torch.cat([wind, total - whole, torch.ones_like(started)], dim=1), shift
 
-    def fade(self, deviation: torch.Tensor) -> torch.Tensor:
-        """deviation - CLOUD_FADE * lowpass(deviation), (B, 3, N, N): the coarse band fades, the
-        fine detail stays."""
-        # Zero padding is exact: below the horizon the deviation is 0 (both sides are -1).
-        coarse = F.conv2d(deviation, self.coarse_kernel, padding=COARSE_KERNEL_TAPS // 2, groups=3)
-        return deviation - CLOUD_FADE * coarse
+    @staticmethod
+    def shift(field: torch.Tensor, shift: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The field (B, C, N, N) moved by shift (B, 2) = (dx, dy) whole pixels, and a mask (B, 1, N, N)
+        of where the moved field lies (1) and where it came from beyond the square (0)."""
+        b, _, h, w = field.shape
+        flow = -shift[:, :, None, None].expand(b, 2, h, w)  # warp() samples backwards
+        ys = torch.arange(h, dtype=field.dtype, device=field.device).view(1, h, 1)
+        xs = torch.arange(w, dtype=field.dtype, device=field.device).view(1, 1, w)
+        x, y = xs - shift[:, 0, None, None].detach(), ys - shift[:, 1, None, None].detach()  # (B, H, W)
+        # Whole-pixel source coordinates, so each factor is 1 inside [0, size - 1] and 0 outside;
+        # written with Clip, not comparisons, as the fp16 converter mistypes Cast-from-bool.
+        inside = (x + 1).clamp(0, 1) * (w - x).clamp(0, 1) * (y + 1).clamp(0, 1) * (h - y).clamp(0, 1)
+        return warp(field, flow), inside[:, None]

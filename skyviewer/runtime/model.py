@@ -7,9 +7,9 @@
 
 Everything is driven by the manifest's tensor roles, not by hard-coded names: latent and
 noise inputs get seeded N(0, 1) draws, conditions get the values set by the host, and the
-step model's recurrent inputs (frame, state) get the previous step's outputs. Those
-recurrent tensors live as OrtValues on the session's device and are bound with I/O
-binding, double-buffered: on CUDA/TensorRT frames and state never visit host memory
+step model's recurrent inputs (its state) get the previous step's outputs. Those recurrent
+tensors and the newest frame live as OrtValues on the session's device and are bound with
+I/O binding, double-buffered: on CUDA/TensorRT frames and state never visit host memory
 between steps (only the small noise and condition vectors are uploaded). The CPU path is
 the same code with device "cpu".
 """
@@ -79,6 +79,8 @@ class SkyModel:
         self._now = dict(self._next)
         self._values: dict[str, ort.OrtValue] = {}
         self._spares: dict[str, ort.OrtValue] = {}
+        self._frame: ort.OrtValue | None = None
+        self._frame_spare: ort.OrtValue | None = None
         self._rng = np.random.default_rng(0)
         self.steps = 0
         """Steps taken since the last reset."""
@@ -133,6 +135,8 @@ class SkyModel:
                 fill = np.full(tensor["shape"], initial, np.dtype(tensor["dtype"]))
                 self._values[r["input"]] = ort.OrtValue.ortvalue_from_numpy(fill, self.device, 0)
             self._spares[r["input"]] = self._empty(tensor)
+        self._frame = start_out[_frame_tensor(self._start.spec["outputs"])["name"]]
+        self._frame_spare = self._empty(_frame_tensor(self._step.spec["outputs"]))
         self.steps = 0
 
     def step_encoded(self) -> ort.OrtValue:
@@ -140,16 +144,18 @@ class SkyModel:
 
         Zero-copy: the value is one of two buffers the model alternates between, so it is
         overwritten by the step after next -- use (or copy) it before then."""
-        if not self._values:
+        if self._frame is None:
             raise RuntimeError("call reset(seed) before step()")
-        recurrence = self._step.spec["recurrence"]
-        inputs = {**self._host_inputs(self._step.spec), **self._values}
-        outputs = {r["output"]: self._spares[r["input"]] for r in recurrence}
+        spec = self._step.spec
+        inputs = {**self._host_inputs(spec), **self._values}
+        outputs = {r["output"]: self._spares[r["input"]] for r in spec["recurrence"]}
+        outputs[_frame_tensor(spec["outputs"])["name"]] = self._frame_spare
         self._step.run(inputs, outputs)
         self._values, self._spares = self._spares, self._values
+        self._frame, self._frame_spare = self._frame_spare, self._frame
         self._now = dict(self._next)
         self.steps += 1
-        return self._values[self._frame_input()]
+        return self._frame
 
     def step(self) -> np.ndarray:
         """Advance one step; the new frame as (N, N, 3) float16 linear radiance (nits)."""
@@ -157,9 +163,9 @@ class SkyModel:
 
     def frame_encoded(self) -> ort.OrtValue:
         """The current frame (after reset: the start sky), encoded, as an OrtValue on the device."""
-        if not self._values:
+        if self._frame is None:
             raise RuntimeError("call reset(seed) first")
-        return self._values[self._frame_input()]
+        return self._frame
 
     def frame(self) -> np.ndarray:
         """The current frame (after reset: the start sky) as (N, N, 3) float16 linear radiance."""
@@ -171,9 +177,6 @@ class SkyModel:
         return self.encoding.decode(encoded).astype(np.float16)
 
     # ------------------------------------------------------------ helpers
-
-    def _frame_input(self) -> str:
-        return next(t["name"] for t in self._step.spec["inputs"] if t["role"] == "frame")
 
     def _empty(self, tensor: dict) -> ort.OrtValue:
         return ort.OrtValue.ortvalue_from_shape_and_type(
@@ -191,3 +194,8 @@ class SkyModel:
                 values = self._now if t["at"] == "current" else self._next
                 inputs[t["name"]] = values[t["condition"]].reshape(t["shape"]).astype(dtype)
         return inputs
+
+
+def _frame_tensor(tensors: list[dict]) -> dict:
+    """The one tensor with role "frame" among a model's outputs (the package check ensures it)."""
+    return next(t for t in tensors if t["role"] == "frame")

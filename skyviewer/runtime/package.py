@@ -34,7 +34,7 @@ from skyviewer.errors import UserError
 from skyviewer.runtime.opset import op_set_problems, opset_of
 
 FORMAT = "skyviewer-sky-package"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 MANIFEST_NAME = "sky.json"
 USER_DIR_ENV = "SKYVIEWER_PACKAGES"
 """Environment variable naming the per-user package folder (overrides the XDG default)."""
@@ -293,6 +293,8 @@ def _check_tensors(spec: dict, conditions: dict, n: int, where: str) -> None:
 
 def _check_recurrence(models: dict, where: str) -> None:
     start_outputs = {t["name"]: t for t in models["start"]["outputs"]}
+    if sum(t["role"] == "frame" for t in models["start"]["outputs"]) != 1:
+        raise PackageError(f"{where}: the start model needs exactly one frame output")
     step = models["step"]
     ins, outs = ({t["name"]: t for t in step[k]} for k in ("inputs", "outputs"))
     if models["start"]["recurrence"]:

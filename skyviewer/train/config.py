@@ -16,28 +16,30 @@ MODELS = ("start", "step")
 
 @dataclass
 class NetConfig:
-    """Network sizes. Width at resolution r is min(max_channels, channel_base // r) (stylegan's rule)."""
+    """Network sizes and the step model's motion at initialisation. Discriminator width at
+    resolution r is min(disc_max_channels, disc_channel_base // r) (stylegan's rule)."""
 
-    channel_base: int = 8192
-    """Generator width numerator: channels at resolution r = channel_base // r, capped."""
-    max_channels: int = 256
-    """Generator width cap."""
+    field_channels: int = 2
+    """Channels of the cloud field both models draw from (nets/field.py), each with its own spectrum."""
+    field_kernel_px: int = 25
+    """Side of the learned kernels that shape white noise into the field (odd): the largest cloud
+    structures the field can hold, in pixels at the training resolution."""
+    render_width: int = 32
+    """Channels of the CloudRenderer's 3x3 convs."""
+    render_layers: int = 3
+    """3x3 conv layers in the CloudRenderer (receptive field 2 * layers + 1 pixels)."""
+    wind_px: float = 1.3
+    """Step model, at initialisation: the wind's spread per axis, pixels per step at the training
+    resolution (learned). SkySim's clouds move 0.25-2.8 px per 20 s step near the zenith at 64 px."""
+    evolution: float = 0.1
+    """Step model, at initialisation: the share of the field renewed per step, as a standard deviation
+    (learned, below nets.step.EVOLUTION_MAX). At 0.1 the clouds are half new after ~140 steps."""
     disc_channel_base: int = 8192
-    """Discriminator width numerator (same rule)."""
+    """Discriminator width numerator."""
     disc_max_channels: int = 256
     """Discriminator width cap."""
     mbstd_group_size: int = 4
     """Samples per minibatch-stddev group in the discriminators."""
-    latent_dim: int = 128
-    """Start model: length of the latent vector z ~ N(0, I)."""
-    step_levels: int = 2
-    """Step model: downsamplings to the recurrent bottleneck (state is N / 2**levels square)."""
-    state_channels: int = 64
-    """Step model: channels of the ConvGRU state."""
-    noise_channels: int = 8
-    """Step model: channels of fresh N(0, 1) noise per step at the bottleneck."""
-    max_flow_px: float = 2.0
-    """Step model: largest cloud motion per step, in pixels of the training resolution."""
 
 
 @dataclass
@@ -77,12 +79,6 @@ class OptimConfig:
     colour_anchor_weight: float = 2.0
     """Start model: L1 weight of a sample's coarse colour layout (4 x 4 cell means) against its
     background's: the GAN draws clouds over the background instead of tinting it."""
-    sharpness_weight: float = 5.0
-    """Start model: L1 weight of the batch's mean sharpness (mean |Laplacian|, ~0.01-0.02 in the
-    data, hence the weight) against the real batch's. A conv stack at initialisation is full of
-    blocky high-frequency patterns; without this term the cpu preset's samples were rainbow noise
-    over the right colours for the first 750+ steps, which the critic was slow to reject; at 20 it
-    drew one thin dark line per sample instead (cheapest way to the data's mean sharpness)."""
     mixed_precision: bool = False
     """bfloat16 autocast for forward passes on CUDA (ignored on CPU); R1 stays in float32."""
 
@@ -91,35 +87,16 @@ class OptimConfig:
 class RolloutConfig:
     """Step model only: training on multi-step rollouts of the model's own outputs."""
 
+    start_snapshot: str = ""
+    """A start-model snapshot whose cloud field and renderer the step model takes over, frozen
+    (train/step.py); empty: the step model trains its own from scratch."""
     rollout_steps: int = 6
-    """Frames predicted per training clip, each from the model's previous output."""
+    """Steps rolled out per training clip, each from the model's previous field."""
     backprop_steps: int = 3
     """Truncated backprop through time: gradients flow through at most this many consecutive steps
-    (0 = the whole rollout). Longer rollouts for the same memory and time."""
-    replay_fraction: float = 0.5
-    """Share of each batch whose rollout continues where an earlier rollout ended (the model's own
-    frame and state from the replay buffer) instead of starting from a real frame: training then sees
-    the frames and states of deep rollouts, as the viewer runs them (pushforward / self-forcing)."""
-    replay_capacity: int = 256
-    """Rollout ends kept in the replay buffer (per process)."""
+    (0 = the whole rollout)."""
     clip_frames: int = 4
     """Consecutive frames the temporal discriminator sees at once."""
-    context_noise_std: float = 0.02
-    """Gaussian noise (encoded units) on the real starting frame, so the model learns to recover
-    from imperfect inputs -- its own outputs -- instead of trusting them."""
-    rec_weight: float = 10.0
-    """L1 reconstruction weight for the first predicted frame (encoded units, masked mean)."""
-    rec_decay_per_step: float = 0.6
-    """Reconstruction weight multiplier per step since the last real frame: the far future may diverge
-    from the data, so later frames (and replayed rollouts) are judged mostly by the discriminators."""
-    anchor_weight: float = 2.0
-    """L1 weight of the frame's coarse layout (anchor_cells^2 cell means) against the real frame at the
-    same time, at every depth: keeps deep rollouts at the data's colours and brightness (no drift)."""
-    anchor_stats_weight: float = 20.0
-    """L1 weight of each frame's sharpness (mean |Laplacian|) against the real frame's, at every depth:
-    no blur-out, no noise build-up. The statistic is ~0.01-0.02 in the data, hence the large weight."""
-    anchor_cells: int = 4
-    """Cells per side of the anchor's coarse layout."""
     frame_adv_weight: float = 1.0
     """Weight of the per-frame adversarial loss."""
     clip_adv_weight: float = 1.0
@@ -192,19 +169,15 @@ def _smoke(model: str) -> TrainConfig:
         preset="smoke",
         resolution_px=16,
         net=NetConfig(
-            channel_base=256,
-            max_channels=16,
+            field_kernel_px=7,
+            render_width=8,
+            render_layers=2,
+            wind_px=0.4,
             disc_channel_base=256,
             disc_max_channels=16,
-            latent_dim=16,
-            step_levels=1,
-            state_channels=8,
-            noise_channels=2,
         ),
         optim=OptimConfig(batch_size=4, r1_every_steps=2, ema_halflife_samples=100),
-        rollout=RolloutConfig(
-            rollout_steps=3, backprop_steps=2, clip_frames=2, replay_capacity=8, preview_rollout_steps=4
-        ),
+        rollout=RolloutConfig(rollout_steps=3, backprop_steps=2, clip_frames=2, preview_rollout_steps=4),
         schedule=ScheduleConfig(
             total_steps=2,
             tick_every_steps=1,
@@ -217,37 +190,21 @@ def _smoke(model: str) -> TrainConfig:
 
 def _cpu(model: str) -> TrainConfig:
     """64 px, small nets: a usable model in <= 2 hours on 2 CPU cores (shared: sized for ~1 core each).
-
-    Profiled at 64 px, convolutions (forward + backward) take ~85 % of a step; the narrow
-    full-resolution layers (channel_base 1024: 16 channels at 64 px) halve that time."""
+    The discriminators' narrow full-resolution layers (16 channels at 64 px) halve a step's time."""
     return TrainConfig(
         model=model,
         preset="cpu",
         resolution_px=64,
-        net=NetConfig(
-            channel_base=1024,
-            max_channels=64,
-            disc_channel_base=1024,
-            disc_max_channels=64,
-            latent_dim=64,
-            step_levels=2,
-            state_channels=32,
-            noise_channels=4,
-            max_flow_px=6.0,  # cumulus at 1.5 km in a 20 m/s wind cross ~5 px of a 64 px sky per 20 s step
-        ),
+        net=NetConfig(disc_channel_base=1024, disc_max_channels=64),
         # A step-model batch costs ~rollout_steps start-model batches: halve it to stay in budget.
-        # The step model starts as the identity and only has to learn corrections: a smaller
-        # generator step (at 5e-4 its rollouts drifted green by 0.005 per step after 250 steps).
         optim=OptimConfig(
             batch_size=16 if model == "start" else 8,
-            lr_g=5e-4 if model == "start" else 2e-4,
+            lr_g=5e-4 if model == "start" else 2e-3,  # the step, on a start's renderer, learns two scalars
             lr_d=5e-4,
             r1_every_steps=8,
             ema_halflife_samples=2000,
         ),
-        rollout=RolloutConfig(
-            rollout_steps=4, backprop_steps=2, clip_frames=3, rec_decay_per_step=0.25, replay_capacity=128
-        ),
+        rollout=RolloutConfig(rollout_steps=6, backprop_steps=3, clip_frames=3),
         schedule=ScheduleConfig(
             total_steps=3000 if model == "start" else 3500,
             tick_every_steps=250,
@@ -265,20 +222,15 @@ def _gpu(model: str) -> TrainConfig:
         preset="gpu",
         resolution_px=256,
         net=NetConfig(
-            channel_base=16384,
-            max_channels=256,
+            field_kernel_px=61,  # not 4 x 25: structure above ~60 px of 256 is the cover's, a condition
+            render_width=64,
+            render_layers=4,
+            wind_px=5.2,  # the cpu preset's 1.3 px at 64 px, scaled to 256 px
             disc_channel_base=16384,
             disc_max_channels=256,
-            latent_dim=256,
-            step_levels=3,
-            state_channels=128,
-            noise_channels=16,
-            max_flow_px=20.0,  # the cpu preset's 6 px at 64 px, scaled to 256 px
         ),
         optim=OptimConfig(batch_size=32, r1_gamma=2.0, mixed_precision=True),
-        rollout=RolloutConfig(
-            rollout_steps=16, backprop_steps=4, clip_frames=4, replay_capacity=1024, preview_rollout_steps=256
-        ),
+        rollout=RolloutConfig(rollout_steps=16, backprop_steps=4, clip_frames=4, preview_rollout_steps=256),
         schedule=ScheduleConfig(
             total_steps=200_000,
             tick_every_steps=1000,

@@ -80,10 +80,6 @@ class GanTask:
         )
         self.step = 0
         self.samples_seen = 0
-        # Sharpness: a 4-neighbour Laplacian, measured where all 5 taps are in the sky.
-        self.laplacian = torch.tensor([[0.0, -1, 0], [-1, 4, -1], [0, -1, 0]], device=device)[None, None]
-        sky = self.G.geometry.mask  # (1, 1, N, N)
-        self.laplacian_mask = (F.conv2d(sky, self.laplacian.abs(), padding=1) > 7.5).float()
 
     def autocast(self):
         """bfloat16 autocast on CUDA when mixed precision is on; a no-op elsewhere."""
@@ -157,14 +153,6 @@ class GanTask:
         cover (..., 1) against the real frames (..., 3, N, N) with them, a mean over frames."""
         background = self.G.background(sun.reshape(-1, 3), cover.reshape(-1, 1))
         return self.cfg.optim.background_weight * self.masked_l1(background, real.flatten(0, -4)).mean()
-
-    def sharpness(self, frames: torch.Tensor) -> torch.Tensor:
-        """Mean |4-neighbour Laplacian| inside the horizon: (..., 3, N, N) -> (...). About 0.01-0.02
-        in SkySim data; blur lowers it, noise raises it many times over."""
-        x = frames.flatten(0, -4)  # (M, 3, N, N)
-        lap = F.conv2d(x.float(), self.laplacian.expand(3, 1, 3, 3), padding=1, groups=3)
-        mask = self.laplacian_mask
-        return ((lap.abs() * mask).sum(dim=(1, 2, 3)) / (mask.sum() * 3)).view(frames.shape[:-3])
 
     def generator_critics(self, fakes: dict) -> dict[str, torch.Tensor]:
         """Non-saturating loss of each discriminator on (non-detached) fakes, with D frozen."""

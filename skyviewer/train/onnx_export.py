@@ -1,12 +1,13 @@
 """Snapshot -> ONNX: static shapes (batch 1), opset 15, standard ops only.
 
-The exported graphs and their tensor names are the runtime contract:
-  start.onnx  z (1, latent_dim), sun_dir (1, 3), cloud_cover (1, 1) -> sky (1, 3, N, N)
-  step.onnx   frame (1, 3, N, N), state (1, S, n, n), noise (1, Z, n, n), sun_dir (1, 3),
-              sun_dir_next (1, 3), cloud_cover (1, 1) -> next_frame (1, 3, N, N), next_state (1, S, n, n)
+The exported graphs and their tensor names are the runtime contract (K = N + k - 1, the
+field kernel's k; C field channels):
+  start.onnx  z (1, C, K, K), sun_dir (1, 3), cloud_cover (1, 1) -> sky (1, 3, N, N), field (1, C, N, N)
+  step.onnx   field (1, C, N, N), motion (1, 5), noise (1, 2C + 1, K, K), sun_dir_next (1, 3),
+              cloud_cover (1, 1) -> next_frame (1, 3, N, N), next_field, next_motion
 All images are encoded radiance (skyviewer.sky.radiance.ENCODING), -1 below the horizon;
-z and noise are N(0, 1); the step state starts as zeros. The package exporter (a later
-stage) wraps these files with the manifest.
+z and noise are N(0, 1); the step's field starts as the start's, its motion as zeros. The
+package exporter wraps these files with the manifest.
 """
 
 from __future__ import annotations
@@ -44,15 +45,13 @@ def example_inputs(model: nn.Module) -> dict[str, torch.Tensor]:
     sun = torch.nn.functional.normalize(torch.tensor([[0.3, 0.6, -0.5]]), dim=1)
     cover = torch.tensor([[0.4]])
     if isinstance(model, StartGenerator):
-        return {"z": torch.randn(1, model.latent_dim), "sun_dir": sun, "cloud_cover": cover}
+        return {"z": torch.randn(model.latent_shape(1)), "sun_dir": sun, "cloud_cover": cover}
     if isinstance(model, StepModel):
-        n = model.resolution
-        frame = model.geometry.apply_mask(torch.rand(1, 3, n, n) * 0.5)
         return {
-            "frame": frame,
-            "state": torch.randn(model.state_shape(1)) * 0.1,
+            "field": model.field(torch.randn(model.field.noise_shape(1))),
+            # A step well into a rollout: a wind, a sub-pixel phase away from the rounding's ties.
+            "motion": torch.tensor([[0.7, -1.2, 0.2, -0.1, 1.0]]),
             "noise": torch.randn(model.noise_shape(1)),
-            "sun_dir": sun,
             "sun_dir_next": sun,
             "cloud_cover": cover,
         }
@@ -60,13 +59,15 @@ def example_inputs(model: nn.Module) -> dict[str, torch.Tensor]:
 
 
 def output_names(model: nn.Module) -> list[str]:
-    return ["sky"] if isinstance(model, StartGenerator) else ["next_frame", "next_state"]
+    start = isinstance(model, StartGenerator)
+    return ["sky", "field"] if start else ["next_frame", "next_field", "next_motion"]
 
 
 def export_onnx(model: nn.Module, path: str | Path, opset: int = OPSET) -> dict[str, torch.Tensor]:
     """Write `model` (start or step generator) to `path` as ONNX; returns the example inputs used."""
-    inputs = example_inputs(model)
-    with warnings.catch_warnings():  # the TorchScript exporter announces its own deprecation
+    with torch.no_grad():  # also picks the models' inference paths (nets.blocks.warp)
+        inputs = example_inputs(model)
+    with torch.no_grad(), warnings.catch_warnings():  # the TorchScript exporter announces its own deprecation
         warnings.simplefilter("ignore", DeprecationWarning)
         _export(model, inputs, path, opset)
     return inputs

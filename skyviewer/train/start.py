@@ -25,7 +25,9 @@ PREVIEW_ROWS = 4
 
 def build_generator(cfg: TrainConfig) -> StartGenerator:
     n = cfg.net
-    return StartGenerator(cfg.resolution_px, n.latent_dim, n.channel_base, n.max_channels)
+    return StartGenerator(
+        cfg.resolution_px, n.field_channels, n.field_kernel_px, n.render_width, n.render_layers
+    )
 
 
 class StartTask(GanTask):
@@ -45,7 +47,7 @@ class StartTask(GanTask):
         super().__init__(cfg, build_generator(cfg), {"image": disc}, device)
         # Fixed latents for the sample grids: the same skies at every tick.
         g = torch.Generator().manual_seed(cfg.schedule.seed)
-        self.preview_z = torch.randn(PREVIEW_ROWS, n.latent_dim, generator=g).to(device)
+        self.preview_z = torch.randn(self.G.latent_shape(PREVIEW_ROWS), generator=g).to(device)
 
     def critic_inputs(self, images: torch.Tensor, sun: torch.Tensor, cover: torch.Tensor) -> tuple:
         return images, self.G.geometry.maps(sun), torch.cat([sun, cover], dim=1)
@@ -54,9 +56,9 @@ class StartTask(GanTask):
         clips = sampler.sample().to(self.device)
         real = clips.frames[:, 0]  # (B, 3, N, N)
         sun, cover = clips.sun_dir[:, 0], clips.cloud_cover[:, 0]  # (B, 3), (B, 1)
-        z = torch.randn(real.shape[0], self.cfg.net.latent_dim, device=self.device)
+        z = torch.randn(self.G.latent_shape(real.shape[0]), device=self.device)
         with self.autocast():
-            fake = self.G(z, sun, cover)  # (B, 3, N, N)
+            fake, _ = self.G(z, sun, cover)  # (B, 3, N, N)
         losses = self.d_update(
             {"image": self.critic_inputs(real, sun, cover)},
             {"image": self.critic_inputs(fake.detach(), sun, cover)},
@@ -65,15 +67,12 @@ class StartTask(GanTask):
             g = self.generator_critics({"image": self.critic_inputs(fake, sun, cover)})["image"]
         background = self.background_loss(sun, cover, real)
         anchor = self.colour_anchor(fake, sun, cover)
-        sharpness_gap = self.sharpness(fake).mean() - self.sharpness(real).mean()
-        detail = self.cfg.optim.sharpness_weight * sharpness_gap.abs()
-        self.g_update(g + background + anchor + detail, real.shape[0])
+        self.g_update(g + background + anchor, real.shape[0])
         return {
             **losses,
             "G_image": g.item(),
             "background": background.item(),
             "anchor": anchor.item(),
-            "sharpness": detail.item(),
         }
 
     def colour_anchor(self, fake: torch.Tensor, sun: torch.Tensor, cover: torch.Tensor) -> torch.Tensor:
@@ -95,5 +94,5 @@ class StartTask(GanTask):
             sun = clip.sun_dir[:, 0].to(self.device).expand(PREVIEW_ROWS, -1)
             cover = clip.cloud_cover[:, 0].to(self.device).expand(PREVIEW_ROWS, -1)
             key = exposure_key(real)
-            columns.append([(f, key) for f in [real, *self.G_ema(self.preview_z, sun, cover)]])
+            columns.append([(f, key) for f in [real, *self.G_ema(self.preview_z, sun, cover)[0]]])
         return grid_image([list(row) for row in zip(*columns, strict=True)])

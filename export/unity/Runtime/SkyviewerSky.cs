@@ -5,8 +5,8 @@
 // see export/unity/README.md for what to check first.
 //
 // Loop (the same as skyviewer/runtime/model.py, driven by the manifest's tensor roles):
-//   reset:  start.onnx(z ~ N(0,1), conditions) -> sky; recurrent inputs = their "initial"
-//   tick:   step.onnx(frame, state, noise ~ N(0,1), conditions now/next) -> next_frame, next_state
+//   reset:  start.onnx(z ~ N(0,1), conditions) -> sky, field; recurrent inputs = their "initial"
+//   tick:   step.onnx(field, motion, noise ~ N(0,1), conditions next) -> next_frame, next_field, next_motion
 //   every frame: blend = sky time since the last step / step_seconds; the skybox shader mixes
 //   the previous and the newest frame (decoded on the GPU) and draws the analytic sun.
 using System;
@@ -31,11 +31,11 @@ namespace Skyviewer
         // ---- the package contract (skyviewer/train/onnx_export.py, skyviewer/export/package.py);
         // tests/test_engine_samples.py checks these lists against the exporter.
         public static readonly string[] StartInputs = { "z", "sun_dir", "cloud_cover" };
-        public static readonly string[] StartOutputs = { "sky" };
-        public static readonly string[] StepInputs = { "frame", "state", "noise", "sun_dir", "sun_dir_next", "cloud_cover" };
-        public static readonly string[] StepOutputs = { "next_frame", "next_state" };
+        public static readonly string[] StartOutputs = { "sky", "field" };
+        public static readonly string[] StepInputs = { "field", "motion", "noise", "sun_dir_next", "cloud_cover" };
+        public static readonly string[] StepOutputs = { "next_frame", "next_field", "next_motion" };
         public const string PackageFormat = "skyviewer-sky-package";
-        public const int PackageFormatVersion = 1;
+        public const int PackageFormatVersion = 2;
         public const string ConditionSunDir = "sun_dir";
         public const string ConditionCloudCover = "cloud_cover";
         public const string InitialFromStart = "start:";
@@ -88,6 +88,7 @@ namespace Skyviewer
         readonly Dictionary<string, float[]> m_Next = new Dictionary<string, float[]>();
         readonly Dictionary<string, Tensor> m_Recurrent = new Dictionary<string, Tensor>();
         readonly Dictionary<string, Tensor> m_Spare = new Dictionary<string, Tensor>();
+        Tensor m_Frame;   // the newest frame: the start's, then each step's frame output
         readonly List<Tensor> m_HostInputs = new List<Tensor>();
         System.Random m_Random;
         RenderTexture m_Encoded, m_Prev, m_Next0;
@@ -186,6 +187,7 @@ namespace Skyviewer
                     value = new Tensor<float>(new TensorShape(spec.shape), Filled(spec.shape, (float)r.initial));
                 m_Recurrent[r.input] = value;
             }
+            m_Start.CopyOutput(FrameOutput(m_Manifest.models.start), ref m_Frame);
             ShowNewestFrame();
             Graphics.Blit(m_Next0, m_Prev);   // blend 0 and 1 both show the start sky
         }
@@ -206,6 +208,7 @@ namespace Skyviewer
                 m_Spare[r.input] = m_Recurrent[r.input];
                 m_Recurrent[r.input] = spare;
             }
+            m_Step.CopyOutput(FrameOutput(step), ref m_Frame);
             m_SkySeconds += m_Manifest.stepSeconds;
             (m_Prev, m_Next0) = (m_Next0, m_Prev);
             ShowNewestFrame();
@@ -228,13 +231,15 @@ namespace Skyviewer
             }
         }
 
-        // The step input with role "frame" holds the newest frame (encoded, NCHW): tensor -> texture
-        // (row 0 = north at v = 0, hence BottomLeft), then decoded to nits on the GPU.
+        // The output with role "frame" (start: sky, step: next_frame) is the newest frame.
+        static string FrameOutput(SkyModelSpec spec) => spec.outputs.Find(t => t.role == "frame").name;
+
+        // The newest frame (encoded, NCHW): tensor -> texture (row 0 = north at v = 0, hence
+        // BottomLeft), then decoded to nits on the GPU.
         void ShowNewestFrame()
         {
-            var frameName = m_Manifest.models.step.inputs.Find(t => t.role == "frame").name;
             var transform = new TextureTransform().SetCoordOrigin(CoordOrigin.BottomLeft);
-            TextureConverter.RenderToTexture(m_Recurrent[frameName] as Tensor<float>, m_Encoded, transform);
+            TextureConverter.RenderToTexture(m_Frame as Tensor<float>, m_Encoded, transform);
             m_Decode.SetFloat("_Eps", m_Manifest.radiance.encoding.eps);
             m_Decode.SetFloat("_XMax", m_Manifest.radiance.encoding.xMax);
             Graphics.Blit(m_Encoded, m_Next0, m_Decode);
@@ -347,6 +352,8 @@ namespace Skyviewer
             foreach (var t in m_Spare.Values) t?.Dispose();
             m_Recurrent.Clear();
             m_Spare.Clear();
+            m_Frame?.Dispose();
+            m_Frame = null;
         }
 
         static int Count(int[] shape)

@@ -26,6 +26,7 @@ DEFINE_LOG_CATEGORY_STATIC(LogSkyviewerSky, Log, All);
 namespace
 {
 	const TCHAR* PackageFormat = TEXT("skyviewer-sky-package");
+	const int32 PackageFormatVersion = 2;
 	const TCHAR* ConditionSunDir = TEXT("sun_dir");
 	const TCHAR* ConditionCloudCover = TEXT("cloud_cover");
 	const TCHAR* InitialFromStart = TEXT("start:");
@@ -107,9 +108,9 @@ bool USkyviewerSkyComponent::LoadPackage()
 	}
 	TSharedPtr<FJsonObject> Root;
 	if (!FJsonSerializer::Deserialize(TJsonReaderFactory<>::Create(Text), Root) || !Root.IsValid()
-		|| Root->GetStringField(TEXT("format")) != PackageFormat || Root->GetIntegerField(TEXT("format_version")) != 1)
+		|| Root->GetStringField(TEXT("format")) != PackageFormat || Root->GetIntegerField(TEXT("format_version")) != PackageFormatVersion)
 	{
-		UE_LOG(LogSkyviewerSky, Error, TEXT("%s/sky.json is not a %s v1 manifest"), *Dir, PackageFormat);
+		UE_LOG(LogSkyviewerSky, Error, TEXT("%s/sky.json is not a %s v%d manifest"), *Dir, PackageFormat, PackageFormatVersion);
 		return false;
 	}
 	Resolution = Root->GetObjectField(TEXT("projection"))->GetIntegerField(TEXT("resolution_px"));
@@ -297,11 +298,17 @@ bool USkyviewerSkyComponent::ResetSky(int32 NewSeed)
 			Fill.Init(float(Initial->AsNumber()), S->Count());
 		}
 	}
-	const FString FrameInput = StepSpec.Inputs.FindByPredicate([](const FTensorSpec& T) { return T.Role == TEXT("frame"); })->Name;
-	UploadFrame(Recurrent.FindChecked(FrameInput), SkyPrev);
-	UploadFrame(Recurrent.FindChecked(FrameInput), SkyNext);
+	const TArray<float>& StartFrame = StartOut.FindChecked(FrameOutput(StartSpec));
+	UploadFrame(StartFrame, SkyPrev);
+	UploadFrame(StartFrame, SkyNext);
 	LaunchStep();
 	return true;
+}
+
+// The output with role "frame" (start: sky, step: next_frame) is the newest frame.
+FString USkyviewerSkyComponent::FrameOutput(const FModelSpec& Spec)
+{
+	return Spec.Outputs.FindByPredicate([](const FTensorSpec& T) { return T.Role == TEXT("frame"); })->Name;
 }
 
 // Runs the step after the newest frame on a worker thread (one step ahead of the display).
@@ -340,8 +347,7 @@ void USkyviewerSkyComponent::FinishStep(FStepResult&& Result)
 	SkySeconds += StepSeconds;
 	SinceStep = FMath::Max(0.0, SinceStep - StepSeconds);
 	Swap(SkyPrev, SkyNext);
-	const FString FrameInput = StepSpec.Inputs.FindByPredicate([](const FTensorSpec& T) { return T.Role == TEXT("frame"); })->Name;
-	UploadFrame(Recurrent.FindChecked(FrameInput), SkyNext);
+	UploadFrame(Result.Outputs.FindChecked(FrameOutput(StepSpec)), SkyNext);
 	LaunchStep();
 }
 

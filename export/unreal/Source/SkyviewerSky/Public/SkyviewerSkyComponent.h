@@ -21,9 +21,9 @@ namespace Skyviewer
 	// The package contract (skyviewer/train/onnx_export.py, skyviewer/export/package.py), checked
 	// against each manifest at load; tests/test_engine_samples.py checks these lists against the exporter.
 	inline constexpr const TCHAR* StartInputs[] = {TEXT("z"), TEXT("sun_dir"), TEXT("cloud_cover")};
-	inline constexpr const TCHAR* StartOutputs[] = {TEXT("sky")};
-	inline constexpr const TCHAR* StepInputs[] = {TEXT("frame"), TEXT("state"), TEXT("noise"), TEXT("sun_dir"), TEXT("sun_dir_next"), TEXT("cloud_cover")};
-	inline constexpr const TCHAR* StepOutputs[] = {TEXT("next_frame"), TEXT("next_state")};
+	inline constexpr const TCHAR* StartOutputs[] = {TEXT("sky"), TEXT("field")};
+	inline constexpr const TCHAR* StepInputs[] = {TEXT("field"), TEXT("motion"), TEXT("noise"), TEXT("sun_dir_next"), TEXT("cloud_cover")};
+	inline constexpr const TCHAR* StepOutputs[] = {TEXT("next_frame"), TEXT("next_field"), TEXT("next_motion")};
 }
 
 UENUM(BlueprintType)
@@ -141,6 +141,7 @@ private:
 	bool ParseModel(const TSharedPtr<FJsonObject>& Json, FModelSpec& Out) const;
 	TSharedPtr<UE::NNE::IModelInstanceCPU> CreateInstance(UNNEModelData* Asset, const FString& File) const;
 	static bool RunModel(UE::NNE::IModelInstanceCPU& Instance, const FModelSpec& Spec, const TMap<FString, TArray<float>>& Inputs, TMap<FString, TArray<float>>& Outputs);
+	static FString FrameOutput(const FModelSpec& Spec);
 	TMap<FString, TArray<float>> HostInputs(const FModelSpec& Spec, const TMap<FString, TArray<float>>& CondNow, const TMap<FString, TArray<float>>& CondNext);
 	void LaunchStep();
 	void FinishStep(FStepResult&& Result);
@@ -161,7 +162,7 @@ private:
 	TArray<TPair<FString, TArray<float>>> ConditionDefaults;
 
 	TMap<FString, TArray<float>> Now, Next;        // conditions of the displayed pair: previous / newest frame
-	TMap<FString, TArray<float>> Recurrent;        // step inputs fed back (frame, state), host memory
+	TMap<FString, TArray<float>> Recurrent;        // step inputs fed back (field, motion), host memory
 	TFuture<FStepResult> Pending;
 	bool bPending = false;
 	TMap<FString, TArray<float>> PendingNext;      // conditions of the frame the pending step makes
