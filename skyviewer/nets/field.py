@@ -92,3 +92,26 @@ class CloudRenderer(nn.Module):
         out = self.to_rgb(self.body(torch.cat([field, maps, cond], dim=1)))  # (B, 4, N, N)
         sky = torch.tanh(self.background.logits(sun_dir, cloud_cover) + out[:, :3])
         return geo.apply_mask(geo.composite_sun(sky, sun_dir, out[:, 3:]))
+
+
+class CloudSky(nn.Module):
+    """What both models are built on: the sky geometry at one resolution, a `CloudField` and a
+    `CloudRenderer` (state-dict keys field.*, renderer.*: the step can take over the start's)."""
+
+    def __init__(
+        self,
+        resolution: int,
+        field_channels: int,
+        field_kernel_px: int,
+        render_width: int,
+        render_layers: int,
+    ):
+        super().__init__()
+        self.resolution = resolution
+        self.geometry = SkyGeometry(resolution)
+        self.field = CloudField(field_channels, field_kernel_px, resolution)
+        self.renderer = CloudRenderer(self.geometry, field_channels, render_width, render_layers)
+
+    @property
+    def background(self) -> SkyBackground:
+        return self.renderer.background

@@ -17,31 +17,11 @@ thousands of steps; a renderer of a smooth field has no upsampling to make them.
 from __future__ import annotations
 
 import torch
-from torch import nn
 
-from skyviewer.nets.blocks import SkyGeometry
-from skyviewer.nets.field import CloudField, CloudRenderer
+from skyviewer.nets.field import CloudSky
 
 
-class StartGenerator(nn.Module):
-    def __init__(
-        self,
-        resolution: int,
-        field_channels: int,
-        field_kernel_px: int,
-        render_width: int,
-        render_layers: int,
-    ):
-        super().__init__()
-        self.resolution = resolution
-        self.geometry = SkyGeometry(resolution)
-        self.field = CloudField(field_channels, field_kernel_px, resolution)
-        self.renderer = CloudRenderer(self.geometry, field_channels, render_width, render_layers)
-
-    @property
-    def background(self) -> nn.Module:
-        return self.renderer.background
-
+class StartGenerator(CloudSky):
     def latent_shape(self, batch: int) -> tuple[int, int, int, int]:
         """Shape of the white-noise latent z."""
         return self.field.noise_shape(batch)

@@ -33,8 +33,8 @@ import math
 import torch
 from torch import nn
 
-from skyviewer.nets.blocks import SkyGeometry, warp
-from skyviewer.nets.field import CloudField, CloudRenderer
+from skyviewer.nets.blocks import warp
+from skyviewer.nets.field import CloudSky
 
 MOTION_CHANNELS = 5
 """The motion state: wind (x, y) and sub-pixel phase (x, y) in pixels per step / pixels, and a
@@ -46,7 +46,7 @@ EVOLUTION_MAX = 0.3
 """Upper bound of e, the field's renewal per step (learned below it)."""
 
 
-class StepModel(nn.Module):
+class StepModel(CloudSky):
     def __init__(
         self,
         resolution: int,
@@ -57,19 +57,11 @@ class StepModel(nn.Module):
         wind_px: float,
         evolution: float,
     ):
-        super().__init__()
         if not 0.0 < evolution < EVOLUTION_MAX:
             raise ValueError(f"evolution must be in (0, {EVOLUTION_MAX}), got {evolution}")
-        self.resolution = resolution
-        self.geometry = SkyGeometry(resolution)
-        self.field = CloudField(field_channels, field_kernel_px, resolution)
-        self.renderer = CloudRenderer(self.geometry, field_channels, render_width, render_layers)
+        super().__init__(resolution, field_channels, field_kernel_px, render_width, render_layers)
         self.log_wind_px = nn.Parameter(torch.tensor(math.log(wind_px)))
         self.evolution_logit = nn.Parameter(torch.logit(torch.tensor(evolution / EVOLUTION_MAX)))
-
-    @property
-    def background(self) -> nn.Module:
-        return self.renderer.background
 
     def noise_shape(self, batch: int) -> tuple[int, int, int, int]:
         """Fresh noise per step: the field's innovation (C channels), the field entering at the
