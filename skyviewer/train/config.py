@@ -40,6 +40,11 @@ class NetConfig:
     """Discriminator width cap."""
     mbstd_group_size: int = 4
     """Samples per minibatch-stddev group in the discriminators."""
+    disc_residual_gain: float = 10.0
+    """The critics see every image twice: as is, and its deviation from the generator's background
+    (detached) times this gain. Clouds are a deviation of ~0.05 in the encoding on a sky spanning
+    [-1, 1]; a critic given the images alone stayed at chance against cloudless fakes, one given the
+    deviation x10 told them apart in 100 steps (docs/training.md)."""
 
 
 @dataclass

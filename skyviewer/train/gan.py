@@ -87,12 +87,17 @@ class GanTask:
             return torch.autocast("cuda", dtype=torch.bfloat16)
         return contextlib.nullcontext()
 
-    def critic(self, name: str, images: torch.Tensor, maps: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
-        """Logits (B,) of discriminator `name` for images (B, C, N, N) with condition maps and vector."""
-        return self.Ds[name](torch.cat([images, maps], dim=1), cond).float()
+    def critic(
+        self, name: str, images: torch.Tensor, background: torch.Tensor, maps: torch.Tensor, cond: torch.Tensor
+    ) -> torch.Tensor:
+        """Logits (B,) of discriminator `name` for images (B, C, N, N), the background under them
+        (B, C, N, N, detached), condition maps and vector. The critic sees the images and their
+        deviation from the background, amplified: the clouds (see NetConfig.disc_residual_gain)."""
+        residual = self.cfg.net.disc_residual_gain * (images - background)
+        return self.Ds[name](torch.cat([images, residual, maps], dim=1), cond).float()
 
     def d_update(self, reals: dict, fakes: dict) -> dict[str, float]:
-        """One discriminator step. reals/fakes: name -> (images, maps, cond); fakes detached."""
+        """One discriminator step. reals/fakes: name -> (images, background, maps, cond); fakes detached."""
         o = self.cfg.optim
         self.Ds.requires_grad_(True)
         self.opt_D.zero_grad(set_to_none=True)
@@ -113,10 +118,12 @@ class GanTask:
         self.opt_D.step()
         return losses
 
-    def r1(self, name: str, images: torch.Tensor, maps: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+    def r1(
+        self, name: str, images: torch.Tensor, background: torch.Tensor, maps: torch.Tensor, cond: torch.Tensor
+    ) -> torch.Tensor:
         """R1: squared gradient norm of D's logits w.r.t. real images (not the constant maps), float32."""
         images = images.detach().float().requires_grad_(True)
-        logits = self.critic(name, images, maps.float(), cond.float())
+        logits = self.critic(name, images, background.float(), maps.float(), cond.float())
         (grad,) = torch.autograd.grad(logits.sum(), images, create_graph=True)
         return grad.square().sum(dim=(1, 2, 3)).mean()
 
@@ -147,6 +154,13 @@ class GanTask:
         """Mean |pred - real| inside the horizon per frame: (..., 3, N, N) -> (...)."""
         mask = self.G.geometry.mask[0]  # (1, N, N)
         return ((pred.float() - real).abs() * mask).sum(dim=(-3, -2, -1)) / (mask.sum() * 3)
+
+    @torch.no_grad()
+    def critic_background(self, sun: torch.Tensor, cover: torch.Tensor) -> torch.Tensor:
+        """The generator's background for conditions sun (..., 3), cover (..., 1): (..., 3, N, N),
+        the reference the critics measure clouds against."""
+        background = self.G.background(sun.reshape(-1, 3), cover.reshape(-1, 1))
+        return background.reshape(*sun.shape[:-1], *background.shape[1:])
 
     def background_loss(self, sun: torch.Tensor, cover: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
         """background_weight * masked L1 of the generator's background for conditions sun (..., 3),

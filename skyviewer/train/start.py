@@ -38,7 +38,7 @@ class StartTask(GanTask):
         n = cfg.net
         disc = Discriminator(
             cfg.resolution_px,
-            3 + GEOMETRY_CHANNELS,
+            2 * 3 + GEOMETRY_CHANNELS,  # image, its deviation from the background, geometry
             COND_DIM,
             n.disc_channel_base,
             n.disc_max_channels,
@@ -49,8 +49,8 @@ class StartTask(GanTask):
         g = torch.Generator().manual_seed(cfg.schedule.seed)
         self.preview_z = torch.randn(self.G.latent_shape(PREVIEW_ROWS), generator=g).to(device)
 
-    def critic_inputs(self, images: torch.Tensor, sun: torch.Tensor, cover: torch.Tensor) -> tuple:
-        return images, self.G.geometry.maps(sun), torch.cat([sun, cover], dim=1)
+    def critic_inputs(self, images: torch.Tensor, background: torch.Tensor, sun: torch.Tensor, cover) -> tuple:
+        return images, background, self.G.geometry.maps(sun), torch.cat([sun, cover], dim=1)
 
     def train_step(self, sampler: ClipSampler) -> dict[str, float]:
         clips = sampler.sample().to(self.device)
@@ -59,28 +59,27 @@ class StartTask(GanTask):
         z = torch.randn(self.G.latent_shape(real.shape[0]), device=self.device)
         with self.autocast():
             fake, _ = self.G(z, sun, cover)  # (B, 3, N, N)
+        background = self.critic_background(sun, cover)
         losses = self.d_update(
-            {"image": self.critic_inputs(real, sun, cover)},
-            {"image": self.critic_inputs(fake.detach(), sun, cover)},
+            {"image": self.critic_inputs(real, background, sun, cover)},
+            {"image": self.critic_inputs(fake.detach(), background, sun, cover)},
         )
         with self.autocast():
-            g = self.generator_critics({"image": self.critic_inputs(fake, sun, cover)})["image"]
-        background = self.background_loss(sun, cover, real)
-        anchor = self.colour_anchor(fake, sun, cover)
-        self.g_update(g + background + anchor, real.shape[0])
+            g = self.generator_critics({"image": self.critic_inputs(fake, background, sun, cover)})["image"]
+        background_l1 = self.background_loss(sun, cover, real)
+        anchor = self.colour_anchor(fake, background)
+        self.g_update(g + background_l1 + anchor, real.shape[0])
         return {
             **losses,
             "G_image": g.item(),
-            "background": background.item(),
+            "background": background_l1.item(),
             "anchor": anchor.item(),
         }
 
-    def colour_anchor(self, fake: torch.Tensor, sun: torch.Tensor, cover: torch.Tensor) -> torch.Tensor:
+    def colour_anchor(self, fake: torch.Tensor, background: torch.Tensor) -> torch.Tensor:
         """colour_anchor_weight * L1 of the fakes' coarse colour layout (4 x 4 cell means) against the
         background's for their conditions (detached): the clouds the GAN draws may move colour around
         locally, not tint the whole sky (magenta after 750 steps without it)."""
-        with torch.no_grad():
-            background = self.G.background(sun, cover)
         cells = F.adaptive_avg_pool2d(fake.float() - background, 4)
         return self.cfg.optim.colour_anchor_weight * cells.abs().mean()
 

@@ -107,9 +107,10 @@ class StepTask(GanTask):
             )
 
         discriminators = {
-            "frame": disc(3 + GEOMETRY_CHANNELS),
+            # Each image comes with its deviation from the background (GanTask.critic).
+            "frame": disc(2 * 3 + GEOMETRY_CHANNELS),
             # K frames + geometry at the last frame + sun maps at the first: it sees how far the sun moved.
-            "clip": disc(3 * k + GEOMETRY_CHANNELS + 2),
+            "clip": disc(2 * 3 * k + GEOMETRY_CHANNELS + 2),
         }
         generator = build_generator(cfg)
         self.frozen_renderer = bool(cfg.rollout.start_snapshot)
@@ -121,25 +122,32 @@ class StepTask(GanTask):
 
     # ------------------------------------------------------------ critic inputs
 
-    def frame_inputs(self, frames, sun, cover, picks: torch.Tensor) -> tuple:
-        """Frame picks[b] of clip b as one sample: images (B, 3, N, N), maps, cond. One frame per clip
-        (a random one each step) costs a fraction of judging them all and still covers every step."""
+    def frame_inputs(self, frames, background, sun, cover, picks: torch.Tensor) -> tuple:
+        """Frame picks[b] of clip b as one sample: images (B, 3, N, N), background, maps, cond. One frame
+        per clip (a random one each step) costs a fraction of judging them all and still covers every step."""
         rows = torch.arange(frames.shape[0], device=frames.device)
-        images, sun, cover = frames[rows, picks], sun[rows, picks], cover[rows, picks]
-        return images, self.G.geometry.maps(sun), torch.cat([sun, cover], dim=1)
+        images, background = frames[rows, picks], background[rows, picks]
+        sun, cover = sun[rows, picks], cover[rows, picks]
+        return images, background, self.G.geometry.maps(sun), torch.cat([sun, cover], dim=1)
 
-    def clip_inputs(self, frames, sun, cover, t: int) -> tuple:
-        """The K-frame window starting at t, stacked along channels: (B, 3K, N, N), maps, cond."""
+    def clip_inputs(self, frames, background, sun, cover, t: int) -> tuple:
+        """The K-frame window starting at t, stacked along channels: (B, 3K, N, N), background, maps, cond."""
         k, geo = self.cfg.rollout.clip_frames, self.G.geometry
         last = t + k - 1
         maps = torch.cat([geo.maps(sun[:, last]), geo.sun_maps(sun[:, t])], dim=1)
-        return frames[:, t : t + k].flatten(1, 2), maps, torch.cat([sun[:, last], cover[:, last]], dim=1)
+        window = slice(t, t + k)
+        return (
+            frames[:, window].flatten(1, 2),
+            background[:, window].flatten(1, 2),
+            maps,
+            torch.cat([sun[:, last], cover[:, last]], dim=1),
+        )
 
-    def critic_inputs(self, frames, sun, cover, picks: torch.Tensor, t: int) -> dict:
-        """Inputs of both critics for clips (B, L+1, 3, N, N)."""
+    def critic_inputs(self, frames, background, sun, cover, picks: torch.Tensor, t: int) -> dict:
+        """Inputs of both critics for clips (B, L+1, 3, N, N) and their backgrounds (same shape)."""
         return {
-            "frame": self.frame_inputs(frames, sun, cover, picks),
-            "clip": self.clip_inputs(frames, sun, cover, t),
+            "frame": self.frame_inputs(frames, background, sun, cover, picks),
+            "clip": self.clip_inputs(frames, background, sun, cover, t),
         }
 
     # ------------------------------------------------------------ training
@@ -154,12 +162,13 @@ class StepTask(GanTask):
             fake = rollout(self.G, field, sun, cover, backprop_steps=r.backprop_steps).float()
         picks = torch.randint(0, length, (b,), device=real.device)  # a frame per clip
         t = int(torch.randint(length - r.clip_frames + 1, ()))  # the temporal critic's window
+        bg = self.critic_background(sun, cover)  # (B, L+1, 3, N, N)
         losses = self.d_update(
-            self.critic_inputs(real, sun, cover, picks, t),
-            self.critic_inputs(fake.detach(), sun, cover, picks, t),
+            self.critic_inputs(real, bg, sun, cover, picks, t),
+            self.critic_inputs(fake.detach(), bg, sun, cover, picks, t),
         )
         with self.autocast():
-            adv = self.generator_critics(self.critic_inputs(fake, sun, cover, picks, t))
+            adv = self.generator_critics(self.critic_inputs(fake, bg, sun, cover, picks, t))
         total = r.frame_adv_weight * adv["frame"] + r.clip_adv_weight * adv["clip"]
         background = torch.zeros(())
         if not self.frozen_renderer:
