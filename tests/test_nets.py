@@ -46,7 +46,7 @@ def small_step_model(evolution: float = 0.1) -> StepModel:
 def calm_noise(model: StepModel, batch: int) -> torch.Tensor:
     """Step noise whose wind draw is zero: the wind only persists."""
     noise = torch.randn(model.noise_shape(batch))
-    noise[:, 2 * model.field.channels] = 0.0
+    noise[:, model.field.channels] = 0.0
     return noise
 
 
@@ -91,26 +91,52 @@ def test_cloud_field_is_unit_variance_everywhere_whatever_the_kernel():
     assert var.min() > 0.9 and var.max() < 1.1  # corners and borders included (valid convolution)
 
 
-def test_start_generator_shape_range_horizon_and_field():
+def test_start_generator_shape_range_horizon_and_cloud_noise():
     g = small_start_model()
     sun, cover = sun_and_cover(3)
-    x, field = g(torch.randn(g.latent_shape(3)), sun, cover)
-    assert x.shape == (3, 3, N, N) and field.shape == (3, 2, N, N)
+    z = torch.randn(g.latent_shape(3))
+    x, cloud_noise = g(z, sun, cover)
+    assert x.shape == (3, 3, N, N) and z.shape == (3, 2, N + 4, N + 4)
+    assert torch.equal(cloud_noise, z)  # the step's first state: the clouds the start drew
     assert x.min() >= -1 and x.max() <= 1
     outside = ~torch.from_numpy(fisheye_mask(N))
     assert torch.all(x[:, :, outside] == -1)
 
 
-def test_step_moves_the_field_by_whole_pixels_and_fills_the_upwind_edge():
-    model = small_step_model(evolution=1e-6)  # no renewal: the field only moves
-    field = model.field(torch.randn(model.field.noise_shape(1)))
+def test_step_moves_the_clouds_by_whole_pixels_and_fills_the_upwind_edge():
+    model = small_step_model(evolution=1e-6)  # no renewal: the clouds only move
+    cloud_noise = torch.randn(model.field.noise_shape(1))
+    k = cloud_noise.shape[-1]
     motion = torch.tensor([[1.0, -2.0, 0.0, 0.0, 1.0]])  # one pixel east (+x), two north (-y)
     with torch.no_grad():
-        _, moved, after = model(field, motion, calm_noise(model, 1), *sun_and_cover(1))
-    torch.testing.assert_close(moved[..., : N - 2, 1:], field[..., 2:, : N - 1], atol=1e-5, rtol=0)
-    assert not torch.allclose(moved[..., :, 0], field[..., :, 0])  # entered from beyond the square
+        _, moved, after = model(cloud_noise, motion, calm_noise(model, 1), *sun_and_cover(1))
+        field, moved_field = model.field(cloud_noise), model.field(moved)
+    torch.testing.assert_close(moved[..., : k - 2, 1:], cloud_noise[..., 2:, : k - 1], atol=1e-5, rtol=0)
+    torch.testing.assert_close(moved_field[..., : N - 2, 1:], field[..., 2:, : N - 1], atol=1e-5, rtol=0)
+    assert not torch.allclose(moved[..., :, 0], cloud_noise[..., :, 0])  # entered from beyond the square
     assert torch.allclose(after[0, :2], torch.tensor([1.0, -2.0]) * 0.999)  # the wind persists
     assert after[0, 4] == 1.0
+
+
+def test_clouds_entering_upwind_continue_the_field_without_seams():
+    """After the wind has carried every pixel in from beyond the square, neighbouring columns of the
+    field correlate at the upwind edge as in the middle: one coherent field, not a stripe per step."""
+    torch.manual_seed(0)
+    model = small_step_model(evolution=1e-6)
+    cloud_noise = torch.randn(model.field.noise_shape(500))
+    motion = torch.tensor([[1.0, 0.0, 0.0, 0.0, 1.0]]).repeat(500, 1)  # one pixel east per step
+    with torch.no_grad():
+        for _ in range(2 * N):
+            noise = calm_noise(model, 500)
+            _, cloud_noise, motion = model(cloud_noise, motion, noise, *sun_and_cover(500))
+            motion[:, :2] = torch.tensor([1.0, 0.0])  # a steady wind, no veering
+        field = model.field(cloud_noise)  # (500, 2, N, N)
+
+    def column_correlation(j: int) -> float:
+        return torch.corrcoef(torch.stack([field[..., j].flatten(), field[..., j + 1].flatten()]))[0, 1].item()
+
+    assert column_correlation(0) > 0.5  # a kernel of 5 px correlates neighbours strongly
+    assert abs(column_correlation(0) - column_correlation(N // 2)) < 0.05
 
 
 def test_slow_wind_moves_at_its_mean_speed():
@@ -129,8 +155,8 @@ def test_slow_wind_moves_at_its_mean_speed():
 
 
 def test_step_rollout_stays_in_distribution_whatever_the_weights():
-    """Variance-preserving renewal: after hundreds of steps of a randomly perturbed model the field
-    is still unit variance, the frames in range and finite, and still changing."""
+    """Variance-preserving renewal: after hundreds of steps of a randomly perturbed model the cloud
+    field is still unit variance, the frames in range and finite, and still changing."""
     torch.manual_seed(1)
     model = small_step_model()
     with torch.no_grad():
@@ -138,15 +164,15 @@ def test_step_rollout_stays_in_distribution_whatever_the_weights():
             p.add_(0.3 * torch.randn_like(p))
         sun, cover = sun_and_cover(8)
         start = small_start_model()
-        _, field = start(torch.randn(start.latent_shape(8)), sun, cover)
+        _, cloud_noise = start(torch.randn(start.latent_shape(8)), sun, cover)
         motion, frame, changes = model.initial_motion(8), None, []
         for _ in range(300):
-            nxt, field, motion = model(field, motion, torch.randn(model.noise_shape(8)), sun, cover)
+            nxt, cloud_noise, motion = model(cloud_noise, motion, torch.randn(model.noise_shape(8)), sun, cover)
             assert torch.isfinite(nxt).all() and nxt.abs().max() <= 1
             if frame is not None:
                 changes.append((nxt - frame).abs().mean().item())
             frame = nxt
-    assert 0.85 < field.std().item() < 1.15
+    assert 0.85 < model.field(cloud_noise).std().item() < 1.15
     assert motion.shape == (8, MOTION_CHANNELS)
     assert min(changes[-50:]) > 0  # still moving, not frozen
 

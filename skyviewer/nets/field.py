@@ -90,7 +90,10 @@ class CloudRenderer(nn.Module):
         maps = geo.maps(sun_dir)  # (B, GEOMETRY_CHANNELS, N, N)
         cond = broadcast(torch.cat([sun_dir, cloud_cover], dim=1), maps)  # (B, COND_DIM, N, N)
         out = self.to_rgb(self.body(torch.cat([field, maps, cond], dim=1)))  # (B, 4, N, N)
-        sky = torch.tanh(self.background.logits(sun_dir, cloud_cover) + out[:, :3])
+        # The background learns from its L1 alone (GanTask.background_loss): the adversarial gradient
+        # reaches only the clouds. With it, the critics pulled the whole sky to magenta and black.
+        background = self.background.logits(sun_dir, cloud_cover).detach()
+        sky = torch.tanh(background + out[:, :3])
         return geo.apply_mask(geo.composite_sun(sky, sun_dir, out[:, 3:]))
 
 
@@ -115,3 +118,7 @@ class CloudSky(nn.Module):
     @property
     def background(self) -> SkyBackground:
         return self.renderer.background
+
+    def render(self, cloud_noise: torch.Tensor, sun_dir: torch.Tensor, cloud_cover: torch.Tensor) -> torch.Tensor:
+        """The sky (B, 3, N, N) of the clouds drawn from white noise (B, C, N + k - 1, N + k - 1)."""
+        return self.renderer(self.field(cloud_noise), sun_dir, cloud_cover)

@@ -6,8 +6,9 @@ the sky from it -- threshold, shape, light and colour under the conditioned sun 
 over a `SkyBackground`, the conditional median sky trained by L1 beside the GAN loss. The sun
 disc is composited at the conditioned direction behind a learned gate.
 
-The field is returned next to the sky: it is the step model's initial state, so the first
-step moves on exactly the clouds the start drew.
+The latent is returned next to the sky as the cloud noise: the step model's initial state
+(nets/step.py carries the noise, not the field), so the first step moves on exactly the clouds
+the start drew.
 
 Measured before this design (cpu preset, docs/training.md): a DCGAN-style upsampling stack
 from a latent vector drew thin coloured lines and blocky high-frequency patterns for its first
@@ -30,6 +31,5 @@ class StartGenerator(CloudSky):
         self, z: torch.Tensor, sun_dir: torch.Tensor, cloud_cover: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """z (B, C, N + k - 1, N + k - 1) ~ N(0, 1), sun_dir (B, 3), cloud_cover (B, 1) ->
-        encoded sky (B, 3, N, N) in [-1, 1] and its cloud field (B, C, N, N)."""
-        field = self.field(z)
-        return self.renderer(field, sun_dir, cloud_cover), field
+        encoded sky (B, 3, N, N) in [-1, 1] and its cloud noise (z itself, the step's first state)."""
+        return self.render(z, sun_dir, cloud_cover), z

@@ -1,23 +1,28 @@
-"""Model 2, the step: (cloud field, motion, fresh noise, conditions) -> (next frame, next field, next motion).
+"""Model 2, the step: (cloud noise, motion, fresh noise, conditions) -> (next frame, next cloud noise, next motion).
 
-The sky is carried as the cloud field of nets/field.py (the start model's second output), not
-as pixels, and drawn afresh by the shared `CloudRenderer` every step:
+The sky is carried as the white noise its cloud field is drawn from (nets/field.py; the start
+model's second output), not as pixels, and the field is drawn from it and rendered afresh by
+the shared `CloudRenderer` every step:
 
     wind'   = rho wind + sqrt(1 - rho^2) wind_px n          (first step: wind_px n)  a slowly veering wind
     shift   = round(phase + wind'), phase' = phase + wind' - shift                   whole pixels this step
-    field'  = sqrt(1 - e^2) shift(field) + e xi             the clouds drift and slowly change
-    frame'  = CloudRenderer(field', sun', cover)
+    noise'  = sqrt(1 - e^2) shift(noise) + e xi             (xi where the shift brought pixels in)
+    frame'  = CloudRenderer(CloudField(noise'), sun', cover)
 
-xi is fresh `CloudField` noise (the field's own spectrum); where the shift brings in pixels
-from beyond the square, the field is fresh noise of that spectrum. wind_px (the wind's spread
-in pixels per step) and e (the share of the field renewed per step, as a standard deviation)
-are learned; rho is fixed (WIND_PERSISTENCE).
+xi is fresh white noise. wind_px (the wind's spread in pixels per step) and e (the share of
+the noise renewed per step, as a standard deviation) are learned; rho is fixed (WIND_PERSISTENCE).
 
-Why it runs forever: the update is variance-preserving, so the field is a unit-variance
-Gaussian field with the learned spectrum at every step -- the start's distribution, at step
-10 000 as at step 1 -- and the renderer draws sharp, lit clouds from any such field. The shift
-copies whole pixels (never blurs), and the sub-pixel remainder is carried in the motion state,
-so slow winds still move at their exact mean speed and all clouds move together (no tearing).
+Why the state is the noise and not the field: white noise entering at the upwind edge is
+exactly white noise -- no seam -- and the field convolved from it is one coherent Gaussian field
+with the learned spectrum everywhere. A field carried as such would need new field at the edge
+that continues the old one; drawn independently, every step's entering strip was its own
+field, and within a crossing time (N / wind steps) the clouds were stripes.
+
+Why it runs forever: the update is variance-preserving, so the noise is unit white noise and
+the field the start's distribution, at step 10 000 as at step 1, and the renderer draws sharp,
+lit clouds from any such field. The shift copies whole pixels (never blurs), and the sub-pixel
+remainder is carried in the motion state, so slow winds still move at their exact mean speed
+and all clouds move together (no tearing).
 
 Measured before this design (cpu preset, docs/training.md): every model that carried the frame's
 pixels from step to step and learned to correct them -- a residual decoder, a flow warp plus a
@@ -64,13 +69,10 @@ class StepModel(CloudSky):
         self.evolution_logit = nn.Parameter(torch.logit(torch.tensor(evolution / EVOLUTION_MAX)))
 
     def noise_shape(self, batch: int) -> tuple[int, int, int, int]:
-        """Fresh noise per step: the field's innovation (C channels), the field entering at the
-        edges (C), and one channel whose first two values draw the wind's change."""
+        """Fresh noise per step: the cloud noise's innovation (C channels, also what enters at the
+        upwind edge), and one channel whose first two values draw the wind's change."""
         b, c, h, w = self.field.noise_shape(batch)
-        return (b, 2 * c + 1, h, w)
-
-    def field_shape(self, batch: int) -> tuple[int, int, int, int]:
-        return (batch, self.field.channels, self.resolution, self.resolution)
+        return (b, c + 1, h, w)
 
     def initial_motion(self, batch: int, device=None) -> torch.Tensor:
         return torch.zeros(batch, MOTION_CHANNELS, device=device)
@@ -80,22 +82,22 @@ class StepModel(CloudSky):
 
     def forward(
         self,
-        field: torch.Tensor,
+        cloud_noise: torch.Tensor,
         motion: torch.Tensor,
         noise: torch.Tensor,
         sun_dir_next: torch.Tensor,
         cloud_cover: torch.Tensor,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """field (B, C, N, N); motion (B, MOTION_CHANNELS); noise (B, 2C + 1, N + k - 1, N + k - 1)
-        ~ N(0, 1); sun_dir_next (B, 3) at the next frame's time; cloud_cover (B, 1).
-        Returns the next frame (B, 3, N, N) encoded, the next field and the next motion."""
+        """cloud_noise (B, C, K, K), K = N + k - 1, the white noise of the current clouds' field;
+        motion (B, MOTION_CHANNELS); noise (B, C + 1, K, K) ~ N(0, 1); sun_dir_next (B, 3) at the
+        next frame's time; cloud_cover (B, 1). Returns the next frame (B, 3, N, N) encoded, the
+        next cloud noise and the next motion."""
         c = self.field.channels
-        motion, shift = self.next_motion(motion, noise[:, 2 * c, 0, :2])
-        shifted, inside = self.shift(field, shift)
-        e = self.evolution()
-        fresh, entering = self.field(noise[:, :c]), self.field(noise[:, c : 2 * c])
-        next_field = inside * ((1 - e * e).sqrt() * shifted + e * fresh) + (1 - inside) * entering
-        return self.renderer(next_field, sun_dir_next, cloud_cover), next_field, motion
+        motion, shift = self.next_motion(motion, noise[:, c, 0, :2])
+        shifted, inside = self.shift(cloud_noise, shift)
+        e, fresh = self.evolution(), noise[:, :c]
+        next_noise = inside * (1 - e * e).sqrt() * shifted + (inside * e + 1 - inside) * fresh
+        return self.render(next_noise, sun_dir_next, cloud_cover), next_noise, motion
 
     def next_motion(self, motion: torch.Tensor, draw: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The motion state after one step, and this step's shift (B, 2) in whole pixels; `draw`
@@ -111,7 +113,7 @@ class StepModel(CloudSky):
 
     @staticmethod
     def shift(field: torch.Tensor, shift: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """The field (B, C, N, N) moved by shift (B, 2) = (dx, dy) whole pixels, and a mask (B, 1, N, N)
+        """The field (B, C, H, W) moved by shift (B, 2) = (dx, dy) whole pixels, and a mask (B, 1, H, W)
         of where the moved field lies (1) and where it came from beyond the square (0)."""
         b, _, h, w = field.shape
         flow = -shift[:, :, None, None].expand(b, 2, h, w)  # warp() samples backwards

@@ -2,11 +2,12 @@
 
 The exported graphs and their tensor names are the runtime contract (K = N + k - 1, the
 field kernel's k; C field channels):
-  start.onnx  z (1, C, K, K), sun_dir (1, 3), cloud_cover (1, 1) -> sky (1, 3, N, N), field (1, C, N, N)
-  step.onnx   field (1, C, N, N), motion (1, 5), noise (1, 2C + 1, K, K), sun_dir_next (1, 3),
+  start.onnx  z (1, C, K, K), sun_dir (1, 3), cloud_cover (1, 1) -> sky (1, 3, N, N), field (1, C, K, K)
+  step.onnx   field (1, C, K, K), motion (1, 5), noise (1, C + 1, K, K), sun_dir_next (1, 3),
               cloud_cover (1, 1) -> next_frame (1, 3, N, N), next_field, next_motion
 All images are encoded radiance (skyviewer.sky.radiance.ENCODING), -1 below the horizon;
-z and noise are N(0, 1); the step's field starts as the start's, its motion as zeros. The
+z and noise are N(0, 1). `field` is the recurrent cloud state: the white noise the clouds'
+field is drawn from (nets/step.py), the start's z at first; the motion starts as zeros. The
 package exporter wraps these files with the manifest.
 """
 
@@ -48,7 +49,7 @@ def example_inputs(model: nn.Module) -> dict[str, torch.Tensor]:
         return {"z": torch.randn(model.latent_shape(1)), "sun_dir": sun, "cloud_cover": cover}
     if isinstance(model, StepModel):
         return {
-            "field": model.field(torch.randn(model.field.noise_shape(1))),
+            "field": torch.randn(model.field.noise_shape(1)),
             # A step well into a rollout: a wind, a sub-pixel phase away from the rounding's ties.
             "motion": torch.tensor([[0.7, -1.2, 0.2, -0.1, 1.0]]),
             "noise": torch.randn(model.noise_shape(1)),

@@ -1,9 +1,8 @@
 """Step-model training: adversarial training on multi-step rollouts of the model's own field.
 
-Each batch is a real clip of rollout_steps + 1 frames. The model draws a fresh cloud field
-(its `CloudField`, the start model's distribution), renders it under the clip's first
-conditions and rolls it forward along the clip's suns and cover, exactly as the viewer runs
-it. Gradients flow through backprop_steps consecutive steps at most (truncated BPTT).
+Each batch is a real clip of rollout_steps + 1 frames. The model draws fresh cloud noise
+(the start model's latent), renders its clouds under the clip's first conditions and rolls
+them forward along the clip's suns and cover, exactly as the viewer runs it. Gradients flow through backprop_steps consecutive steps at most (truncated BPTT).
 What shapes the rollout:
   * a per-frame discriminator: every frame must look like a real sky with the sun where the
     conditions say;
@@ -69,23 +68,23 @@ def take_over_start(model: StepModel, snapshot: str) -> None:
 
 def rollout(
     model: StepModel,
-    field: torch.Tensor,
     sun: torch.Tensor,
     cover: torch.Tensor,
     generator: torch.Generator | None = None,
     backprop_steps: int = 0,
 ) -> torch.Tensor:
-    """Render `field` (B, C, N, N) under the first conditions and step it along the rest: sun
-    (B, T+1, 3), cover (B, T+1, 1). Gradients flow through at most backprop_steps consecutive
-    steps (0: all). Returns the T + 1 frames (B, T+1, 3, N, N), the first the field's own render."""
-    b = field.shape[0]
-    motion = model.initial_motion(b, field.device)
-    frames = [model.renderer(field, sun[:, 0], cover[:, 0])]
+    """Draw fresh clouds (the start's latent) under the first conditions and step them along the
+    rest: sun (B, T+1, 3), cover (B, T+1, 1). Gradients flow through at most backprop_steps
+    consecutive steps (0: all). Returns the T + 1 frames (B, T+1, 3, N, N)."""
+    b, device = sun.shape[0], sun.device
+    cloud_noise = torch.randn(model.field.noise_shape(b), generator=generator, device=device)
+    motion = model.initial_motion(b, device)
+    frames = [model.render(cloud_noise, sun[:, 0], cover[:, 0])]
     for t in range(sun.shape[1] - 1):
         if backprop_steps and t and t % backprop_steps == 0:
-            field, motion = field.detach(), motion.detach()
-        noise = torch.randn(model.noise_shape(b), generator=generator, device=field.device)
-        frame, field, motion = model(field, motion, noise, sun[:, t + 1], cover[:, t + 1])
+            cloud_noise, motion = cloud_noise.detach(), motion.detach()
+        noise = torch.randn(model.noise_shape(b), generator=generator, device=device)
+        frame, cloud_noise, motion = model(cloud_noise, motion, noise, sun[:, t + 1], cover[:, t + 1])
         frames.append(frame)
     return torch.stack(frames, dim=1)
 
@@ -157,9 +156,8 @@ class StepTask(GanTask):
         clips = sampler.sample().to(self.device)
         real, sun, cover = clips.frames, clips.sun_dir, clips.cloud_cover  # (B, L+1, 3, N, N), (B, L+1, 3|1)
         b, length = real.shape[:2]
-        field = self.G.field(torch.randn(self.G.field.noise_shape(b), device=self.device))
         with self.autocast():
-            fake = rollout(self.G, field, sun, cover, backprop_steps=r.backprop_steps).float()
+            fake = rollout(self.G, sun, cover, backprop_steps=r.backprop_steps).float()
         picks = torch.randint(0, length, (b,), device=real.device)  # a frame per clip
         t = int(torch.randint(length - r.clip_frames + 1, ()))  # the temporal critic's window
         bg = self.critic_background(sun, cover)  # (B, L+1, 3, N, N)
@@ -192,12 +190,7 @@ class StepTask(GanTask):
         noise = torch.Generator(device=self.device).manual_seed(self.cfg.schedule.seed)
         for clip in clips:
             clip = clip.to(self.device)
-            field = self.G_ema.field(
-                torch.randn(self.G_ema.field.noise_shape(1), generator=noise, device=self.device)
-            )
-            pred = rollout(self.G_ema, field, clip.sun_dir, clip.cloud_cover, generator=noise)[
-                0
-            ]  # (T+1, 3, N, N)
+            pred = rollout(self.G_ema, clip.sun_dir, clip.cloud_cover, generator=noise)[0]  # (T+1, 3, N, N)
             real = clip.frames[0]  # (T+1, 3, N, N)
             times = sorted(
                 {round(i * (len(real) - 1) / (PREVIEW_COLUMNS - 1)) for i in range(PREVIEW_COLUMNS)}
