@@ -6,6 +6,7 @@ import hashlib
 import json
 import shutil
 import zipfile
+from pathlib import Path
 
 import onnx
 import pytest
@@ -192,3 +193,11 @@ def test_packages_are_found_by_name(tmp_path, package_dir, monkeypatch):
     assert load_package("tiny").source == package_dir
     with pytest.raises(PackageError, match="no such package"):
         load_package("nonexistent")
+
+
+def test_bundled_default_sky_is_a_valid_package(capsys):
+    """models/default, the sky `skyviewer view` opens with no arguments: schema, hashes, shapes,
+    op set and one start + step in ONNX Runtime, as `skyviewer validate` checks any package."""
+    default = Path(__file__).resolve().parents[1] / "models" / "default"
+    assert main(["validate", str(default)]) == 0, capsys.readouterr().err
+    assert load_package(default).manifest["name"] == "default"

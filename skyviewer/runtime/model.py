@@ -35,6 +35,9 @@ class _Graph:
     def __init__(self, package: SkyPackage, model: str, precision: str, providers: list[str]):
         options = ort.SessionOptions()
         options.log_severity_level = LOG_SEVERITY
+        # Idle intra-op threads sleep instead of spinning: the viewer's renderer (llvmpipe's threads
+        # where there is no GPU) needs the cores between steps more than a step needs a hot pool.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         data = package.files[package.model_file(model, precision)]
         self.session = ort.InferenceSession(data, options, providers=session_providers(providers))
         self.spec = package.manifest["models"][model]
