@@ -16,6 +16,7 @@ from skyviewer.data.store import DatasetWriter
 from skyviewer.data.types import SkySequence, empty_meta
 from skyviewer.errors import UserError
 from skyviewer.eval import stats
+from skyviewer.eval.evaluate import nearest_in_conditions
 from skyviewer.eval.fid import frechet_distance, gaussian_stats, load_inception
 from skyviewer.eval.sun import SunLocator, angle_deg
 from skyviewer.eval.swd import laplacian_pyramid, pyramid_levels, reconstruct, swd
@@ -89,6 +90,16 @@ def test_sun_locator_reports_not_found_under_overcast():
         sun_frame(direction_from_angles(0.3, 0.0)), sun_frame(direction_from_angles(1.0, 2.0))
     )
     assert SunLocator().locate(two_suns) is None
+
+
+def test_rollout_floor_takes_the_held_out_frames_under_the_chains_conditions():
+    frames = np.arange(4, dtype=np.float32)[:, None, None, None] * np.ones((4, 3, 2, 2), np.float32)
+    day, dusk, night = [0.0, 1.0, 0.0], [0.0, 0.05, 1.0], [0.0, -0.9, 0.4]
+    conditions = np.array([[*day, 0.2], [*day, 0.9], [*dusk, 0.2], [*night, 0.2]], np.float32)
+    wanted = np.array([[*night, 0.3], [*day, 0.8], [*day, 0.1]], np.float32)
+    picked = nearest_in_conditions(frames, conditions, wanted)
+    assert picked.shape == (3, 3, 2, 2)
+    assert picked[:, 0, 0, 0].tolist() == [3.0, 1.0, 0.0]
 
 
 def test_stats_of_a_constant_sequence():

@@ -10,6 +10,9 @@ Conditions come from the dataset's held-out metadata:
     longitude and UTC time, advanced by the package's step_seconds per step); a sequence
     without them (e.g. an image-folder import) keeps its first sun direction. Cloud cover is
     held at the sequence's first value.
+The SWD floor is held-out half A against half B with as many frames: random ones for the
+start frames (their conditions are a random draw of the data's too), and for each rollout
+checkpoint the frames nearest to the chains' conditions at that step (nearest_in_conditions).
 """
 
 from __future__ import annotations
@@ -82,6 +85,16 @@ class HeldOut:
         if not a or not b:
             raise UserError("the noise floor needs at least 2 held-out sequences")
         return np.concatenate(a), np.concatenate(b)
+
+    def conditions_of_even_half(self) -> np.ndarray:
+        """(F, 4) sun direction and cloud cover of each frame of halves()[0]."""
+        return np.concatenate(
+            [
+                np.concatenate([sun, cover[:, None]], axis=1)
+                for i, (sun, cover) in enumerate(zip(self.sun_dir, self.cloud_cover, strict=True))
+                if i % 2 == 0
+            ]
+        )
 
 
 def area_matrix(src: int, dst: int) -> np.ndarray:
@@ -162,6 +175,8 @@ class Generated:
     """(C, L + 1) NaN/Inf values per frame."""
     checkpoint_frames: dict[int, np.ndarray]
     """step -> (C, 3, N, N) the chains' frames at that step."""
+    checkpoint_conditions: dict[int, np.ndarray]
+    """step -> (C, 4) the chains' sun direction and cloud cover at that step."""
     sun_error: np.ndarray
     """(C, L + 1) angle (deg) between requested and located sun; NaN where not measured."""
     sun_status: dict[str, int]
@@ -227,6 +242,7 @@ def generate(model: SkyModel, held: HeldOut, cfg: EvalConfig, progress) -> Gener
         np.zeros((c, length + 1, 3)),
         np.zeros((c, length + 1), int),
         {k: np.zeros((c, 3, n, n), np.float32) for k in cfg.checkpoints if k <= length},
+        {k: np.zeros((c, 4), np.float32) for k in cfg.checkpoints if k <= length},
         np.full((c, length + 1), math.nan),
         dict.fromkeys(SUN_STATUSES, 0),
     )
@@ -247,6 +263,7 @@ def generate(model: SkyModel, held: HeldOut, cfg: EvalConfig, progress) -> Gener
             g.nonfinite[chain, k] = stats.nonfinite(cur)[0]
             if k in g.checkpoint_frames:
                 g.checkpoint_frames[k][chain] = cur[0]
+                g.checkpoint_conditions[k][chain] = [*path[k], held.cloud_cover[seq][0]]
             if k in measured:
                 status, error = measure_sun(cfg.sun, cur[0], model.conditions()["sun_dir"])
                 g.sun_status[status] += 1
@@ -292,12 +309,21 @@ TARGETS = {
 }
 
 
-def swd_entry(images: np.ndarray, half_a: np.ndarray, half_b: np.ndarray, settings: SWDSettings) -> dict:
-    """SWD of `images` against held-out half B, beside the floor: half A against B, same image count."""
+def swd_entry(
+    images: np.ndarray,
+    half_a: np.ndarray,
+    half_b: np.ndarray,
+    settings: SWDSettings,
+    floor_images: np.ndarray | None = None,
+) -> dict:
+    """SWD of `images` against held-out half B, beside the floor: floor_images (default: as many
+    random frames of half A) against B."""
     n = min(len(images), len(half_a))
     rng = np.random.default_rng(settings.seed)
     gen = swd(images[rng.permutation(len(images))[:n]], half_b, settings)
-    floor = swd(half_a[rng.permutation(len(half_a))[:n]], half_b, settings)
+    if floor_images is None:
+        floor_images = half_a[rng.permutation(len(half_a))[:n]]
+    floor = swd(floor_images, half_b, settings)
     value, noise = float(np.mean(gen)), float(np.mean(floor))
     return {
         "images": n,
@@ -307,6 +333,17 @@ def swd_entry(images: np.ndarray, half_a: np.ndarray, half_b: np.ndarray, settin
         "levels": gen,
         "floor_levels": floor,
     }
+
+
+def nearest_in_conditions(frames: np.ndarray, conditions: np.ndarray, wanted: np.ndarray) -> np.ndarray:
+    """For each of `wanted` (C, 4) sun direction + cover, the frame of `frames` (F, 3, N, N) whose
+    `conditions` (F, 4) are nearest: (C, 3, N, N).
+
+    The rollout floor. A few chains hours into their rollout share no time of day with a random
+    draw of the data (at 10 000 steps 6 of 8 chains were at night), and SWD counts that mismatch
+    as error; held-out frames under the chains' own conditions measure the same mix of skies."""
+    distance = ((wanted[:, None, :] - conditions[None, :, :]) ** 2).sum(axis=-1)  # (C, F)
+    return frames[distance.argmin(axis=1)]
 
 
 def sun_summary(errors: np.ndarray, status: dict[str, int]) -> dict:
@@ -358,7 +395,17 @@ def summarise(g: Generated, held: HeldOut, cfg: EvalConfig) -> dict:
     bands = stats.data_bands(held.frames, mask)
     window = max(1, math.ceil(cfg.steps / 100))  # the last 1 % of steps: one step is too noisy
     final_change = float(g.change[:, -window:].mean())
-    swd_rollout = {str(k): swd_entry(f, half_a, half_b, cfg.swd) for k, f in g.checkpoint_frames.items()}
+    conditions_a = held.conditions_of_even_half()
+    swd_rollout = {
+        str(k): swd_entry(
+            f,
+            half_a,
+            half_b,
+            cfg.swd,
+            nearest_in_conditions(half_a, conditions_a, g.checkpoint_conditions[k]),
+        )
+        for k, f in g.checkpoint_frames.items()
+    }
     report = {
         "swd": {"start": swd_entry(g.start, half_a, half_b, cfg.swd), "rollout": swd_rollout},
         "rollout": {
