@@ -146,10 +146,10 @@ def _torch_step(model, seconds: float) -> list[Row]:
     except RuntimeError as exc:  # trained with an earlier StepModel: its weights no longer fit
         why = f"{snapshot} does not fit the current StepModel ({str(exc).splitlines()[0]})"
         return [{"name": "step torch eager", "value": "n/a", "unit": "", "why": why}]
-    inputs = example_inputs(net)
+    inputs = tuple(example_inputs(net).values())  # in forward() order; the names are the ONNX graph's
     with torch.inference_mode():
-        net(**inputs)
-        rate, steps = frames_per_second(lambda k: net(**inputs), seconds, 20)
+        net(*inputs)
+        rate, steps = frames_per_second(lambda k: net(*inputs), seconds, 20)
     name = f"step {model.resolution}px torch eager CPU ({torch.get_num_threads()} threads)"
     return [{"name": name, "value": round(1000 / rate, 3), "unit": "ms/step", "steps": steps}]
 
