@@ -133,7 +133,9 @@ def test_clouds_entering_upwind_continue_the_field_without_seams():
         field = model.field(cloud_noise)  # (500, 2, N, N)
 
     def column_correlation(j: int) -> float:
-        return torch.corrcoef(torch.stack([field[..., j].flatten(), field[..., j + 1].flatten()]))[0, 1].item()
+        return torch.corrcoef(torch.stack([field[..., j].flatten(), field[..., j + 1].flatten()]))[
+            0, 1
+        ].item()
 
     assert column_correlation(0) > 0.5  # a kernel of 5 px correlates neighbours strongly
     assert abs(column_correlation(0) - column_correlation(N // 2)) < 0.05
@@ -167,7 +169,9 @@ def test_step_rollout_stays_in_distribution_whatever_the_weights():
         _, cloud_noise = start(torch.randn(start.latent_shape(8)), sun, cover)
         motion, frame, changes = model.initial_motion(8), None, []
         for _ in range(300):
-            nxt, cloud_noise, motion = model(cloud_noise, motion, torch.randn(model.noise_shape(8)), sun, cover)
+            nxt, cloud_noise, motion = model(
+                cloud_noise, motion, torch.randn(model.noise_shape(8)), sun, cover
+            )
             assert torch.isfinite(nxt).all() and nxt.abs().max() <= 1
             if frame is not None:
                 changes.append((nxt - frame).abs().mean().item())

@@ -119,6 +119,8 @@ class CloudSky(nn.Module):
     def background(self) -> SkyBackground:
         return self.renderer.background
 
-    def render(self, cloud_noise: torch.Tensor, sun_dir: torch.Tensor, cloud_cover: torch.Tensor) -> torch.Tensor:
+    def render(
+        self, cloud_noise: torch.Tensor, sun_dir: torch.Tensor, cloud_cover: torch.Tensor
+    ) -> torch.Tensor:
         """The sky (B, 3, N, N) of the clouds drawn from white noise (B, C, N + k - 1, N + k - 1)."""
         return self.renderer(self.field(cloud_noise), sun_dir, cloud_cover)

@@ -1,4 +1,4 @@
-"""Model 2, the step: (cloud noise, motion, fresh noise, conditions) -> (next frame, next cloud noise, next motion).
+"""Model 2, the step: (cloud noise, motion, fresh noise, conditions) -> (next frame, cloud noise, motion).
 
 The sky is carried as the white noise its cloud field is drawn from (nets/field.py; the start
 model's second output), not as pixels, and the field is drawn from it and rendered afresh by

@@ -88,7 +88,12 @@ class GanTask:
         return contextlib.nullcontext()
 
     def critic(
-        self, name: str, images: torch.Tensor, background: torch.Tensor, maps: torch.Tensor, cond: torch.Tensor
+        self,
+        name: str,
+        images: torch.Tensor,
+        background: torch.Tensor,
+        maps: torch.Tensor,
+        cond: torch.Tensor,
     ) -> torch.Tensor:
         """Logits (B,) of discriminator `name` for images (B, C, N, N), the background under them
         (B, C, N, N, detached), condition maps and vector. The critic sees the images and their
@@ -119,7 +124,12 @@ class GanTask:
         return losses
 
     def r1(
-        self, name: str, images: torch.Tensor, background: torch.Tensor, maps: torch.Tensor, cond: torch.Tensor
+        self,
+        name: str,
+        images: torch.Tensor,
+        background: torch.Tensor,
+        maps: torch.Tensor,
+        cond: torch.Tensor,
     ) -> torch.Tensor:
         """R1: squared gradient norm of D's logits w.r.t. real images (not the constant maps), float32."""
         images = images.detach().float().requires_grad_(True)

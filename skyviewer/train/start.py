@@ -49,7 +49,9 @@ class StartTask(GanTask):
         g = torch.Generator().manual_seed(cfg.schedule.seed)
         self.preview_z = torch.randn(self.G.latent_shape(PREVIEW_ROWS), generator=g).to(device)
 
-    def critic_inputs(self, images: torch.Tensor, background: torch.Tensor, sun: torch.Tensor, cover) -> tuple:
+    def critic_inputs(
+        self, images: torch.Tensor, background: torch.Tensor, sun: torch.Tensor, cover
+    ) -> tuple:
         return images, background, self.G.geometry.maps(sun), torch.cat([sun, cover], dim=1)
 
     def train_step(self, sampler: ClipSampler) -> dict[str, float]:

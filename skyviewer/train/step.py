@@ -2,7 +2,8 @@
 
 Each batch is a real clip of rollout_steps + 1 frames. The model draws fresh cloud noise
 (the start model's latent), renders its clouds under the clip's first conditions and rolls
-them forward along the clip's suns and cover, exactly as the viewer runs it. Gradients flow through backprop_steps consecutive steps at most (truncated BPTT).
+them forward along the clip's suns and cover, exactly as the viewer runs it. Gradients flow
+through backprop_steps consecutive steps at most (truncated BPTT).
 What shapes the rollout:
   * a per-frame discriminator: every frame must look like a real sky with the sun where the
     conditions say;
