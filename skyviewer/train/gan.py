@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+from typing import NamedTuple
 
 import torch
 import torch.distributed as dist
@@ -18,6 +19,16 @@ import torch.nn.functional as F
 from torch import nn
 
 from skyviewer.train.config import TrainConfig
+
+
+class CriticInputs(NamedTuple):
+    """What a critic judges: images (B, C, N, N), the generator's background under them (same
+    shape, detached), per-pixel condition maps (B, M, N, N) and the condition vector (B, D)."""
+
+    images: torch.Tensor
+    background: torch.Tensor
+    maps: torch.Tensor
+    cond: torch.Tensor
 
 
 def d_loss(real: torch.Tensor, fake: torch.Tensor, smoothing: float, flip_prob: float) -> torch.Tensor:
@@ -87,35 +98,27 @@ class GanTask:
             return torch.autocast("cuda", dtype=torch.bfloat16)
         return contextlib.nullcontext()
 
-    def critic(
-        self,
-        name: str,
-        images: torch.Tensor,
-        background: torch.Tensor,
-        maps: torch.Tensor,
-        cond: torch.Tensor,
-    ) -> torch.Tensor:
-        """Logits (B,) of discriminator `name` for images (B, C, N, N), the background under them
-        (B, C, N, N, detached), condition maps and vector. The critic sees the images and their
-        deviation from the background, amplified: the clouds (see NetConfig.disc_residual_gain)."""
-        residual = self.cfg.net.disc_residual_gain * (images - background)
-        return self.Ds[name](torch.cat([images, residual, maps], dim=1), cond).float()
+    def critic(self, name: str, x: CriticInputs) -> torch.Tensor:
+        """Logits (B,) of discriminator `name`. It sees the images and their deviation from the
+        background, amplified: the clouds (see NetConfig.disc_residual_gain)."""
+        residual = self.cfg.net.disc_residual_gain * (x.images - x.background)
+        return self.Ds[name](torch.cat([x.images, residual, x.maps], dim=1), x.cond).float()
 
     def d_update(self, reals: dict, fakes: dict) -> dict[str, float]:
-        """One discriminator step. reals/fakes: name -> (images, background, maps, cond); fakes detached."""
+        """One discriminator step. reals/fakes: name -> CriticInputs; fakes detached."""
         o = self.cfg.optim
         self.Ds.requires_grad_(True)
         self.opt_D.zero_grad(set_to_none=True)
         losses, total = {}, 0.0
         for name in self.Ds:
             with self.autocast():
-                real, fake = self.critic(name, *reals[name]), self.critic(name, *fakes[name])
+                real, fake = self.critic(name, reals[name]), self.critic(name, fakes[name])
             loss = d_loss(real, fake, o.label_smoothing, o.label_flip_prob)
             losses[f"D_{name}"] = loss.item()
             total = total + loss
         if self.step % o.r1_every_steps == 0:
             for name in self.Ds:
-                penalty = self.r1(name, *reals[name])
+                penalty = self.r1(name, reals[name])
                 losses[f"R1_{name}"] = penalty.item()
                 total = total + penalty * (o.r1_gamma / 2 * o.r1_every_steps)
         total.backward()
@@ -123,17 +126,11 @@ class GanTask:
         self.opt_D.step()
         return losses
 
-    def r1(
-        self,
-        name: str,
-        images: torch.Tensor,
-        background: torch.Tensor,
-        maps: torch.Tensor,
-        cond: torch.Tensor,
-    ) -> torch.Tensor:
+    def r1(self, name: str, x: CriticInputs) -> torch.Tensor:
         """R1: squared gradient norm of D's logits w.r.t. real images (not the constant maps), float32."""
-        images = images.detach().float().requires_grad_(True)
-        logits = self.critic(name, images, background.float(), maps.float(), cond.float())
+        images = x.images.detach().float().requires_grad_(True)
+        floats = CriticInputs(images, x.background.float(), x.maps.float(), x.cond.float())
+        logits = self.critic(name, floats)
         (grad,) = torch.autograd.grad(logits.sum(), images, create_graph=True)
         return grad.square().sum(dim=(1, 2, 3)).mean()
 
@@ -181,7 +178,7 @@ class GanTask:
     def generator_critics(self, fakes: dict) -> dict[str, torch.Tensor]:
         """Non-saturating loss of each discriminator on (non-detached) fakes, with D frozen."""
         self.Ds.requires_grad_(False)
-        return {name: g_loss(self.critic(name, *fakes[name])) for name in self.Ds}
+        return {name: g_loss(self.critic(name, fakes[name])) for name in self.Ds}
 
     def state_dict(self) -> dict:
         return {

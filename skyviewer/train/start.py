@@ -16,7 +16,7 @@ from skyviewer.nets.discriminator import Discriminator
 from skyviewer.nets.start import StartGenerator
 from skyviewer.train.config import TrainConfig
 from skyviewer.train.data import Clips, ClipSampler
-from skyviewer.train.gan import GanTask
+from skyviewer.train.gan import CriticInputs, GanTask
 from skyviewer.train.visual import exposure_key, grid_image
 
 PREVIEW_ROWS = 4
@@ -49,10 +49,8 @@ class StartTask(GanTask):
         g = torch.Generator().manual_seed(cfg.schedule.seed)
         self.preview_z = torch.randn(self.G.latent_shape(PREVIEW_ROWS), generator=g).to(device)
 
-    def critic_inputs(
-        self, images: torch.Tensor, background: torch.Tensor, sun: torch.Tensor, cover
-    ) -> tuple:
-        return images, background, self.G.geometry.maps(sun), torch.cat([sun, cover], dim=1)
+    def critic_inputs(self, images, background, sun: torch.Tensor, cover: torch.Tensor) -> CriticInputs:
+        return CriticInputs(images, background, self.G.geometry.maps(sun), torch.cat([sun, cover], dim=1))
 
     def train_step(self, sampler: ClipSampler) -> dict[str, float]:
         clips = sampler.sample().to(self.device)

@@ -30,7 +30,7 @@ from skyviewer.nets.discriminator import Discriminator
 from skyviewer.nets.step import StepModel
 from skyviewer.train.config import TrainConfig
 from skyviewer.train.data import Clips, ClipSampler
-from skyviewer.train.gan import GanTask
+from skyviewer.train.gan import CriticInputs, GanTask
 from skyviewer.train.run import load_snapshot
 from skyviewer.train.visual import exposure_key, grid_image
 
@@ -122,21 +122,21 @@ class StepTask(GanTask):
 
     # ------------------------------------------------------------ critic inputs
 
-    def frame_inputs(self, frames, background, sun, cover, picks: torch.Tensor) -> tuple:
+    def frame_inputs(self, frames, background, sun, cover, picks: torch.Tensor) -> CriticInputs:
         """Frame picks[b] of clip b as one sample: images (B, 3, N, N), background, maps, cond. One frame
         per clip (a random one each step) costs a fraction of judging them all and still covers every step."""
         rows = torch.arange(frames.shape[0], device=frames.device)
         images, background = frames[rows, picks], background[rows, picks]
         sun, cover = sun[rows, picks], cover[rows, picks]
-        return images, background, self.G.geometry.maps(sun), torch.cat([sun, cover], dim=1)
+        return CriticInputs(images, background, self.G.geometry.maps(sun), torch.cat([sun, cover], dim=1))
 
-    def clip_inputs(self, frames, background, sun, cover, t: int) -> tuple:
+    def clip_inputs(self, frames, background, sun, cover, t: int) -> CriticInputs:
         """The K-frame window starting at t, stacked along channels: (B, 3K, N, N), background, maps, cond."""
         k, geo = self.cfg.rollout.clip_frames, self.G.geometry
         last = t + k - 1
         maps = torch.cat([geo.maps(sun[:, last]), geo.sun_maps(sun[:, t])], dim=1)
         window = slice(t, t + k)
-        return (
+        return CriticInputs(
             frames[:, window].flatten(1, 2),
             background[:, window].flatten(1, 2),
             maps,
