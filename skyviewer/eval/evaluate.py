@@ -80,21 +80,23 @@ class HeldOut:
 
     def halves(self) -> tuple[np.ndarray, np.ndarray]:
         """Frames of the even and the odd sequences: two independent samples of the data."""
-        a = [f for i, f in enumerate(self.frames) if i % 2 == 0]
-        b = [f for i, f in enumerate(self.frames) if i % 2 == 1]
-        if not a or not b:
-            raise UserError("the noise floor needs at least 2 held-out sequences")
-        return np.concatenate(a), np.concatenate(b)
+        return _even_and_odd(self.frames)
 
     def conditions_of_even_half(self) -> np.ndarray:
         """(F, 4) sun direction and cloud cover of each frame of halves()[0]."""
-        return np.concatenate(
-            [
-                np.concatenate([sun, cover[:, None]], axis=1)
-                for i, (sun, cover) in enumerate(zip(self.sun_dir, self.cloud_cover, strict=True))
-                if i % 2 == 0
-            ]
-        )
+        per_sequence = [
+            np.concatenate([s, c[:, None]], axis=1)
+            for s, c in zip(self.sun_dir, self.cloud_cover, strict=True)
+        ]
+        return _even_and_odd(per_sequence)[0]
+
+
+def _even_and_odd(per_sequence: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Per-sequence arrays joined into those of the even and of the odd sequences."""
+    a, b = per_sequence[0::2], per_sequence[1::2]
+    if not a or not b:
+        raise UserError("the noise floor needs at least 2 held-out sequences")
+    return np.concatenate(a), np.concatenate(b)
 
 
 def area_matrix(src: int, dst: int) -> np.ndarray:

@@ -162,18 +162,17 @@ class GanTask:
         mask = self.G.geometry.mask[0]  # (1, N, N)
         return ((pred.float() - real).abs() * mask).sum(dim=(-3, -2, -1)) / (mask.sum() * 3)
 
-    @torch.no_grad()
-    def critic_background(self, sun: torch.Tensor, cover: torch.Tensor) -> torch.Tensor:
-        """The generator's background for conditions sun (..., 3), cover (..., 1): (..., 3, N, N),
-        the reference the critics measure clouds against."""
+    def background_of(self, sun: torch.Tensor, cover: torch.Tensor) -> torch.Tensor:
+        """The generator's background for conditions sun (..., 3), cover (..., 1): (..., 3, N, N).
+        Detached, it is the reference the critics measure clouds against; its L1 to the real
+        frames (background_loss) is all it learns from."""
         background = self.G.background(sun.reshape(-1, 3), cover.reshape(-1, 1))
         return background.reshape(*sun.shape[:-1], *background.shape[1:])
 
-    def background_loss(self, sun: torch.Tensor, cover: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
-        """background_weight * masked L1 of the generator's background for conditions sun (..., 3),
-        cover (..., 1) against the real frames (..., 3, N, N) with them, a mean over frames."""
-        background = self.G.background(sun.reshape(-1, 3), cover.reshape(-1, 1))
-        return self.cfg.optim.background_weight * self.masked_l1(background, real.flatten(0, -4)).mean()
+    def background_loss(self, background: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
+        """background_weight * masked L1 of background_of(...) (..., 3, N, N) against the real frames
+        with the same conditions, a mean over frames."""
+        return self.cfg.optim.background_weight * self.masked_l1(background, real).mean()
 
     def generator_critics(self, fakes: dict) -> dict[str, torch.Tensor]:
         """Non-saturating loss of each discriminator on (non-detached) fakes, with D frozen."""

@@ -59,14 +59,15 @@ class StartTask(GanTask):
         z = torch.randn(self.G.latent_shape(real.shape[0]), device=self.device)
         with self.autocast():
             fake, _ = self.G(z, sun, cover)  # (B, 3, N, N)
-        background = self.critic_background(sun, cover)
+        background = self.background_of(sun, cover)  # (B, 3, N, N), learns from background_l1 only
+        background_l1 = self.background_loss(background, real)
+        background = background.detach()
         losses = self.d_update(
             {"image": self.critic_inputs(real, background, sun, cover)},
             {"image": self.critic_inputs(fake.detach(), background, sun, cover)},
         )
         with self.autocast():
             g = self.generator_critics({"image": self.critic_inputs(fake, background, sun, cover)})["image"]
-        background_l1 = self.background_loss(sun, cover, real)
         anchor = self.colour_anchor(fake, background)
         self.g_update(g + background_l1 + anchor, real.shape[0])
         return {

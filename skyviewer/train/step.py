@@ -161,7 +161,8 @@ class StepTask(GanTask):
             fake = rollout(self.G, sun, cover, backprop_steps=r.backprop_steps).float()
         picks = torch.randint(0, length, (b,), device=real.device)  # a frame per clip
         t = int(torch.randint(length - r.clip_frames + 1, ()))  # the temporal critic's window
-        bg = self.critic_background(sun, cover)  # (B, L+1, 3, N, N)
+        background = self.background_of(sun, cover)  # (B, L+1, 3, N, N)
+        bg = background.detach()
         losses = self.d_update(
             self.critic_inputs(real, bg, sun, cover, picks, t),
             self.critic_inputs(fake.detach(), bg, sun, cover, picks, t),
@@ -169,16 +170,16 @@ class StepTask(GanTask):
         with self.autocast():
             adv = self.generator_critics(self.critic_inputs(fake, bg, sun, cover, picks, t))
         total = r.frame_adv_weight * adv["frame"] + r.clip_adv_weight * adv["clip"]
-        background = torch.zeros(())
+        background_l1 = torch.zeros(())
         if not self.frozen_renderer:
-            background = self.background_loss(sun, cover, real)
-            total = total + background
+            background_l1 = self.background_loss(background, real)
+            total = total + background_l1
         self.g_update(total, b)
         return {
             **losses,
             "G_frame": adv["frame"].item(),
             "G_clip": adv["clip"].item(),
-            "background": background.item(),
+            "background": background_l1.item(),
             "wind_px": self.G.log_wind_px.exp().item(),
             "evolution": self.G.evolution().item(),
         }
