@@ -15,6 +15,8 @@ in vec2 v_ndc;
 flat in vec3 v_ground;
 flat in vec3 v_sun_glow;
 flat in float v_sun_visibility;
+flat in vec2 v_sun_uv;
+flat in vec3 v_sun_strength;
 
 layout(location = 0) out vec4 out_display;   // sRGB-encoded display value, dithered
 layout(location = 1) out vec4 out_radiance;  // linear radiance (nits), for HDR screenshots
@@ -25,7 +27,7 @@ vec3 sky_radiance(vec3 ray) {
     int n = textureSize(sky_next, 0).x;
     vec2 uv = clamp_to_radius(fisheye_uv(ray), inner_radius(n));
     vec3 sky = mix(texture(sky_prev, uv).rgb, texture(sky_next, uv).rgb, blend);
-    float texels_from_sun = length(uv - fisheye_uv(sun_direction)) * float(n);
+    float texels_from_sun = length(uv - v_sun_uv) * float(n);
     float in_blob = 1.0 - smoothstep(SUN_BLOB_TEXELS - 0.5, SUN_BLOB_TEXELS + 0.5, texels_from_sun);
     return mix(sky, min(sky, v_sun_glow), in_blob * v_sun_visibility);
 }
@@ -41,7 +43,7 @@ void main() {
     vec3 ray = view_ray(v_ndc);
     vec3 base = scene_radiance(ray);
     float footprint = view_footprint(ray);
-    vec4 disc = sun_disc(ray, footprint, v_sun_visibility);
+    vec4 disc = sun_disc(ray, footprint, v_sun_strength);
     float above_horizon = clamp(ray.y / footprint + 0.5, 0.0, 1.0);
     float coverage = disc.a * above_horizon;
     vec3 sun = disc.rgb;

@@ -14,6 +14,8 @@ out vec2 v_ndc;                 // normalised device coordinates, interpolated t
 flat out vec3 v_ground;         // radiance of the ground far below the horizon (nits)
 flat out vec3 v_sun_glow;       // sky radiance around the sun, replaces the clamped disc
 flat out float v_sun_visibility;
+flat out vec2 v_sun_uv;         // the sun's fisheye uv
+flat out vec3 v_sun_strength;   // the disc's mean radiance at that visibility (sun_strength)
 
 const int HORIZON_SAMPLES = 64;
 
@@ -36,11 +38,12 @@ void main() {
     v_ground = ground_albedo * mix(horizon_mean(sky_prev), horizon_mean(sky_next), blend);
     v_sun_glow = vec3(0.0);
     v_sun_visibility = 0.0;
+    v_sun_uv = fisheye_uv(sun_direction);
     if (sun_direction.y > -sun_radius) {
-        vec2 sun_uv = fisheye_uv(sun_direction);
-        float vis_prev = sun_visibility(sun_peak(sky_prev, sun_uv));
-        float vis_next = sun_visibility(sun_peak(sky_next, sun_uv));
+        float vis_prev = sun_visibility(sun_peak(sky_prev, v_sun_uv));
+        float vis_next = sun_visibility(sun_peak(sky_next, v_sun_uv));
         v_sun_visibility = mix(vis_prev, vis_next, blend);
-        v_sun_glow = mix(sun_glow(sky_prev, sun_uv), sun_glow(sky_next, sun_uv), blend);
+        v_sun_glow = mix(sun_glow(sky_prev, v_sun_uv), sun_glow(sky_next, v_sun_uv), blend);
     }
+    v_sun_strength = sun_strength(sun_radiance, v_sun_visibility);
 }

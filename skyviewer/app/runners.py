@@ -16,6 +16,7 @@ from skyviewer.render.context import (
     GL_VERSION,
     INSTALL_HINT,
     create_offscreen_context,
+    finish,
     gl_backends,
     release_context,
 )
@@ -56,7 +57,7 @@ def run_offscreen(
             now = time.perf_counter()
             frame_time = 1.0 / run.fps if run.fps else now - last
             viewer.on_render(now - t0, frame_time)
-            ctx.finish()  # what a window's buffer swap does: the frame is really drawn now
+            finish(ctx)  # what a window's buffer swap does: the frame is really drawn now
             last = now
             if run.fps:
                 time.sleep(max(0.0, t0 + (k + 1) / run.fps - time.perf_counter()))

@@ -99,6 +99,7 @@ def bench_render(args: argparse.Namespace) -> list[Row]:
 def _display_fps(ctx, framebuffer, dome, hud, skies, scaled, seconds: float) -> tuple[float, int]:
     from skyviewer.app.hud import TextLine
     from skyviewer.render.camera import Camera
+    from skyviewer.render.context import finish
     from skyviewer.render.dome import DomeView
     from skyviewer.render.upscale import render_dome
 
@@ -109,7 +110,7 @@ def _display_fps(ctx, framebuffer, dome, hud, skies, scaled, seconds: float) -> 
         render_dome(dome, framebuffer, view, scaled)  # as the viewer draws it
         hud.panel(8, 8, [TextLine(f"frame {k}"), TextLine("display fps / step ms / steps/s")])
         hud.draw(framebuffer)
-        ctx.finish()
+        finish(ctx)
 
     return frames_per_second(frame, seconds, 10)
 

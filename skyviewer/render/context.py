@@ -1,7 +1,11 @@
-"""OpenGL contexts for rendering without a visible window (tests, recording, screenshots)."""
+"""OpenGL contexts for rendering without a visible window (tests, recording, screenshots), and
+waiting for the GL without holding Python's GIL."""
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+import functools
 import os
 
 import moderngl
@@ -74,3 +78,33 @@ def release_context(ctx: moderngl.Context) -> None:
         import glfw
 
         glfw.destroy_window(window)
+
+
+def finish(ctx: moderngl.Context) -> None:
+    """glFinish with Python's GIL released while the GL works.
+
+    moderngl holds the GIL through every call, and ctx.finish() (or a read-back) lasts as long
+    as the GL takes to draw what is queued: on llvmpipe, a whole 15 ms frame. The viewer's model
+    worker is a Python thread, so meanwhile it could not even hand its inputs to ONNX Runtime: a
+    2 ms step took 40 ms inside the viewer. ctypes releases the GIL around a foreign call, so
+    glFinish through ctypes lets the worker run while the frame is drawn (8 ms per step in the
+    same bench run; docs/benchmarks.md). Without a loadable GL library it is ctx.finish()."""
+    gl_finish = _gl_finish()
+    if gl_finish is None:
+        ctx.finish()
+    else:
+        gl_finish()
+
+
+@functools.cache
+def _gl_finish():
+    """glFinish of the process's GL dispatch library (glvnd's libOpenGL / libGL, or the platform's)."""
+    for name in ("OpenGL", "GL", "opengl32"):
+        path = ctypes.util.find_library(name)
+        if path is None:
+            continue
+        try:
+            return ctypes.CDLL(path).glFinish
+        except (OSError, AttributeError):
+            continue
+    return None

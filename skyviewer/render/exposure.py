@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import moderngl
 import numpy as np
 
+from skyviewer.render.context import finish
 from skyviewer.render.shaders import ShaderLibrary
 
 
@@ -22,7 +23,8 @@ class LogLuminanceMeter:
 
     luminance.frag sums ln(Y) over BLOCK x BLOCK tiles; the (N/BLOCK)^2 partial sums (a few KB)
     are read back and finished in float64. The readback waits for the GPU, which is fine at the
-    model's step rate (~10 Hz); it equals tonemap.auto_key_nits(sky, fisheye_mask(N)).
+    model's step rate (~10 Hz), and it waits in glFinish with the GIL released (context.finish)
+    so the model worker runs meanwhile; it equals tonemap.auto_key_nits(sky, fisheye_mask(N)).
     """
 
     BLOCK = 8  # texels per tile side; must match luminance.frag
@@ -41,6 +43,7 @@ class LogLuminanceMeter:
         self.program["sky"].value = 0
         self.framebuffer.use()
         self.vao.render(moderngl.TRIANGLES, vertices=3)
+        finish(self.ctx)  # the read below then finds the sums drawn and holds the GIL only to copy
         sums = np.frombuffer(self.framebuffer.read(components=2, dtype="f4"), np.float32)
         log_sum, count = sums.reshape(-1, 2).astype(np.float64).sum(axis=0)
         return math.exp(log_sum / max(count, 1.0))
