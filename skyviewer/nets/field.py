@@ -6,6 +6,7 @@ change are the clouds' motion and growth. Both learned models keep that structur
 
     field  = CloudField(white noise)                  a unit-variance Gaussian field, learned spectrum
     sky    = CloudRenderer(field, sun, cover)          learned: threshold, shape, light, colour
+    mask   = sigmoid(sharpness (field_0 - t(cover)))   the renderer's cue: where the cover says cloud
 
 The start model is exactly this (white noise in, sky out, trained as a GAN). The step model
 carries the field in its recurrent state and moves it on (nets/step.py). The renderer is
@@ -15,6 +16,8 @@ thousands of steps (docs/training.md, "why a field").
 """
 
 from __future__ import annotations
+
+import math
 
 import torch
 import torch.nn.functional as F
@@ -32,6 +35,13 @@ from skyviewer.nets.blocks import (
 
 KERNEL_INIT_SIGMA_PX = 3.0
 """Gaussian width (pixels at the training resolution) of the field kernels at initialisation."""
+LOGISTIC_PROBIT = 1.702
+"""logit(p) / 1.702 approximates the standard normal quantile to 0.01 in p (Bowling et al. 2009);
+ONNX opset 15 has no erfinv, and the renderer learns what the approximation leaves."""
+COVER_LIMIT = 0.01
+"""Cloud cover is clamped to [COVER_LIMIT, 1 - COVER_LIMIT] before its quantile (finite threshold)."""
+MASK_INIT_SHARPNESS = 4.0
+"""Initial slope of the cover mask per unit of field: the edge spans ~0.5 sigma of the field."""
 
 
 class CloudField(nn.Module):
@@ -68,14 +78,22 @@ class CloudRenderer(nn.Module):
     colour as a change of the `SkyBackground`'s logits (the conditional median sky, trained by L1),
     so the colours are right before the clouds are; the last channel gates the solar disc (a cloud
     in front of the sun closes it). The receptive field is a few pixels: enough for the lit side
-    and the dark base of a cloud, too little to invent structure the field does not have."""
+    and the dark base of a cloud, too little to invent structure the field does not have.
+
+    Beside the field the convs read a cover mask, sigmoid(sharpness (field_0 - t)) with t the
+    field's (1 - cover) quantile: channel 0 is a unit Gaussian at every pixel, so the mask covers
+    `cover` of the sky with hard-edged blobs, as SkySim's clouds are thresholded noise. Without it
+    the cpu preset drew a soft mottle whose amount followed the cover only loosely (session 5);
+    the threshold's scale and offset and the edge's sharpness are learned."""
 
     def __init__(self, geometry: SkyGeometry, field_channels: int, width: int, layers: int):
         super().__init__()
         self.geometry = geometry
         self.background = SkyBackground(geometry)
+        self.threshold_affine = nn.Parameter(torch.tensor([1.0, 0.0]))  # t = a * quantile + b
+        self.log_sharpness = nn.Parameter(torch.tensor(math.log(MASK_INIT_SHARPNESS)))
         convs: list[nn.Module] = []
-        c = field_channels + GEOMETRY_CHANNELS + COND_DIM
+        c = field_channels + 1 + GEOMETRY_CHANNELS + COND_DIM
         for _ in range(layers):
             convs += [nn.Conv2d(c, width, 3, padding=1), nn.LeakyReLU(LRELU_SLOPE)]
             c = width
@@ -85,11 +103,19 @@ class CloudRenderer(nn.Module):
         nn.init.zeros_(self.to_rgb.weight)  # starts as the background: the right colours, no clouds
         nn.init.zeros_(self.to_rgb.bias)
 
+    def cover_mask(self, field: torch.Tensor, cloud_cover: torch.Tensor) -> torch.Tensor:
+        """(B, 1, N, N) in (0, 1): ~1 where field channel 0 is above its (1 - cover) quantile."""
+        cover = cloud_cover.clamp(COVER_LIMIT, 1.0 - COVER_LIMIT)
+        quantile = torch.log((1.0 - cover) / cover) / LOGISTIC_PROBIT  # (B, 1)
+        threshold = self.threshold_affine[0] * quantile + self.threshold_affine[1]
+        return torch.sigmoid(self.log_sharpness.exp() * (field[:, :1] - threshold[:, :, None, None]))
+
     def forward(self, field: torch.Tensor, sun_dir: torch.Tensor, cloud_cover: torch.Tensor) -> torch.Tensor:
         geo = self.geometry
         maps = geo.maps(sun_dir)  # (B, GEOMETRY_CHANNELS, N, N)
         cond = broadcast(torch.cat([sun_dir, cloud_cover], dim=1), maps)  # (B, COND_DIM, N, N)
-        out = self.to_rgb(self.body(torch.cat([field, maps, cond], dim=1)))  # (B, 4, N, N)
+        inputs = torch.cat([field, self.cover_mask(field, cloud_cover), maps, cond], dim=1)
+        out = self.to_rgb(self.body(inputs))  # (B, 4, N, N)
         # The background learns from its L1 alone (GanTask.background_loss): the adversarial gradient
         # reaches only the clouds. With it, the critics pulled the whole sky to magenta and black.
         background = self.background.logits(sun_dir, cloud_cover).detach()
