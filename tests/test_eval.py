@@ -16,7 +16,7 @@ from skyviewer.data.store import DatasetWriter
 from skyviewer.data.types import SkySequence, empty_meta
 from skyviewer.errors import UserError
 from skyviewer.eval import stats
-from skyviewer.eval.evaluate import nearest_in_conditions
+from skyviewer.eval.evaluate import HeldOut, nearest_in_conditions
 from skyviewer.eval.fid import frechet_distance, gaussian_stats, load_inception
 from skyviewer.eval.sun import SunLocator, angle_deg
 from skyviewer.eval.swd import laplacian_pyramid, pyramid_levels, reconstruct, swd
@@ -100,6 +100,29 @@ def test_rollout_floor_takes_the_held_out_frames_under_the_chains_conditions():
     picked = nearest_in_conditions(frames, conditions, wanted)
     assert picked.shape == (3, 3, 2, 2)
     assert picked[:, 0, 0, 0].tolist() == [3.0, 1.0, 0.0]
+
+
+def test_rollout_floor_matches_a_deep_night_with_a_night_not_a_nearer_dusk():
+    def sun(elevation_deg: float, azimuth_deg: float) -> list[float]:
+        e, a = np.radians(elevation_deg), np.radians(azimuth_deg)
+        return [np.cos(e) * np.sin(a), np.sin(e), -np.cos(e) * np.cos(a)]
+
+    frames = np.arange(2, dtype=np.float32)[:, None, None, None] * np.ones((2, 3, 2, 2), np.float32)
+    conditions = np.array([[*sun(-13, 0), 0.5], [*sun(-38, 150), 0.5]], np.float32)
+    wanted = np.array([[*sun(-67, 0), 0.5]], np.float32)  # nearer to the dusk frame as a direction
+    assert nearest_in_conditions(frames, conditions, wanted)[:, 0, 0, 0].tolist() == [1.0]
+
+
+def test_held_out_halves_both_hold_the_nights():
+    elevations = [30.0, -40.0, 10.0, -70.0, 50.0, -5.0]  # by index, both nights land in the odd half
+    frames = [np.full((2, 3, 4, 4), i, np.float32) for i in range(6)]
+    suns = [np.tile([0.0, np.sin(np.radians(e)), -np.cos(np.radians(e))], (2, 1)) for e in elevations]
+    held = HeldOut(frames, suns, [np.full(2, 0.5)] * 6, [None] * 6, np.empty(0), 20.0)
+    a, b = held.halves()
+    nights = {1.0, 3.0}
+    assert nights & set(a[:, 0, 0, 0].tolist()) and nights & set(b[:, 0, 0, 0].tolist())
+    conditions = held.conditions_of_half_a()
+    np.testing.assert_allclose(conditions[:, 1], [suns[int(i)][0, 1] for i in a[:, 0, 0, 0]], rtol=1e-6)
 
 
 def test_stats_of_a_constant_sequence():

@@ -13,6 +13,8 @@ Conditions come from the dataset's held-out metadata:
 The SWD floor is held-out half A against half B with as many frames: random ones for the
 start frames (their conditions are a random draw of the data's too), and for each rollout
 checkpoint the frames nearest to the chains' conditions at that step (nearest_in_conditions).
+The halves are dealt from the sequences ordered by sun elevation (HeldOut._split), so both hold
+days, dusks and nights.
 """
 
 from __future__ import annotations
@@ -38,6 +40,8 @@ DEFAULT_CLOUD_COVER = 0.5
 SUN_STATUSES = ("found", "not_found", "below_horizon")
 CURVE_POINTS = 48
 """Log-spaced bins of the rollout curves in the report."""
+ASTRONOMICAL_NIGHT_DEG = -18.0
+"""Sun elevation below which sunlight no longer reaches the sky: darker suns are the same night."""
 
 
 @dataclass(frozen=True)
@@ -79,24 +83,31 @@ class HeldOut:
     step_seconds: float | None
 
     def halves(self) -> tuple[np.ndarray, np.ndarray]:
-        """Frames of the even and the odd sequences: two independent samples of the data."""
-        return _even_and_odd(self.frames)
+        """Frames of halves A and B of the sequences: two independent samples of the same skies."""
+        return self._split(self.frames)
 
-    def conditions_of_even_half(self) -> np.ndarray:
+    def conditions_of_half_a(self) -> np.ndarray:
         """(F, 4) sun direction and cloud cover of each frame of halves()[0]."""
         per_sequence = [
             np.concatenate([s, c[:, None]], axis=1)
             for s, c in zip(self.sun_dir, self.cloud_cover, strict=True)
         ]
-        return _even_and_odd(per_sequence)[0]
+        return self._split(per_sequence)[0]
 
+    def _split(self, per_sequence: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """Per-sequence arrays joined into those of halves A and B: the sequences ordered by their
+        first sun elevation and dealt alternately, so both halves hold days, dusks and nights.
 
-def _even_and_odd(per_sequence: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    """Per-sequence arrays joined into those of the even and of the odd sequences."""
-    a, b = per_sequence[0::2], per_sequence[1::2]
-    if not a or not b:
-        raise UserError("the noise floor needs at least 2 held-out sequences")
-    return np.concatenate(a), np.concatenate(b)
+        Split by index, the 30 held-out SkySim sequences put both of their deep nights in B; the
+        rollout floor at step 10 000 (chains mostly at night) then took dusk frames of A for
+        night chains, and the model's night skies measured 4.1x a floor made of other skies."""
+        if len(per_sequence) < 2:
+            raise UserError("the noise floor needs at least 2 held-out sequences")
+        order = np.argsort([float(s[0, 1]) for s in self.sun_dir], kind="stable")
+        return (
+            np.concatenate([per_sequence[i] for i in order[0::2]]),
+            np.concatenate([per_sequence[i] for i in order[1::2]]),
+        )
 
 
 def area_matrix(src: int, dst: int) -> np.ndarray:
@@ -339,13 +350,34 @@ def swd_entry(
 
 def nearest_in_conditions(frames: np.ndarray, conditions: np.ndarray, wanted: np.ndarray) -> np.ndarray:
     """For each of `wanted` (C, 4) sun direction + cover, the frame of `frames` (F, 3, N, N) whose
-    `conditions` (F, 4) are nearest: (C, 3, N, N).
+    `conditions` (F, 4) are nearest, with twilight stretched (_twilight_stretched): (C, 3, N, N).
 
     The rollout floor. A few chains hours into their rollout share no time of day with a random
     draw of the data (at 10 000 steps 6 of 8 chains were at night), and SWD counts that mismatch
     as error; held-out frames under the chains' own conditions measure the same mix of skies."""
+    wanted, conditions = _twilight_stretched(wanted), _twilight_stretched(conditions)
     distance = ((wanted[:, None, :] - conditions[None, :, :]) ** 2).sum(axis=-1)  # (C, F)
     return frames[distance.argmin(axis=1)]
+
+
+def _twilight_stretched(conditions: np.ndarray) -> np.ndarray:
+    """(K, 4) conditions with sun elevations in [ASTRONOMICAL_NIGHT_DEG, 0] stretched over [-90, 0]
+    deg (azimuth kept) and deeper suns at the nadir.
+
+    The sky goes from day to night within 18 deg below the horizon (its brightness falls six
+    decades), and below that the sun no longer lights it at all (SkySim's twilight ends there
+    too). Measured as plain directions, a night chain at -67 deg found a dusk frame at -13 deg
+    nearer than a night frame at -38 deg in another azimuth; stretched, every night is one
+    condition, and twilight suns differ by how far through twilight they are."""
+    out = conditions.astype(np.float64)
+    sun = out[:, :3]
+    elevation = np.arcsin(np.clip(sun[:, 1], -1.0, 1.0))
+    night = math.radians(ASTRONOMICAL_NIGHT_DEG)
+    stretched = np.where(elevation < 0, np.maximum(elevation, night) * (-math.pi / 2 / night), elevation)
+    horizontal = sun[:, [0, 2]] / np.maximum(np.linalg.norm(sun[:, [0, 2]], axis=1, keepdims=True), 1e-12)
+    sun[:, [0, 2]] = horizontal * np.cos(stretched)[:, None]
+    sun[:, 1] = np.sin(stretched)
+    return out
 
 
 def sun_summary(errors: np.ndarray, status: dict[str, int]) -> dict:
@@ -397,7 +429,7 @@ def summarise(g: Generated, held: HeldOut, cfg: EvalConfig) -> dict:
     bands = stats.data_bands(held.frames, mask)
     window = max(1, math.ceil(cfg.steps / 100))  # the last 1 % of steps: one step is too noisy
     final_change = float(g.change[:, -window:].mean())
-    conditions_a = held.conditions_of_even_half()
+    conditions_a = held.conditions_of_half_a()
     swd_rollout = {
         str(k): swd_entry(
             f,
