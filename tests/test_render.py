@@ -1,6 +1,7 @@
 """The dome renderer, for real on headless EGL (Mesa llvmpipe): rendered pixels against the
 numpy reference (skyviewer.render.reference) and against the sky conventions directly."""
 
+import ctypes
 import math
 from dataclasses import fields, replace
 
@@ -272,6 +273,19 @@ def test_not_blank_and_new_frames_show(renderer, target):
     renderer.push_frame(sky_from(quadrant_sky))
     second, _, _ = draw(renderer, target, Camera(0, 30, 90), blend=1.0)
     assert np.abs(second.astype(int) - first).mean() > 10
+
+
+def test_finish_waits_for_the_gl_through_ctypes_which_releases_the_gil(ctx, target):
+    """The viewer's model worker runs while the GL draws only if the wait releases the GIL:
+    a ctypes.CDLL function does, moderngl's ctx.finish() does not (docs/viewer.md)."""
+    gl_finish = render_context._gl_finish()
+    assert gl_finish is not None
+    assert not gl_finish._flags_ & ctypes._FUNCFLAG_PYTHONAPI  # PyDLL's flag: it would hold the GIL
+    target.framebuffer.use()
+    ctx.clear(0.25, 0.5, 0.75, 1.0)
+    render_context.finish(ctx)
+    pixel = np.frombuffer(target.framebuffer.read(viewport=(0, 0, 1, 1), components=3), np.uint8)
+    assert pixel.tolist() == [64, 128, 191]
 
 
 def test_sky_textures_reject_bad_frames(renderer):
