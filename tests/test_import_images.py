@@ -7,6 +7,8 @@ exactly the decoded linear radiance of that colour.
 from __future__ import annotations
 
 import json
+import struct
+import zlib
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -219,6 +221,35 @@ def test_bad_files_are_skipped_with_reasons(tmp_path):
     assert f"{S} pixel(s) with NaN" in by_file["nan_20240501_120500.exr"].reason
     assert "48x48 differs from its sequence's 24x24" in by_file["big_20240501_121300.png"].reason
     assert len(seq.frames) == 9  # the good ones, all still there
+
+
+def write_bomb_png(path: Path, width: int, height: int) -> None:
+    """A real PNG whose IHDR declares width x height RGB pixels but holds almost no data."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)  # 8-bit RGB, no interlace
+    chunks = chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(bytes(64))) + chunk(b"IEND", b"")
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunks)
+
+
+def test_decompression_bombs_are_skipped_not_fatal(tmp_path, capsys):
+    """Pillow raises past 2x MAX_IMAGE_PIXELS and only warns (then allocates) past 1x: both are
+    skipped, whether the time comes from the name (decode) or has to come from EXIF (timestamps)."""
+    good_folder(tmp_path / "imgs")
+    write_bomb_png(tmp_path / "imgs" / "bomb_20240501_120100.png", 20_000, 20_000)  # 400 Mpx: error
+    write_bomb_png(tmp_path / "imgs" / "bomb.png", 10_000, 10_000)  # 100 Mpx: Pillow only warns
+    out = tmp_path / "ds"
+    assert main(["dataset", "import", str(tmp_path / "imgs"), "--out", str(out), "--resolution", str(N)]) == 0
+    assert SkyDataset.open(out).num_frames == 9
+    report = json.loads((tmp_path / "ds.import-report.json").read_text())
+    skipped = {Path(s["path"]).name: s for s in report["skipped"]}
+    assert set(skipped) == {"bomb_20240501_120100.png", "bomb.png"}
+    for s in skipped.values():
+        assert s["code"] == "unreadable" and "decompression bomb" in s["reason"]
+    assert "400000000 pixels" in skipped["bomb_20240501_120100.png"]["reason"]
+    assert "decompression bomb" in capsys.readouterr().out
 
 
 def test_cli_imports_a_folder_into_a_dataset(tmp_path, capsys):

@@ -46,11 +46,15 @@ def time_from_folders(day: str, clock: str, utc_offset_hours: float = 0.0) -> fl
 
 
 def time_from_exif(path: Path, utc_offset_hours: float = 0.0) -> float | None:
-    """POSIX time of EXIF DateTimeOriginal (with OffsetTimeOriginal if present), or None."""
-    from PIL import Image
+    """POSIX time of EXIF DateTimeOriginal (with OffsetTimeOriginal if present), or None.
+
+    Raises report.Skip for a decompression bomb (decode.open_pillow): that, unlike a
+    missing time, is a reason of its own.
+    """
+    from skyviewer.data.importers.decode import open_pillow
 
     try:
-        with Image.open(path) as im:
+        with open_pillow(path) as im:
             exif = im.getexif().get_ifd(_EXIF_IFD)
     except (OSError, ValueError, SyntaxError):  # unreadable: the decode step reports it
         return None
