@@ -223,6 +223,30 @@ def test_bad_files_are_skipped_with_reasons(tmp_path):
     assert len(seq.frames) == 9  # the good ones, all still there
 
 
+def test_sequence_size_is_the_one_most_frames_have(tmp_path):
+    """An odd-sized FIRST frame costs only itself; the report says which size was chosen and why."""
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    Image.fromarray(flat((1, 2, 3), size=2 * S)).save(folder / "20240501_120000.png")
+    for minute in range(1, 5):
+        Image.fromarray(flat((9, 9, 9))).save(folder / f"20240501_12{minute:02d}00.png")
+    (seq,), report = import_folder(folder)
+    assert len(seq.frames) == 4 and seq.attributes["first"].endswith("20240501_120100.png")
+    (skip,) = report.skipped
+    assert (Path(skip.path).name, skip.code) == ("20240501_120000.png", "size_mismatch")
+    assert skip.reason == "48x48 differs from its sequence's 24x24 (the size of 4 of its 5 frames)"
+    (note,) = report.notes
+    assert "frames of 2 sizes (48x48: 1, 24x24: 4): the sequence is 24x24" in note.message
+
+    # A tie goes to the size seen first, and says so.
+    for clock in ("120030", "120130", "120230"):  # 4 frames of 48x48, the first seen, and 4 of 24x24
+        Image.fromarray(flat((1, 2, 3), size=2 * S)).save(folder / f"20240501_{clock}.png")
+    (seq,), report = import_folder(folder)
+    assert len(seq.frames) == 4 and seq.attributes["first"].endswith("20240501_120000.png")
+    assert {Path(s.path).name for s in report.skipped} == {f"20240501_12{m:02d}00.png" for m in range(1, 5)}
+    assert "a tie goes to the first seen" in report.notes[0].message
+
+
 def write_bomb_png(path: Path, width: int, height: int) -> None:
     """A real PNG whose IHDR declares width x height RGB pixels but holds almost no data."""
 
