@@ -290,6 +290,23 @@ def test_cli_imports_a_folder_into_a_dataset(tmp_path, capsys):
     assert "skip " in capsys.readouterr().out
 
 
+def test_an_import_of_nothing_leaves_nothing_to_resume(tmp_path, capsys):
+    """Only a real interruption leaves OUT.partial: a finished run with nothing importable says
+    so and cleans up, so the next plain import into OUT needs no --resume or --overwrite."""
+    (tmp_path / "bad").mkdir()
+    Image.fromarray(flat((1, 2, 3))).save(tmp_path / "bad" / "notime.png")
+    out = tmp_path / "ds"
+    assert main(["dataset", "import", str(tmp_path / "bad"), "--out", str(out)]) == 2
+    assert not out.exists() and not (tmp_path / "ds.partial").exists()
+    assert "nothing was importable, no dataset written (1 input(s) skipped" in capsys.readouterr().err
+    good_folder(tmp_path / "imgs")
+    assert main(["dataset", "import", str(tmp_path / "imgs"), "--out", str(out), "--resolution", str(N)]) == 0
+    # --overwrite with nothing importable keeps the dataset that is there
+    args = ["dataset", "import", str(tmp_path / "bad"), "--out", str(out), "--overwrite"]
+    assert main(args) == 2
+    assert SkyDataset.open(out).num_frames == 9 and not (tmp_path / "ds.partial").exists()
+
+
 def test_cli_user_errors_name_the_problem(tmp_path, capsys):
     (tmp_path / "empty").mkdir()
     assert main(["dataset", "import", str(tmp_path / "empty"), "--out", str(tmp_path / "ds")]) == 2
