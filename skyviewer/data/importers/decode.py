@@ -88,9 +88,9 @@ def open_pillow(path: Path) -> Iterator:
     """Image.open(path) for the with-block; raises Skip when the header declares more pixels
     than Image.MAX_IMAGE_PIXELS (~89 Mpx).
 
-    Pillow only warns between that limit and twice it, and would then allocate the pixels: a
-    decompression bomb, or a frame far too large to import either way, so both are refused
-    before anything is allocated, at open or in the block (where load() checks again).
+    Pillow raises past twice that limit but only warns below, and would then allocate the
+    pixels: a decompression bomb, or a frame far too large to import either way, so the
+    warning is raised too and both are refused before the pixels are allocated.
     """
     from PIL import Image
 
