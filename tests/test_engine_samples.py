@@ -324,3 +324,71 @@ def test_samples_read_only_keys_the_manifest_has():
         for at in re.findall(r'At == (?:TEXT\()?"(\w+)"', text, re.I):
             assert at in tensor["at"]["enum"]
         assert '"skyviewer-sky-package"' in text
+
+
+# ------------------------------------------------------------------ Unreal module dependencies
+
+UNREAL_MODULE = UNREAL / "Source" / "SkyviewerSky"
+# The module (UE 5.4 Engine/Source/Runtime/<Module>/Public) of every engine header the plugin
+# includes; a new include needs its entry here, so its module is checked against Build.cs.
+HEADER_MODULES = {
+    "CoreMinimal.h": "Core",
+    "Async/Async.h": "Core",
+    "Async/Future.h": "Core",
+    "Misc/FileHelper.h": "Core",
+    "Misc/Paths.h": "Core",
+    "Modules/ModuleManager.h": "Core",
+    "Components/ActorComponent.h": "Engine",
+    "Components/DirectionalLightComponent.h": "Engine",
+    "Components/StaticMeshComponent.h": "Engine",
+    "Engine/Texture2D.h": "Engine",
+    "GameFramework/Actor.h": "Engine",
+    "Materials/MaterialInstanceDynamic.h": "Engine",
+    "NNE.h": "NNE",
+    "NNEModelData.h": "NNE",
+    "NNERuntimeCPU.h": "NNE",
+    "NNETypes.h": "NNE",
+    "Dom/JsonObject.h": "Json",
+    "Serialization/JsonReader.h": "Json",
+    "Serialization/JsonSerializer.h": "Json",
+    "Interfaces/IPluginManager.h": "Projects",
+    "ShaderCore.h": "RenderCore",
+}
+
+
+def _build_cs_dependencies(kind: str) -> set[str]:
+    """Module names in SkyviewerSky.Build.cs's {kind}DependencyModuleNames.AddRange(...)."""
+    text = re.sub(r"//.*", "", (UNREAL_MODULE / "SkyviewerSky.Build.cs").read_text())
+    lists = re.findall(rf"{kind}DependencyModuleNames\.AddRange\((.*?)\);", text, re.S)
+    assert lists, f"no {kind}DependencyModuleNames in SkyviewerSky.Build.cs"
+    return {name for block in lists for name in re.findall(r'"(\w+)"', block)}
+
+
+def _included_modules(path: Path) -> dict[str, str]:
+    """{include: module} of a source file; the module's own headers (and UHT's) map to SkyviewerSky."""
+    own = {p.name for p in (UNREAL_MODULE / "Public").glob("*.h")}
+    modules = {}
+    for include in re.findall(r'^\s*#\s*include\s+"([^"]+)"', path.read_text(), re.M):
+        if include in own or include.endswith(".generated.h"):
+            modules[include] = "SkyviewerSky"
+        else:
+            assert include in HEADER_MODULES, f"{path.name} includes {include}: add it to HEADER_MODULES"
+            modules[include] = HEADER_MODULES[include]
+    return modules
+
+
+def test_unreal_public_headers_include_only_public_dependencies():
+    """A module that uses SkyviewerSky sees only its public dependencies' include paths, so a public
+    header that includes a private dependency's header (NNE's) breaks every module including it."""
+    public, private = _build_cs_dependencies("Public"), _build_cs_dependencies("Private")
+    for header in sorted((UNREAL_MODULE / "Public").glob("*.h")):
+        for include, module in _included_modules(header).items():
+            assert module in public | {"SkyviewerSky"}, (
+                f"public {header.name} includes {include} of module {module}, which Build.cs does not list"
+                " as public: forward-declare its types and include it in the .cpp, or make it public"
+            )
+    for source in sorted((UNREAL_MODULE / "Private").glob("*.cpp")):
+        for include, module in _included_modules(source).items():
+            assert module in public | private | {"SkyviewerSky"}, (
+                f"{source.name} includes {include} of module {module}, not a dependency in Build.cs"
+            )

@@ -187,6 +187,18 @@ def test_zip_entry_over_its_limit_and_not_a_zip(tmp_path):
         load_package(tmp_path / "fake.zip")
 
 
+@pytest.mark.parametrize("name", ["../x", "/etc/x", "C:\\x", "models/../../x", "..\\x"])
+def test_zip_entry_that_leaves_the_package_is_flagged(tmp_path, package_dir, capsys, name):
+    """A valid package zip plus one entry whose name would unpack outside it (zip slip): the
+    entry is never read, but the package is not valid, and validate names the entry."""
+    path = shutil.copy(package_dir.parent / "tiny.zip", tmp_path / "slip.zip")
+    with zipfile.ZipFile(path, "a") as z:
+        z.writestr(name, b"outside")
+    assert main(["validate", str(path)]) != 0
+    err = capsys.readouterr().err
+    assert f"entry {name!r} names a path outside the package" in err and str(path) in err
+
+
 def test_packages_are_found_by_name(tmp_path, package_dir, monkeypatch):
     monkeypatch.setenv("SKYVIEWER_PACKAGES", str(package_dir.parent))
     monkeypatch.chdir(tmp_path)  # no ./models here

@@ -185,6 +185,7 @@ class DatasetWriter:
             raise UserError(f"{self.path} is not a skyviewer dataset: refusing to replace it")
         self._buffer: list[tuple[SequenceRecord, SkySequence]] = []
         self._buffer_bytes = 0
+        self._discarded = False
         # through JSON, so that resume compares like with like (a tuple is stored as a list)
         provenance = json.loads(
             json.dumps({"tool": "skyviewer", **(provenance or {}), "version": version("skyviewer")})
@@ -330,11 +331,17 @@ class DatasetWriter:
         _fsync_dir(self.path.parent)
         shutil.rmtree(old, ignore_errors=True)
 
+    def discard(self) -> None:
+        """Delete DATASET.partial and write nothing: for a build that finished with nothing
+        in it, which is no interrupted build for a later run to resume."""
+        shutil.rmtree(self.partial)
+        self._discarded = True
+
     def __enter__(self) -> DatasetWriter:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
-        if exc_type is None:
+        if exc_type is None and not self._discarded:
             self.close()
 
 

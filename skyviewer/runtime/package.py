@@ -4,7 +4,8 @@ A package is untrusted data. This is the one loader that `validate`, `list`, Sky
 the exporter's self-check share, so a package that passes here passes everywhere:
 
 1. the path: a folder or a .zip; zip entries are bounded in count, size and compression
-   ratio (zip bombs) and read with a hard byte limit (headers can lie);
+   ratio (zip bombs), must not name a path out of the package (zip slip), and are read
+   with a hard byte limit (headers can lie);
 2. sky.json: bounded size, strict JSON (no duplicate keys, no NaN), the JSON Schema
    sky.schema.json, then the cross-references the schema cannot express;
 3. every listed file: a plain file name (never a path out of the package), not a symlink,
@@ -26,7 +27,7 @@ import zipfile
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
-from pathlib import Path
+from pathlib import Path, PureWindowsPath
 
 import onnx
 
@@ -172,6 +173,11 @@ class _ZipReader:
         if total > limits.total_bytes:
             raise PackageError(f"{path}: inflates to {total} bytes, over the {limits.total_bytes}-byte limit")
         for e in entries:
+            if _leaves_package(e.filename):
+                raise PackageError(
+                    f"{path}: entry {e.filename!r} names a path outside the package"
+                    " (absolute, a drive, or '..'): refused even though it is never read"
+                )
             ratio = e.file_size / max(e.compress_size, 1)
             if e.file_size > 1 << 20 and ratio > limits.zip_ratio:
                 raise PackageError(f"{path}: entry {e.filename!r} inflates {ratio:.0f}x (zip bomb?)")
@@ -191,6 +197,13 @@ class _ZipReader:
         if len(data) > limit:
             raise PackageError(f"{self.path}: {name} inflates past its {limit}-byte limit")
         return data
+
+
+def _leaves_package(name: str) -> bool:
+    """Whether a zip entry name would land outside the folder it is unpacked into (zip slip):
+    absolute, with a drive, or with a '..' part ('/' and '\\' both separate, as on Windows)."""
+    path = PureWindowsPath(name)
+    return bool(path.anchor) or ".." in path.parts
 
 
 # ---------------------------------------------------------------- the loader

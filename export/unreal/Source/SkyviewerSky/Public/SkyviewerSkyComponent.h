@@ -6,7 +6,6 @@
 #include "Components/ActorComponent.h"
 #include "CoreMinimal.h"
 #include "Async/Future.h"
-#include "NNERuntimeCPU.h"
 #include "SkyviewerSkyComponent.generated.h"
 
 class UMaterialInstanceDynamic;
@@ -15,6 +14,14 @@ class UTexture2D;
 class UNNEModelData;
 class UDirectionalLightComponent;
 class FJsonObject;
+
+// NNE is a private dependency (Build.cs), so this public header only forward-declares its types;
+// the .cpp includes NNERuntimeCPU.h. (TSharedPtr members are fine with incomplete types.)
+namespace UE::NNE
+{
+	class IModelCPU;
+	class IModelInstanceCPU;
+}
 
 namespace Skyviewer
 {
