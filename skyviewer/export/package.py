@@ -33,7 +33,7 @@ import torch
 
 from skyviewer.errors import UserError
 from skyviewer.runtime.opset import op_set_problems, opset_of
-from skyviewer.runtime.package import FORMAT, FORMAT_VERSION, MANIFEST_NAME, load_package
+from skyviewer.runtime.package import FORMAT, MANIFEST_NAME, load_package
 from skyviewer.sky.projection import fisheye_mask
 from skyviewer.sky.radiance import ENCODING, SUN
 from skyviewer.train.config import TrainConfig
@@ -176,11 +176,27 @@ def separate_consumed_outputs(model: onnx.ModelProto) -> onnx.ModelProto:
     return model
 
 
-def tensor_specs(values) -> list[dict]:
-    """Manifest entries for graph inputs or outputs, roles from ROLES."""
+@dataclass
+class Layout:
+    """What differs between the package formats' manifests."""
+
+    format_version: int
+    resolution_px: int
+    """The frames' side (format 3: decode.onnx's output)."""
+    conditions: list[dict]
+    roles: dict[str, dict]
+    """How each graph tensor is fed or used, by name."""
+    recurrence: dict[str, list[dict]]
+    """Per model: which outputs feed which inputs on the next step."""
+    extra: dict
+    """Further top-level manifest fields (format 3: layers)."""
+
+
+def tensor_specs(values, roles: dict[str, dict] = ROLES) -> list[dict]:
+    """Manifest entries for graph inputs or outputs, with their roles."""
     specs = []
     for v in values:
-        if v.name not in ROLES:
+        if v.name not in roles:
             raise UserError(
                 f"tensor {v.name!r} is not in the package contract (skyviewer/export/package.py ROLES)"
             )
@@ -194,7 +210,7 @@ def tensor_specs(values) -> list[dict]:
                 "shape": shape,
                 "dtype": dtype,
                 "layout": "NC" if len(shape) == 2 else "NCHW",
-                **ROLES[v.name],
+                **roles[v.name],
             }
         )
     return specs
@@ -221,28 +237,26 @@ def export_model(snapshot: Path, folder: Path, fp16: bool) -> ModelExport:
     return ModelExport(cfg.model, model, snapshot, cfg, load_snapshot(snapshot)[2], diffs)
 
 
-def model_entry(export: ModelExport, folder: Path) -> dict:
+def model_entry(export: ModelExport, folder: Path, layout: Layout) -> dict:
     graph = onnx.load(folder / f"{export.kind}.onnx")
     return {
         "file": f"{export.kind}.onnx",
         "opset": opset_of(graph),
-        "inputs": tensor_specs(graph.graph.input),
-        "outputs": tensor_specs(graph.graph.output),
+        "inputs": tensor_specs(graph.graph.input, layout.roles),
+        "outputs": tensor_specs(graph.graph.output, layout.roles),
         "max_abs_diff_vs_torch": export.diffs["fp32"],
         "variants": [
             {"precision": p, "file": f"{export.kind}.{p}.onnx", "max_abs_diff_vs_torch": d}
             for p, d in export.diffs.items()
             if p != "fp32"
         ],
-        "recurrence": RECURRENCE[export.kind],
+        "recurrence": layout.recurrence.get(export.kind, []),
     }
 
 
 def render_preview(start: torch.nn.Module, step: torch.nn.Module) -> bytes:
     """PNG of the start sky and PREVIEW_STEPS steps after it (seed 0, default conditions), tone-mapped."""
-    from PIL import Image
 
-    from skyviewer.sky.tonemap import preview
 
     g = torch.Generator().manual_seed(0)
     sun, cover = torch.tensor([DEFAULT_SUN_DIR]), torch.tensor([CONDITIONS[1]["default"]])
@@ -253,10 +267,18 @@ def render_preview(start: torch.nn.Module, step: torch.nn.Module) -> bytes:
             noise = torch.randn(step.noise_shape(1), generator=g)
             frame, field, motion = step(field, motion, noise, sun, cover)
             frames.append(frame)
-    n = frame.shape[-1]
+    return preview_png([f[0].permute(1, 2, 0).numpy() for f in frames])
+
+
+def preview_png(frames: list[np.ndarray]) -> bytes:
+    """PNG of encoded fisheye frames (N, N, 3) side by side, tone-mapped, at least PREVIEW_TILE_PX wide."""
+    from PIL import Image
+
+    from skyviewer.sky.tonemap import preview
+
+    n = frames[0].shape[0]
     mask = fisheye_mask(n)
-    tiles = [preview(ENCODING.decode(f[0].permute(1, 2, 0).numpy()), mask=mask) for f in frames]
-    image = Image.fromarray(np.concatenate(tiles, axis=1))
+    image = Image.fromarray(np.concatenate([preview(ENCODING.decode(f), mask=mask) for f in frames], axis=1))
     scale = max(1, PREVIEW_TILE_PX // n)
     image = image.resize((image.width * scale, image.height * scale), Image.Resampling.NEAREST)
     out = io.BytesIO()
@@ -264,13 +286,13 @@ def render_preview(start: torch.nn.Module, step: torch.nn.Module) -> bytes:
     return out.getvalue()
 
 
-def build_manifest(info: PackageInfo, exports: dict[str, ModelExport], folder: Path) -> dict:
+def build_manifest(info: PackageInfo, exports: dict[str, ModelExport], folder: Path, layout: Layout) -> dict:
     """sky.json for the files already in `folder` (hashed here)."""
     from importlib.metadata import version
 
-    runs = {
-        k: {"snapshot": str(e.snapshot), "training_step": e.training_step, "preset": e.cfg.preset}
-        for k, e in exports.items()
+    runs = {  # per training run: format 3's graphs all come from one
+        e.cfg.model: {"snapshot": str(e.snapshot), "training_step": e.training_step, "preset": e.cfg.preset}
+        for e in exports.values()
     }
     files = {}
     for path in sorted(folder.iterdir()):
@@ -278,7 +300,7 @@ def build_manifest(info: PackageInfo, exports: dict[str, ModelExport], folder: P
         files[path.name] = {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
     return {
         "format": FORMAT,
-        "format_version": FORMAT_VERSION,
+        "format_version": layout.format_version,
         "name": info.name,
         "description": info.description,
         "licence": info.licence,
@@ -291,14 +313,15 @@ def build_manifest(info: PackageInfo, exports: dict[str, ModelExport], folder: P
         },
         "projection": {
             "name": "angular_fisheye_upper_hemisphere",
-            "resolution_px": exports["start"].cfg.resolution_px,
+            "resolution_px": layout.resolution_px,
             "axes": "+Y up, -Z north, +X east; zenith at the centre, north at the top, east on the left "
             "(seen from below), zenith angle proportional to radius (docs/conventions.md)",
         },
         "radiance": {"encoding": ENCODING.to_manifest(), "sun": SUN.to_manifest(), "below_horizon": -1.0},
         "step_seconds": info.step_seconds,
-        "conditions": CONDITIONS,
-        "models": {k: model_entry(e, folder) for k, e in exports.items()},
+        "conditions": layout.conditions,
+        "models": {k: model_entry(e, folder, layout) for k, e in exports.items()},
+        **layout.extra,
         "preview": "preview.png",
         "files": files,
     }
@@ -316,27 +339,21 @@ def write_zip(folder: Path, dst: Path) -> None:
 def export_package(
     snapshots: list[Path], out: Path, info: PackageInfo, fp16: bool = False, make_zip: bool = False
 ) -> dict:
-    """Export a start and a step snapshot (any order) as the package folder `out`; returns the manifest.
-
-    With make_zip, also writes OUT.zip. Refuses to overwrite anything."""
+    """Export a LayerSky snapshot (format 3), or a start and a step snapshot in any order (format 2),
+    as the package folder `out`; returns the manifest. With make_zip, also writes OUT.zip.
+    Refuses to overwrite anything."""
     targets = [out] + ([out.with_name(out.name + ".zip")] if make_zip else [])
     if existing := [str(p) for p in targets if p.exists()]:
         raise UserError(f"{', '.join(existing)}: already exists (choose another --out or remove it)")
     out.parent.mkdir(parents=True, exist_ok=True)
     folder = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
-        exports = {}
-        for snapshot in snapshots:
-            e = export_model(snapshot, folder, fp16)
-            if e.kind in exports:
-                raise UserError(f"{snapshot}: a second {e.kind} snapshot; give one start and one step")
-            exports[e.kind] = e
-        if set(exports) != {"start", "step"}:
-            raise UserError(f"need one start and one step snapshot, got {sorted(exports)}")
-        if exports["start"].cfg.resolution_px != exports["step"].cfg.resolution_px:
-            raise UserError("the start and step snapshots were trained at different resolutions")
-        (folder / "preview.png").write_bytes(render_preview(exports["start"].model, exports["step"].model))
-        manifest = build_manifest(info, exports, folder)
+        layered = len(snapshots) == 1
+        exports, layout, preview_bytes = (_export_layered if layered else _export_pair)(
+            snapshots, folder, fp16, info
+        )
+        (folder / "preview.png").write_bytes(preview_bytes)
+        manifest = build_manifest(info, exports, folder, layout)
         (folder / MANIFEST_NAME).write_text(json.dumps(manifest, indent=2) + "\n")
         load_package(folder)  # the runtime's own loader: what we ship is what hosts accept
         if make_zip:
@@ -346,3 +363,51 @@ def export_package(
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     return manifest
+
+
+def _export_pair(snapshots: list[Path], folder: Path, fp16: bool, info: PackageInfo):
+    """Format 2: a start and a step snapshot."""
+    exports = {}
+    for snapshot in snapshots:
+        e = export_model(snapshot, folder, fp16)
+        if e.kind in exports:
+            raise UserError(f"{snapshot}: a second {e.kind} snapshot; give one start and one step")
+        exports[e.kind] = e
+    if set(exports) != {"start", "step"}:
+        raise UserError(f"need one sky snapshot, or one start and one step snapshot, got {sorted(exports)}")
+    if exports["start"].cfg.resolution_px != exports["step"].cfg.resolution_px:
+        raise UserError("the start and step snapshots were trained at different resolutions")
+    layout = Layout(2, exports["start"].cfg.resolution_px, CONDITIONS, ROLES, RECURRENCE, {})
+    return exports, layout, render_preview(exports["start"].model, exports["step"].model)
+
+
+def _export_layered(snapshots: list[Path], folder: Path, fp16: bool, info: PackageInfo):
+    """Format 3: one LayerSky snapshot -> start, step, decode (CPU resolution), decode_2048."""
+    from skyviewer.export import layered
+    from skyviewer.train.run import load_snapshot
+
+    (snapshot,) = snapshots
+    net, cfg = load_generator(snapshot)
+    if cfg.model != "sky":
+        raise UserError(f"{snapshot}: a {cfg.model} snapshot alone is not a package; give a start and a step")
+    step = load_snapshot(snapshot)[2]
+    resolutions = {
+        "decode": layered.CPU_RESOLUTION_PX,
+        f"decode_{layered.GPU_RESOLUTION_PX}": layered.GPU_RESOLUTION_PX,
+    }
+    exports = {
+        g.name: layered.export_graph(g, folder, fp16, cfg, snapshot, step)
+        for g in layered.graphs(net, info.step_seconds, resolutions)
+    }
+    conditions = CONDITIONS + layered.EXTRA_CONDITIONS
+    layout = Layout(
+        3,
+        layered.CPU_RESOLUTION_PX,
+        conditions,
+        layered.ROLES,
+        {"step": layered.RECURRENCE},
+        {"layers": layered.layers_manifest(net)},
+    )
+    defaults = {c["name"]: c["default"] for c in conditions}
+    frames = layered.preview_frames(net, info.step_seconds, defaults, PREVIEW_STEPS, 256)
+    return exports, layout, preview_png(frames)

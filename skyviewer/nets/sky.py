@@ -100,7 +100,8 @@ class LayerSkyNet(nn.Module):
     """The learned parts and the decoder. State (per batch element):
 
     noise_a, noise_b  (B, 2 * FIELD_CHANNELS, G, G)  white noise, cumulus channels first
-    motion            (B, 6)  per layer: offset east, offset north (m, within the tile), phase in [0, 1)
+    motion            (B, 6)  per layer: offset east, offset north (fractions of its tile), fade phase,
+                              all in [0, 1): tile fractions keep float32 exact to ~1e-7 of a tile forever
     """
 
     def __init__(self, grid: int, kernel_px: int, detail_px: int, detail_period_m: float):
@@ -170,8 +171,9 @@ class LayerSkyNet(nn.Module):
         """Texel coordinates (B, P) on layer i's grid of cell_m metres for view rays dirs (1, 3, P)."""
         spec = SPECS[i]
         east, north, distance = layer_hit(dirs, spec.altitude_m)
-        u = (east - motion[:, 3 * i : 3 * i + 1]) / cell_m
-        v = -(north - motion[:, 3 * i + 1 : 3 * i + 2]) / cell_m  # rows grow southwards
+        tile = net_tile(self, spec)
+        u = (east - motion[:, 3 * i : 3 * i + 1] * tile) / cell_m
+        v = -(north - motion[:, 3 * i + 1 : 3 * i + 2] * tile) / cell_m  # rows grow southwards
         return u, v, distance
 
     def cumulus_height(self, fields, dirs, motion, pixel_angle: float, cover):
@@ -256,3 +258,51 @@ def slant(dirs: torch.Tensor, altitude_m: float) -> torch.Tensor:
     mu = dirs[:, 1].clamp(0.0, 1.0)
     local = (EARTH_RADIUS_M * mu + t) / (EARTH_RADIUS_M + altitude_m)
     return (1.0 / local.clamp(min=0.1))[:, None]
+
+
+# ---------------------------------------------------------------- the package's three graphs
+
+
+class SkyStart(nn.Module):
+    """start.onnx: latents -> the first state. Offsets and phases are N(0, 1) latents mapped to
+    uniform draws (logistic approximation of the normal CDF): any place in the tiles, any fade."""
+
+    def __init__(self, net: LayerSkyNet):
+        super().__init__()
+        self.net = net
+
+    def forward(self, z_a: torch.Tensor, z_b: torch.Tensor, z_motion: torch.Tensor):
+        return z_a, z_b, torch.sigmoid(LOGISTIC_PROBIT * z_motion) * 0.999
+
+
+class SkyStep(nn.Module):
+    """step.onnx: state + fresh noise + wind -> the state step_seconds later (exact arithmetic)."""
+
+    def __init__(self, net: LayerSkyNet, step_seconds: float):
+        super().__init__()
+        self.net, self.step_seconds = net, step_seconds
+
+    def forward(self, noise_a, noise_b, motion, noise, wind_speed, wind_towards):
+        towards = wind_towards * (math.pi / 180.0)
+        wind = wind_speed * torch.cat([torch.sin(towards), torch.cos(towards)], dim=1)  # (1, 2) east, north
+        return self.net.step(noise_a, noise_b, motion, noise, wind, self.step_seconds)
+
+
+class SkyDecode(nn.Module):
+    """decode.onnx: state + conditions -> the sky (1, 3, R, R) at a fixed output resolution R."""
+
+    def __init__(self, net: LayerSkyNet, resolution: int):
+        super().__init__()
+        self.net, self.resolution = net, resolution
+
+    def forward(self, noise_a, noise_b, motion, sun_dir, cloud_cover, cirrus_cover):
+        every = torch.arange(self.resolution)
+        sky, _ = self.net(
+            noise_a, noise_b, motion, sun_dir, cloud_cover, cirrus_cover, every, every, self.resolution
+        )
+        return sky
+
+
+def net_tile(net: LayerSkyNet, spec: LayerSpec) -> float:
+    """Width (m) of a layer's periodic tile."""
+    return net.grid * spec.cell_m

@@ -20,7 +20,7 @@ from PIL import Image
 
 from skyviewer.nets.blocks import COND_DIM, GEOMETRY_CHANNELS
 from skyviewer.nets.discriminator import Discriminator
-from skyviewer.nets.sky import CIRRUS, CUMULUS, SHADING_FACTOR, LayerSkyNet, pixel_dirs
+from skyviewer.nets.sky import SHADING_FACTOR, LayerSkyNet, pixel_dirs
 from skyviewer.train.config import TrainConfig
 from skyviewer.train.data import ClipSampler
 from skyviewer.train.gan import CriticInputs, GanTask
@@ -40,22 +40,10 @@ def build_generator(cfg: TrainConfig) -> LayerSkyNet:
 def random_state(net: LayerSkyNet, batch: int, device) -> dict[str, torch.Tensor]:
     """A fresh sky state: white noise, offsets anywhere in the tiles, phases anywhere in the fade."""
     shapes = net.state_shapes(batch)
-    motion = torch.rand(shapes["motion"], device=device)
-    tiles = torch.tensor(
-        [
-            net.grid * CUMULUS.cell_m,
-            net.grid * CUMULUS.cell_m,
-            1.0,
-            net.grid * CIRRUS.cell_m,
-            net.grid * CIRRUS.cell_m,
-            1.0,
-        ],
-        device=device,
-    )
     return {
         "noise_a": torch.randn(shapes["noise_a"], device=device),
         "noise_b": torch.randn(shapes["noise_b"], device=device),
-        "motion": motion * tiles,
+        "motion": torch.rand(shapes["motion"], device=device),
     }
 
 
