@@ -165,16 +165,16 @@ def to_fp16(src: Path, dst: Path) -> None:
     graph = model.graph
     states = [o.name for o in graph.output if ROLES.get(o.name, {}).get("role") == "state"]
     on_state_path = ancestors(graph, states)
-    state_nodes = [n for i, n in enumerate(graph.node) if i in on_state_path]
+    state_nodes = [copy.deepcopy(n) for i, n in enumerate(graph.node) if i in on_state_path]
     read_by_state = {name for node in state_nodes for name in node.input}
     frame_nodes = [n for i, n in enumerate(graph.node) if i not in on_state_path]
     with warnings.catch_warnings():  # it announces every tiny constant (norm epsilons) it rounds up to 1e-7
         warnings.simplefilter("ignore", UserWarning)
         frame = convert_float_to_float16(frame_model(model, frame_nodes, read_by_state), keep_io_types=True)
-    initializers = [t for t in graph.initializer if t.name in read_by_state] + list(frame.graph.initializer)
+    initializers = [copy.deepcopy(t) for t in graph.initializer if t.name in read_by_state]
     del graph.node[:], graph.initializer[:], graph.value_info[:]
     graph.node.extend([*state_nodes, *frame.graph.node])
-    graph.initializer.extend(initializers)
+    graph.initializer.extend([*initializers, *frame.graph.initializer])
     onnx.save(model, dst)
 
 
