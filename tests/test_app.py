@@ -174,6 +174,7 @@ def test_no_display_and_no_egl_says_what_to_install(package_dir, monkeypatch, ca
 def test_no_default_package_says_how_to_make_one(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("SKYVIEWER_PACKAGES", str(tmp_path / "none"))
+    monkeypatch.setattr("skyviewer.runtime.package.BUNDLED_DIR", tmp_path / "none")  # an install without it
     assert main(["view", "--offscreen"]) == 2
     err = capsys.readouterr().err
     assert "no default sky package is installed" in err and "skyviewer export" in err

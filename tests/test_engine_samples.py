@@ -1,5 +1,5 @@
 """The Unity/Unreal samples in export/: the generated dome HLSL (real glslangValidator + spirv-cross),
-its freshness against shaders/, its cbuffer against the std140 block dome.py packs, and the tensor
+its freshness against skyviewer/shaders/, its cbuffer against the std140 block dome.py packs, and the tensor
 names / manifest keys the C# and C++ use against what the exporter writes."""
 
 import ast
@@ -55,7 +55,7 @@ def test_committed_generated_files_are_current(engine, generated):
     committed = path.read_text(encoding="utf-8")
     recorded = re.search(r"^// sources-sha256: ([0-9a-f]{64})$", committed, re.M)
     assert recorded and recorded[1] == es.sources_hash(), (
-        f"{path.relative_to(ROOT)} was generated from other shaders/: run `skyviewer export-shaders`"
+        f"{path.relative_to(ROOT)} was generated from other shaders: run `skyviewer export-shaders`"
     )
     tools = re.search(r"^// tools: (.*)$", committed, re.M)[1]
     if tools != es.tool_versions():
@@ -209,7 +209,7 @@ def test_generated_headers_name_their_sources():
     for path in es.OUTPUTS.values():
         head = path.read_text().splitlines()[:6]
         assert head[0].startswith("// GENERATED FILE - DO NOT EDIT")
-        assert all(f"shaders/{s}" in head[1] for s in es.STAGES)
+        assert all(f"skyviewer/shaders/{s}" in head[1] for s in es.STAGES)
 
 
 # ------------------------------------------------------------------ tensor names and manifest keys

@@ -6,13 +6,13 @@ import hashlib
 import json
 import shutil
 import zipfile
-from pathlib import Path
 
 import onnx
 import pytest
 import test_package_fixtures as fixtures
 
 from skyviewer.cli import main
+from skyviewer.models import BUNDLED_DIR, DEFAULT_PACKAGE
 from skyviewer.runtime.package import Limits, PackageError, load_package
 
 snapshots, package_dir = fixtures.snapshots, fixtures.package_dir
@@ -207,9 +207,15 @@ def test_packages_are_found_by_name(tmp_path, package_dir, monkeypatch):
         load_package("nonexistent")
 
 
-def test_bundled_default_sky_is_a_valid_package(capsys):
-    """models/default, the sky `skyviewer view` opens with no arguments: schema, hashes, shapes,
-    op set and one start + step in ONNX Runtime, as `skyviewer validate` checks any package."""
-    default = Path(__file__).resolve().parents[1] / "models" / "default"
-    assert main(["validate", str(default)]) == 0, capsys.readouterr().err
-    assert load_package(default).manifest["name"] == "default"
+def test_bundled_default_sky_is_a_valid_package(capsys, tmp_path, monkeypatch):
+    """The sky `skyviewer view` opens with no arguments, found by name from a folder with no
+    ./models: schema, hashes, shapes, op set and one start + step in ONNX Runtime, as
+    `skyviewer validate` checks any package; `list` marks it bundled."""
+    monkeypatch.setenv("SKYVIEWER_PACKAGES", str(tmp_path / "none"))
+    monkeypatch.chdir(tmp_path)
+    assert main(["validate", DEFAULT_PACKAGE]) == 0, capsys.readouterr().err
+    assert load_package(DEFAULT_PACKAGE).source == BUNDLED_DIR / DEFAULT_PACKAGE
+    assert load_package(DEFAULT_PACKAGE).manifest["name"] == "default"
+    capsys.readouterr()
+    assert main(["list"]) == 0
+    assert f"bundled ({BUNDLED_DIR / DEFAULT_PACKAGE})" in capsys.readouterr().out

@@ -1,6 +1,6 @@
 """`skyviewer view`: the real-time viewer (a glfw window, or offscreen with EGL).
 
-    skyviewer view                                   # models/default, forever
+    skyviewer view                                   # the bundled default sky, forever
     skyviewer view models/mysky --sky-rate 120 --seed 3
     skyviewer view tiny --offscreen --frames 120 --screenshot out.png
 
@@ -14,18 +14,19 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from skyviewer.errors import UserError
+from skyviewer.models import DEFAULT_PACKAGE
 
-DEFAULT_PACKAGE = "default"
 NO_DEFAULT_HINT = (
-    "no default sky package is installed (models/default). Make one from trained runs with "
-    "`skyviewer export RUNS/START RUNS/STEP --data DATASET --out models/default` "
-    "(README: Training, Sky packages), or pass a package: skyviewer view PATH_OR_NAME"
+    "no default sky package is installed (skyviewer/models/default is missing from this install). "
+    "Make one from trained runs with `skyviewer export RUNS/START RUNS/STEP --data DATASET "
+    "--out models/default` (README: Training, Sky packages), or pass a package: "
+    "skyviewer view PATH_OR_NAME"
 )
 
 
 def register(subparsers) -> None:
     p = subparsers.add_parser("view", help="the real-time sky viewer (window, or --offscreen)")
-    p.add_argument("package", nargs="?", help="package name, folder or .zip (default: models/default)")
+    p.add_argument("package", nargs="?", help="package name, folder or .zip (default: the bundled default)")
     p.add_argument("--offscreen", action="store_true", help="render headless with EGL (no window)")
     p.add_argument("--frames", type=int, help="stop after N frames (offscreen default: 120)")
     p.add_argument("--size", default="1280x720", help="window / image size WxH (default 1280x720)")

@@ -117,7 +117,7 @@ def _display_fps(ctx, framebuffer, dome, hud, skies, scaled, seconds: float) -> 
 
 @section("model")
 def bench_model(args: argparse.Namespace) -> list[Row]:
-    """Step time of one package in ONNX Runtime and of the same snapshot in torch eager; then
+    """Step time of one package in ONNX Runtime and of the same net in torch eager; then
     the viewer offscreen at 1280x720 with the model asked for more steps than it can give."""
     from skyviewer.runtime.model import SkyModel
 
@@ -134,25 +134,21 @@ def bench_model(args: argparse.Namespace) -> list[Row]:
 
 
 def _torch_step(model, seconds: float) -> list[Row]:
-    """Eager torch step time of the package's step snapshot (recorded in its provenance)."""
-    snapshot = Path(model.manifest["provenance"]["runs"]["step"]["snapshot"])
-    if not snapshot.is_file():
-        return [{"name": "step torch eager", "value": "n/a", "unit": "", "why": f"no snapshot {snapshot}"}]
+    """Eager torch step time of the package's step net, rebuilt from the package (bench/twin.py)."""
     import torch
 
-    from skyviewer.train.onnx_export import example_inputs, load_generator
+    from skyviewer.bench.twin import NoTwin, torch_twin
 
     try:
-        net, _ = load_generator(snapshot)
-    except RuntimeError as exc:  # trained with an earlier StepModel: its weights no longer fit
-        why = f"{snapshot} does not fit the current StepModel ({str(exc).splitlines()[0]})"
-        return [{"name": "step torch eager", "value": "n/a", "unit": "", "why": why}]
-    inputs = tuple(example_inputs(net).values())  # in forward() order; the names are the ONNX graph's
+        net, inputs, source = torch_twin(model.package, "step")
+    except NoTwin as exc:
+        return [{"name": "step torch eager", "value": "n/a", "unit": "", "why": str(exc)}]
+    args = tuple(inputs.values())  # in forward() order; the names are the ONNX graph's
     with torch.inference_mode():
-        net(*inputs)
-        rate, steps = frames_per_second(lambda k: net(*inputs), seconds, 20)
+        net(*args)
+        rate, steps = frames_per_second(lambda k: net(*args), seconds, 20)
     name = f"step {model.resolution}px torch eager CPU ({torch.get_num_threads()} threads)"
-    return [{"name": name, "value": round(1000 / rate, 3), "unit": "ms/step", "steps": steps}]
+    return [{"name": name, "value": round(1000 / rate, 3), "unit": "ms/step", "steps": steps, "net": source}]
 
 
 def _steps_while_rendering(model, seconds: float) -> list[Row]:

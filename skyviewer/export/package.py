@@ -15,6 +15,7 @@ and an existing package is never overwritten.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import io
 import json
@@ -147,22 +148,81 @@ def max_abs_diff(path: Path, model: torch.nn.Module, inputs: dict[str, torch.Ten
 
 
 def to_fp16(src: Path, dst: Path) -> None:
-    """fp16 weights and arithmetic, float32 inputs/outputs (Cast at the edges)."""
+    """fp16 weights and arithmetic, float32 inputs/outputs (Cast at the edges), except where the
+    recurrent state is computed: every node that a state output (ROLES) depends on stays float32,
+    so the state carried from step to step is the fp32 model's and only the frames drawn from it
+    are fp16. (Rounded to fp16, the state drifted: the motion's sub-pixel phase rounded to another
+    whole-pixel shift, and within 100 steps the cloud noise was ~5 and the frames 0.2 off fp32's.)
+
+    The converter's node block list cannot keep a path fp32: it casts every blocked node's result
+    to fp16 and back, so a chain of blocked nodes still rounds at each link. So the frame-only
+    nodes are cut out as a model of their own, converted whole, and appended to the state's."""
     try:
         from onnxconverter_common.float16 import convert_float_to_float16
     except ImportError:
         raise UserError("--fp16 needs onnxconverter-common (pip install onnxconverter-common)") from None
-    model = separate_consumed_outputs(onnx.load(src))
+    model = onnx.shape_inference.infer_shapes(separate_consumed_outputs(onnx.load(src)), strict_mode=True)
+    graph = model.graph
+    states = [o.name for o in graph.output if ROLES.get(o.name, {}).get("role") == "state"]
+    on_state_path = ancestors(graph, states)
+    state_nodes = [copy.deepcopy(n) for i, n in enumerate(graph.node) if i in on_state_path]
+    read_by_state = {name for node in state_nodes for name in node.input}
+    frame_nodes = [n for i, n in enumerate(graph.node) if i not in on_state_path]
     with warnings.catch_warnings():  # it announces every tiny constant (norm epsilons) it rounds up to 1e-7
         warnings.simplefilter("ignore", UserWarning)
-        onnx.save(convert_float_to_float16(model, keep_io_types=True), dst)
+        frame = convert_float_to_float16(frame_model(model, frame_nodes, read_by_state), keep_io_types=True)
+    initializers = [copy.deepcopy(t) for t in graph.initializer if t.name in read_by_state]
+    del graph.node[:], graph.initializer[:], graph.value_info[:]
+    graph.node.extend([*state_nodes, *frame.graph.node])
+    graph.initializer.extend([*initializers, *frame.graph.initializer])
+    onnx.save(model, dst)
+
+
+def ancestors(graph: onnx.GraphProto, outputs: list[str]) -> set[int]:
+    """Indices of the nodes that `outputs` depend on (every ancestor, not only the producers)."""
+    producer = {name: i for i, node in enumerate(graph.node) for name in node.output}
+    found: set[int] = set()
+    pending = list(outputs)
+    while pending:
+        i = producer.get(pending.pop())
+        if i is not None and i not in found:
+            found.add(i)
+            pending += graph.node[i].input
+    return found
+
+
+def frame_model(model: onnx.ModelProto, nodes: list[onnx.NodeProto], read_by_state: set[str]):
+    """The frame-only `nodes` of `model` as a model of their own: its inputs are what they read
+    from the state path and the graph's inputs, its outputs the graph's outputs the state path
+    does not make. An initializer the state path also reads is copied under a new name here (it
+    becomes fp16 in this part only)."""
+    graph = model.graph
+    nodes = [copy.deepcopy(n) for n in nodes]
+    made = {name for node in nodes for name in node.output}
+    inits = {t.name: t for t in graph.initializer}
+    typed = {v.name: v for v in [*graph.input, *graph.value_info, *graph.output]}
+    inputs, own = {}, {}
+    for node in nodes:
+        for k, name in enumerate(node.input):
+            if name in inits:
+                node.input[k] = f"{name}__fp16" if name in read_by_state else name
+                own[node.input[k]] = onnx.TensorProto()
+                own[node.input[k]].CopyFrom(inits[name])
+                own[node.input[k]].name = node.input[k]
+            elif name and name not in made:
+                if name not in typed:
+                    raise UserError(f"{graph.name}: no inferred type for {name!r} (needed for fp16)")
+                inputs[name] = typed[name]
+    outputs = [o for o in graph.output if o.name in made]
+    part = onnx.helper.make_graph(nodes, f"{graph.name}_frame", [*inputs.values()], outputs, [*own.values()])
+    return onnx.helper.make_model(part, opset_imports=model.opset_import, ir_version=model.ir_version)
 
 
 def separate_consumed_outputs(model: onnx.ModelProto) -> onnx.ModelProto:
-    """Give each graph output that other nodes also read (the step model's next state feeds its
-    motion head) an Identity of its own. The fp16 converter's keep_io_types casts a graph output
-    back to float32 under its name, so without this those nodes would read float32 into fp16
-    weights (onnx.checker: 'W has inconsistent type')."""
+    """Give each graph output that other nodes also read an Identity of its own. The fp16
+    converter's keep_io_types casts a graph output back to float32 under its name, so without
+    this those nodes would read float32 into fp16 weights (onnx.checker: 'W has inconsistent
+    type'). State outputs no longer pass the converter (to_fp16); frame outputs still do."""
     graph = model.graph
     consumed = {name for node in graph.node for name in node.input}
     for output in graph.output:

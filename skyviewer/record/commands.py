@@ -8,8 +8,7 @@ import sys
 from pathlib import Path
 
 from skyviewer.errors import UserError
-
-DEFAULT_PACKAGE = "default"
+from skyviewer.models import DEFAULT_PACKAGE
 
 
 def register(subparsers) -> None:

@@ -32,6 +32,7 @@ from pathlib import Path, PureWindowsPath
 import onnx
 
 from skyviewer.errors import UserError
+from skyviewer.models import BUNDLED_DIR
 from skyviewer.runtime.opset import op_set_problems, opset_of
 
 FORMAT = "skyviewer-sky-package"
@@ -105,12 +106,13 @@ class SkyPackage:
 
 
 def search_dirs() -> list[Path]:
-    """Where packages are looked up by name: ./models, then the per-user folder."""
+    """Where packages are looked up by name, first match wins: ./models (relative to the
+    working folder), the per-user folder, then the packages bundled with skyviewer."""
     user = os.environ.get(USER_DIR_ENV)
     if user is None:
         data_home = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
         user = Path(data_home) / "skyviewer" / "packages"
-    return [Path("models"), Path(user)]
+    return [Path("models"), Path(user), BUNDLED_DIR]
 
 
 def find_packages() -> list[Path]:

@@ -40,7 +40,7 @@ namespace Skyviewer
         public const string ConditionCloudCover = "cloud_cover";
         public const string InitialFromStart = "start:";
 
-        // ---- DomeParams (shaders/uniforms.glsl) as float indices into the std140 block (byte offset / 4);
+        // ---- DomeParams (skyviewer/shaders/uniforms.glsl) as float indices into the std140 block (byte offset / 4);
         // tests/test_engine_samples.py checks them against the GLSL and skyviewer/render/dome.py.
         const int CamRight = 0, ExposureScale = 3, CamUp = 4, Blend = 7, CamForward = 8, PixelAngle = 11,
             SunDirection = 12, SunRadius = 15, SunRadiance = 16, SunLimbU = 19, GroundAlbedo = 20,

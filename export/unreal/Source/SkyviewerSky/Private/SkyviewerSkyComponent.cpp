@@ -440,7 +440,7 @@ void USkyviewerSkyComponent::UploadFrame(const TArray<float>& Encoded, UTexture2
 		});
 }
 
-// DomeParams (shaders/uniforms.glsl) as material parameters; SkyviewerSky.ush packs them back.
+// DomeParams (skyviewer/shaders/uniforms.glsl) as material parameters; SkyviewerSky.ush packs them back.
 void USkyviewerSkyComponent::UpdateMaterial()
 {
 	const FVector SunUE = GetSunDirection();
