@@ -95,8 +95,8 @@ def record(
                 dome_view = DomeView(Camera(), key, tuple(sample.sun_dir), blend=sample.blend, frame_index=i)
                 writer.write(view.render(i, dome_view, writer.hdr))
                 if config.view == "cube" and config.format == "exr":  # lighting beside the faces
-                    light = view.lighting.at(sample.blend).to_dict()
-                    write_json(writer.partial / f"frame_{i:06d}_light.json", light | {"sky_seconds": sample.sky_seconds})
+                    light = view.lighting.at(sample.blend).to_dict() | {"sky_seconds": sample.sky_seconds}
+                    write_json(writer.partial / f"frame_{i:06d}_light.json", light)
                 if progress is not None:
                     progress(writer.frames)
             complete = writer.frames == config.frames

@@ -10,8 +10,8 @@ import numpy as np
 from skyviewer.record.config import RecordConfig
 from skyviewer.render.camera import Camera
 from skyviewer.render.dome import DomeRenderer, DomeSettings, DomeView
-from skyviewer.render.projections import CubeFaceCamera, PanoramaCamera, Projection
 from skyviewer.render.lighting import SkyLighting
+from skyviewer.render.projections import CubeFaceCamera, PanoramaCamera, Projection
 from skyviewer.render.scene import LookDevScene
 from skyviewer.render.targets import OffscreenTarget
 

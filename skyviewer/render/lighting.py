@@ -71,10 +71,12 @@ def _gl():
             return lib
         except (OSError, AttributeError):
             continue
-    raise UserError("image-based lighting needs the OpenGL library (libOpenGL / libGL) to fill cube-map levels")
+    raise UserError("image-based lighting needs the OpenGL library (libOpenGL / libGL) for cube-map levels")
 
 
-def _copy_to_cube(framebuffer: moderngl.Framebuffer, cube: moderngl.TextureCube, level: int, size: int) -> None:
+def _copy_to_cube(
+    framebuffer: moderngl.Framebuffer, cube: moderngl.TextureCube, level: int, size: int
+) -> None:
     """Copy the six faces drawn side by side at the bottom left of `framebuffer` into `level`."""
     gl = _gl()
     framebuffer.use()  # GL_FRAMEBUFFER: the read framebuffer too
@@ -111,11 +113,12 @@ class SkyLighting:
         self,
         ctx: moderngl.Context,
         sky_size: int,
-        settings: LightingSettings = LightingSettings(),
-        config: LightingConfig = LightingConfig(),
+        settings: LightingSettings | None = None,
+        config: LightingConfig | None = None,
         shaders: ShaderLibrary | None = None,
     ) -> None:
         shaders = shaders or ShaderLibrary(ctx)
+        settings, config = settings or LightingSettings(), config or LightingConfig()
         self.ctx, self.settings, self.config = ctx, settings, config
         self.block = max(1, -(-sky_size // config.env_size))
         self.env_size = -(-sky_size // self.block)
@@ -123,7 +126,9 @@ class SkyLighting:
         self.project = shaders.program("lighting.vert", "lighting_sh.frag")
         self.cube0 = shaders.program("lighting.vert", "lighting_cube.frag", {"PREFILTER": 0})
         self.prefilter = shaders.program("fullscreen.vert", "lighting_cube.frag", {"PREFILTER": 1})
-        self._vaos = {p: ctx.vertex_array(p, []) for p in (self.reduce, self.project, self.cube0, self.prefilter)}
+        self._vaos = {
+            p: ctx.vertex_array(p, []) for p in (self.reduce, self.project, self.cube0, self.prefilter)
+        }
         self.env, self._env_fb = _float_target(ctx, (self.env_size, self.env_size))
         self.env.filter = (moderngl.LINEAR_MIPMAP_LINEAR, moderngl.LINEAR)
         # The SH grid covers the upper hemisphere with SH_GRID / 2 cells across.
@@ -191,7 +196,7 @@ class SkyLighting:
         self.env.use(1)
         self._draw(self.project, self._sh_fb, {"env": 1, "sky": 0, "env_lod": self._sh_lod})
         lighting = self._read_sh(sun)
-        for cube in (self.cubes if not self._baked else [self.next_cube]):  # the first fills both
+        for cube in self.cubes if not self._baked else [self.next_cube]:  # the first fills both
             self._bake_cube(cube)
         self._baked = [self._baked[-1] if self._baked else lighting, lighting]
         return lighting
@@ -235,11 +240,12 @@ class SkyLighting:
     def _bake_cube(self, cube: moderngl.TextureCube) -> None:
         size = self.config.cube_size
         self.env.use(1)
-        self._draw(self.cube0, self._faces_fb, {"env": 1, "face_size": size, "env_lod": 0.0}, (0, 0, 6 * size, size))
+        self._draw(
+            self.cube0, self._faces_fb, {"env": 1, "face_size": size, "env_lod": 0.0}, (0, 0, 6 * size, size)
+        )
         _copy_to_cube(self._faces_fb, self.raw_cube, 0, size)
         _copy_to_cube(self._faces_fb, cube, 0, size)
         self.raw_cube.build_mipmaps(0, self.config.cube_levels - 1)
-        self.raw_cube.use(2)
         texel_solid_angle = 4.0 * math.pi / (6.0 * size * size)
         for level in range(1, self.config.cube_levels):
             level_size = max(1, size >> level)
@@ -249,6 +255,7 @@ class SkyLighting:
                 "roughness": level / (self.config.cube_levels - 1),
                 "texel_solid_angle": texel_solid_angle,
             }
+            self.raw_cube.use(2)  # (again: the copies below bind cubes on the active unit)
             self._draw(self.prefilter, self._faces_fb, uniforms, (0, 0, 6 * level_size, level_size))
             _copy_to_cube(self._faces_fb, cube, level, level_size)
 

@@ -20,7 +20,10 @@ class LookDevScene:
     """The ray-traced look-dev scene, for one of the dome's projections."""
 
     def __init__(
-        self, ctx: moderngl.Context, shaders: ShaderLibrary | None = None, projection: Projection = Projection.PERSPECTIVE
+        self,
+        ctx: moderngl.Context,
+        shaders: ShaderLibrary | None = None,
+        projection: Projection = Projection.PERSPECTIVE,
     ) -> None:
         shaders = shaders or ShaderLibrary(ctx)
         self.ctx = ctx

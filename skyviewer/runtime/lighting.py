@@ -185,7 +185,9 @@ def project_environment(sky: np.ndarray, settings: LightingSettings, below_steps
     th = math.pi / 2 + below[:, None]
     dirs = np.stack(np.broadcast_arrays(np.sin(th) * np.sin(phi), np.cos(th), -np.sin(th) * np.cos(phi)), -1)
     d_omega = np.sin(th) * (math.pi / 2 / below_steps) * (2.0 * math.pi / azimuths)  # (B, 1)
-    return sh + np.einsum("bak,bac,ba->kc", sh_basis(dirs), radiance, np.broadcast_to(d_omega, dirs.shape[:2]))
+    return sh + np.einsum(
+        "bak,bac,ba->kc", sh_basis(dirs), radiance, np.broadcast_to(d_omega, dirs.shape[:2])
+    )
 
 
 # ------------------------------------------------------------------ the sun
@@ -298,7 +300,9 @@ def frame_lighting(
         sky = pool(sky, max_size)
     ground = ground_radiance(sky, settings)
     return FrameLighting(
-        project_environment(sky, settings), sun_light(sun_dir, visibility, settings), tuple(map(float, ground))
+        project_environment(sky, settings),
+        sun_light(sun_dir, visibility, settings),
+        tuple(map(float, ground)),
     )
 
 
@@ -318,7 +322,9 @@ class LightingTrack:
     def frame(self, frame) -> FrameLighting:
         """The lighting of one SkyFrame (cached by its index; the two newest are kept)."""
         if frame.index not in self._cache:
-            self._cache[frame.index] = frame_lighting(frame.radiance, frame.sun_dir, self.settings, self.max_size)
+            self._cache[frame.index] = frame_lighting(
+                frame.radiance, frame.sun_dir, self.settings, self.max_size
+            )
             for old in sorted(self._cache)[:-2]:
                 del self._cache[old]
         return self._cache[frame.index]
