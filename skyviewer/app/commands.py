@@ -39,6 +39,7 @@ def register(subparsers) -> None:
     p.add_argument("--yaw", type=float, default=180.0, help="initial view azimuth from north, degrees")
     p.add_argument("--pitch", type=float, default=20.0, help="initial view elevation, degrees")
     p.add_argument("--fov", type=float, default=70.0, help="initial vertical field of view, degrees")
+    p.add_argument("--scene", action="store_true", help="show the look-dev scene lit by the sky (L toggles)")
     p.add_argument("--no-hud", action="store_true", help="start with the HUD hidden (TAB toggles)")
     p.add_argument("--help-overlay", action="store_true", help="start with the key help shown (H toggles)")
     p.add_argument("--screenshot", type=Path, help="write the last frame here (PNG, + .exr of the HDR sky)")
@@ -95,6 +96,7 @@ def view(args: argparse.Namespace) -> int:
         camera=Camera(args.yaw, args.pitch, args.fov),
         screenshot_dir=args.screenshot_dir,
         hud=not args.no_hud,
+        scene=args.scene,
         render_scale=args.render_scale,
     )
     if start := parse_utc(args.start_utc):

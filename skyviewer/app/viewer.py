@@ -48,6 +48,7 @@ KEYS = (  # (key name as glfw spells it after KEY_, label, action, help text)
     ("X", "X", "less_cloud", "cloud cover -0.1"),
     ("F", "F", "fullscreen", "fullscreen on / off"),
     ("S", "S", "screenshot", "PNG of the view + EXR of the HDR sky"),
+    ("L", "L", "scene", "look-dev scene (spheres and ground lit by the sky) on / off"),
     ("TAB", "tab", "hud", "HUD on / off"),
     ("H", "H", "help", "this help"),
     ("ESCAPE", "esc", "quit", "quit"),
@@ -79,6 +80,8 @@ class ViewerConfig:
     """Show the HUD (TAB toggles)."""
     lookahead: int = 2
     """Model frames the worker keeps ready beyond the one being shown."""
+    scene: bool = False
+    """Show the look-dev scene lit by the sky (L toggles; render/scene.py)."""
     render_scale: float | None = None
     """Dome resolution as a fraction of the window's (the HUD stays full resolution); None: auto,
     0.75 on a software rasteriser such as llvmpipe, 1 on a GPU (render/upscale.py)."""
@@ -118,7 +121,11 @@ class SkyViewer:
         start = {"cloud_cover": self.cloud_cover} if self.cloud_cover is not None else {}
         clock = SunClock(config.latitude_deg, config.longitude_deg, config.start_unix_time)
         self.worker = SkyWorker(model, clock, config.seed, start, lookahead=config.lookahead)
-        self.feed = SkyFeed(self.worker, lambda frame: self.dome.push_frame(frame.radiance))
+        self.shaders = shaders
+        self.lighting, self.scene = None, None
+        self.feed = SkyFeed(self.worker, self._upload)
+        if config.scene:
+            self._do_scene()
         self.sample: SkySample | None = None
         self.frame_index = 0
         self.fps = 0.0
@@ -149,7 +156,11 @@ class SkyViewer:
             self.framebuffer.use()
             self.framebuffer.clear(0.02, 0.02, 0.03, 1.0)
         else:
-            render_dome(self.dome, self.framebuffer, self._view(self.sample, frame_time), self.scaled)
+            view = self._view(self.sample, frame_time)
+            overlay = None
+            if self.scene is not None:
+                overlay = lambda fb: self.scene.render(fb, self.lighting, view.blend)  # noqa: E731
+            render_dome(self.dome, self.framebuffer, view, self.scaled, overlay)
         if self.hud_visible:
             self._queue_hud()
         if self.help_visible:
@@ -194,6 +205,27 @@ class SkyViewer:
         """Zoom: each scroll notch narrows (dy > 0) or widens the field of view by 10%."""
         fov = self.camera.fov_y_deg * 0.9 ** float(dy)
         self.camera = replace(self.camera, fov_y_deg=min(max(fov, 5.0), 150.0))
+
+    def _upload(self, frame) -> None:
+        """A new model frame: to the dome's texture, and its lighting baked when the scene shows."""
+        self.dome.push_frame(frame.radiance)
+        if self.lighting is not None:
+            self.lighting.push(self.dome.sky.next, frame.sun_dir)
+
+    def _do_scene(self):
+        from skyviewer.render.lighting import SkyLighting
+        from skyviewer.render.scene import LookDevScene
+
+        if self.scene is not None:
+            self.scene.release()
+            self.lighting.release()
+            self.scene = self.lighting = None
+            return
+        self.lighting = SkyLighting(self.ctx, self.model.resolution, shaders=self.shaders)
+        self.scene = LookDevScene(self.ctx, self.shaders)
+        if self.feed.pair is not None:  # both frames on the GPU already: bake them
+            for frame, texture in zip(self.feed.pair, (self.dome.sky.prev, self.dome.sky.next), strict=True):
+                self.lighting.push(texture, frame.sun_dir)
 
     def _do_pause(self):
         self.paused = not self.paused
@@ -286,6 +318,8 @@ class SkyViewer:
         self.worker.stop()
         self.dome.release()
         self.hud.release()
+        if self.scene is not None:
+            self._do_scene()  # releases it
         if self.scaled is not None:
             self.scaled.release()
 

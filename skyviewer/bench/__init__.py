@@ -172,4 +172,5 @@ def register(subparsers) -> None:
     p.set_defaults(run=run_bench)
 
 
+import skyviewer.bench.lighting  # noqa: E402, F401  (registers 'lighting')
 import skyviewer.bench.viewer  # noqa: E402, F401  (registers 'render' and 'model')

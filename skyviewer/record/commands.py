@@ -62,6 +62,7 @@ def register(subparsers) -> None:
     enc.add_argument("--crf", type=int, default=18, help="x264 quality (lower is better and larger)")
     enc.add_argument("--preset", default="medium", help="x264 speed preset")
     enc.add_argument("--keyframe-seconds", type=float, default=1.0, help="keyframe and fragment interval")
+    p.add_argument("--scene", action="store_true", help="draw the look-dev scene lit by the sky")
     p.add_argument("--sim", action="store_true", help="record the SkySim simulator instead of a package")
     p.add_argument("--providers", default="auto", help="ONNX Runtime providers: auto, cpu, cuda, tensorrt")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output")
@@ -94,6 +95,7 @@ def config_from_args(args: argparse.Namespace):
         yaw_deg=args.yaw, pitch_deg=args.pitch, fov_y_deg=args.fov, pan_deg_per_second=args.pan,
         exposure_stops=args.exposure, exposure_seconds=args.exposure_seconds,
         crf=args.crf, preset=args.preset, keyframe_seconds=args.keyframe_seconds, overwrite=args.overwrite,
+        scene=args.scene,
     )  # fmt: skip
 
 

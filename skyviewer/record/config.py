@@ -76,6 +76,8 @@ class RecordConfig:
     """mp4: keyframe (and fragment) interval: a killed recording loses at most this much video."""
     overwrite: bool = False
     """Replace an existing output instead of refusing."""
+    scene: bool = False
+    """Draw the look-dev scene lit by the sky (render/scene.py) over the sky."""
 
     @property
     def sky_seconds(self) -> float:
