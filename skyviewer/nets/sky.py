@@ -44,6 +44,9 @@ SHADING_HIDDEN = 32
 SHADING_INPUTS = 16
 """geometry (dir 3, cos to sun, glow, slant) + conditions (sun 3, cover, cirrus cover)
 + cumulus field (2) + cumulus field towards the sun + cirrus field (2)."""
+DETAIL_INIT_SHORTEST_TEXELS = 8.0
+"""The detail texture starts as periodic noise with wavelengths down to 8 texels (80 m at 10 m
+texels: SkySim's finest cumulus detail is ~78 m); training reshapes it freely."""
 FIELD_CHANNELS = 2
 """Field channels per layer: channel 0 shapes the clouds, channel 1 varies their light."""
 
@@ -81,18 +84,21 @@ def bilinear_periodic(grid: torch.Tensor, u: torch.Tensor, v: torch.Tensor) -> t
     """Sample grid (B, C, G, G), periodic, at texel coordinates u (columns), v (rows) (B or 1, P):
     (B, C, P). Written with floor and GatherElements (ONNX opset 11; GridSample needs 16)."""
     b, c, g, _ = grid.shape
-    flat = grid.reshape(b, c, g * g)
-    u0, v0 = torch.floor(u), torch.floor(v)
+    # One wrapped row and column appended: the +1 neighbours never wrap, so one index serves all four
+    # taps (the decoder runs this per output pixel; every full-resolution op counts).
+    wide = torch.cat([grid, grid[:, :, :1]], dim=2)
+    flat = torch.cat([wide, wide[:, :, :, :1]], dim=3).reshape(b, c, (g + 1) ** 2)
+    u, v = u - torch.floor(u / g) * g, v - torch.floor(v / g) * g  # in [0, g)
+    u0, v0 = torch.floor(u).clamp(max=g - 1), torch.floor(v).clamp(max=g - 1)  # u = g by rounding
     fu, fv = (u - u0)[:, None], (v - v0)[:, None]  # (B, 1, P)
-    u0, v0 = torch.remainder(u0, g), torch.remainder(v0, g)
-    u1, v1 = torch.remainder(u0 + 1, g), torch.remainder(v0 + 1, g)
+    index = (v0 * (g + 1) + u0).long()[:, None].expand(b, c, -1)  # (B, C, P)
 
-    def tap(vi: torch.Tensor, ui: torch.Tensor) -> torch.Tensor:
-        index = (vi * g + ui).long()[:, None].expand(b, c, -1)
-        return flat.gather(2, index)
+    def tap(offset: int) -> torch.Tensor:
+        return flat.gather(2, index + offset)
 
-    top = tap(v0, u0) + fu * (tap(v0, u1) - tap(v0, u0))
-    bottom = tap(v1, u0) + fu * (tap(v1, u1) - tap(v1, u0))
+    v0u0, v0u1, v1u0, v1u1 = tap(0), tap(1), tap(g + 1), tap(g + 2)
+    top = v0u0 + fu * (v0u1 - v0u0)
+    bottom = v1u0 + fu * (v1u1 - v1u0)
     return top + fv * (bottom - top)
 
 
@@ -111,12 +117,7 @@ class LayerSkyNet(nn.Module):
         r = torch.arange(kernel_px, dtype=torch.float32) - kernel_px // 2
         gauss = torch.exp(-(r[:, None] ** 2 + r[None, :] ** 2) / (2 * (kernel_px / 5) ** 2))
         self.kernel = nn.Parameter(gauss.expand(2 * FIELD_CHANNELS, 1, -1, -1).clone())
-        # Detail: band-limited noise to start from; learned freely after that.
-        g = torch.Generator().manual_seed(0)
-        detail = F.avg_pool2d(
-            torch.randn(1, 1, detail_px, detail_px, generator=g), 3, 1, 1, count_include_pad=False
-        )
-        self.detail = nn.Parameter(detail / detail.std())
+        self.detail = nn.Parameter(band_limited_noise(detail_px, DETAIL_INIT_SHORTEST_TEXELS))
         self.detail_gain = nn.Parameter(torch.tensor(0.5))
         self.cover_affine = nn.Parameter(torch.tensor([1.0, 0.0]))  # threshold scale, offset
         self.sharpness = nn.Parameter(torch.tensor(4.0))
@@ -242,6 +243,17 @@ class LayerSkyNet(nn.Module):
         sky = maps[:, 0:3] + alpha * (maps[:, 3:6] + maps[:, 6:9] * torch.tanh(torch.relu(excess)))
         mask = (dirs[:, 1] > 0).float().reshape(1, 1, len(rows), len(cols))
         return torch.tanh(sky) * mask + (mask - 1.0), torch.tanh(maps[:, 9:12]) * mask + (mask - 1.0)
+
+
+def band_limited_noise(size: int, shortest_texels: float) -> torch.Tensor:
+    """Periodic white noise (1, 1, size, size) low-passed to wavelengths above shortest_texels, unit std."""
+    g = torch.Generator().manual_seed(0)
+    spectrum = torch.fft.rfft2(torch.randn(size, size, generator=g))
+    ky = torch.fft.fftfreq(size)[:, None]
+    kx = torch.fft.rfftfreq(size)[None, :]
+    spectrum = spectrum * (torch.sqrt(kx**2 + ky**2) <= 1.0 / shortest_texels)
+    noise = torch.fft.irfft2(spectrum, s=(size, size))
+    return (noise / noise.std())[None, None]
 
 
 def pixel_dirs(rows: torch.Tensor, cols: torch.Tensor, resolution: int) -> torch.Tensor:

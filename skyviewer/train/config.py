@@ -57,9 +57,9 @@ class SkyNetConfig:
     """Side (odd, cells) of the learned kernels that shape the state's white noise into fields."""
     detail_px: int = 256
     """Side of the learned cumulus detail texture (texels)."""
-    detail_period_m: float = 640.0
-    """Width of the detail texture on the layer (m): 2.5 m texels, finer than a 2,048 px fisheye
-    pixel at the zenith (1,500 m x pi / 2,048 = 2.3 m)."""
+    detail_period_m: float = 2560.0
+    """Width of the detail texture on the layer (m): 10 m texels. A 1,024 px fisheye pixel at the
+    zenith spans 1,500 m x pi / 1,024 = 4.6 m; SkySim's finest cumulus detail is ~78 m."""
     patch_px: int = 64
     """Side of the full-resolution patches the patch critic sees (a multiple of 8)."""
     patches_per_frame: int = 2
