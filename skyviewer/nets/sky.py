@@ -153,18 +153,19 @@ class LayerSkyNet(nn.Module):
         """Exact next state. wind_mps (B, 2): east, north velocity of the cumulus layer's air."""
         moves, carry = [], []
         for i, spec in enumerate(SPECS):
-            tile = self.grid * spec.cell_m
-            offset = torch.remainder(
-                motion[:, 3 * i : 3 * i + 2] + wind_mps * spec.wind_scale * step_seconds, tile
-            )
+            travel = wind_mps * (spec.wind_scale * step_seconds / net_tile(self, spec))  # (B, 2) tiles
+            offset = torch.remainder(motion[:, 3 * i : 3 * i + 2] + travel, 1.0)
             phase = motion[:, 3 * i + 2 : 3 * i + 3] + step_seconds / spec.lifetime_s
             wrapped = (phase >= 1.0).float()  # (B, 1)
             moves.append(torch.cat([offset, phase - wrapped], dim=1))
             carry.append(wrapped.expand(-1, FIELD_CHANNELS))
         w = torch.cat(carry, dim=1)[:, :, None, None]  # (B, 2C, 1, 1): 1 where a layer's fade wrapped
-        next_a = noise_a + w * (noise_b - noise_a)
-        next_b = noise_b + w * (fresh - noise_b)
-        return next_a, next_b, torch.cat(moves, dim=1)
+        wrapped = w > 0.5
+        return (
+            torch.where(wrapped, noise_b, noise_a),
+            torch.where(wrapped, fresh, noise_b),
+            torch.cat(moves, dim=1),
+        )
 
     # ------------------------------------------------------------ decoding
 
