@@ -20,8 +20,13 @@ FRAME_META_DTYPE = np.dtype(
         ("sun_dir", "f4", (3,)),  # unit world direction to the sun (+Y up, -Z north, +X east)
         ("cloud_cover", "f4"),  # fraction of the sky covered by cloud, [0, 1]
         ("wind", "f4", (2,)),  # cloud-level wind (east, north) in m/s
+        ("wind_speed_mps", "f4"),  # cumulus-level wind speed, m/s (NaN if unknown)
+        ("wind_towards_deg", "f4"),  # azimuth the low clouds move towards, deg from north to east
+        ("cirrus_cover", "f4"),  # fraction of the cirrus layer covered, [0, 1] (NaN if unknown)
+        ("cirrus_wind_speed_mps", "f4"),  # cirrus-level wind speed (same direction), m/s
     ]
 )
+"""Datasets written before 2026-11-30 lack the last four fields: the store reads them as NaN."""
 
 
 def empty_meta(n: int) -> np.ndarray:
