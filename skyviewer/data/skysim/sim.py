@@ -28,7 +28,7 @@ from skyviewer.data.skysim.layers import CirrusLayer, CirrusRays, CumulusLayer, 
 from skyviewer.data.skysim.scattering import SUN_SOLID_ANGLE_SR, ScatteringTable, henyey_greenstein
 from skyviewer.data.skysim.sun import disc_coverage, disc_profile
 from skyviewer.data.types import FRAME_META_DTYPE, SkySequence
-from skyviewer.sky.projection import direction_from_angles, fisheye_uv_to_direction, pixel_centers
+from skyviewer.sky.projection import direction_from_angles, fisheye_uv_to_direction
 from skyviewer.sky.radiance import ENCODING, SUN, to_storage
 from skyviewer.sky.solar import solar_position
 
@@ -98,6 +98,7 @@ class SkySim:
         a = math.radians(config.wind_towards_deg)
         self.wind_mps = config.wind_speed_mps * np.array([math.sin(a), math.cos(a)])  # (east, north)
         self.start_unix_time = config.start_unix_time
+        self._last_conditions: tuple[int, _Conditions] | None = None
         # The irradiance quadrature: a small fisheye, solid angle x cos(theta) per pixel.
         quad, quad_mask = self._fisheye(IRRADIANCE_RESOLUTION, 0, 0, IRRADIANCE_RESOLUTION)
         d = quad[quad_mask]
@@ -116,9 +117,9 @@ class SkySim:
     def _fisheye(resolution: int, row: int, col: int, size: int) -> tuple[np.ndarray, np.ndarray]:
         """Directions (size, size, 3) float64 and horizon mask of a block of an n x n fisheye; the
         same numbers as the full image's pixels (pixel_centers), so a patch matches its frame."""
-        u, v = pixel_centers(resolution)
-        block = (slice(row, row + size), slice(col, col + size))
-        return fisheye_uv_to_direction(u[block], v[block])
+        centres = (np.arange(resolution, dtype=np.float64) + 0.5) / resolution  # as pixel_centers
+        u, v = np.meshgrid(centres[col : col + size], centres[row : row + size], indexing="xy")
+        return fisheye_uv_to_direction(u, v)
 
     def _rays(self, d: np.ndarray, zenith_step, azimuth_step, clouds: bool = True) -> _Rays:
         """Precompute rays (M, 3) (float64, upper hemisphere) whose pixels span the given angles."""
@@ -197,6 +198,9 @@ class SkySim:
         return cos_gamma, rays.horizontal @ (sun_h / max(float(np.linalg.norm(sun_h)), 1e-9))
 
     def _conditions(self, k: int) -> _Conditions:
+        """Frame k's time, sun and light (kept for the last k: a frame and its patches share them)."""
+        if self._last_conditions is not None and self._last_conditions[0] == k:
+            return self._last_conditions[1]
         c = self.config
         sun_dir, elevation = self.sun(k)
         top = np.full(3, self.sun_top_of_atmosphere)
@@ -208,6 +212,7 @@ class SkySim:
         irradiance = self.irradiance_weights @ sky  # (3,)
         out.cirrus_light = self._layer_light(c.cirrus_altitude_m, elevation, irradiance)
         out.cumulus_light = self._layer_light(c.cloud_altitude_m, elevation, irradiance)
+        self._last_conditions = (k, out)
         return out
 
     def _render(self, rays: _Rays, c: _Conditions) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
