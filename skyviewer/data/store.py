@@ -638,7 +638,8 @@ class SkyDataset:
         """A readable multi-line description: what `skyviewer dataset info` prints."""
         m, prov, records = self.manifest, self.manifest["provenance"], list(self.records.values())
         n = self.resolution
-        size_mib = sum((self.path / SHARD_DIR / s["frames"]).stat().st_size for s in m["shards"]) / 2**20
+        files = [name for s in m["shards"] for name in ShardRecord(**s).files()]
+        size_mib = sum((self.path / SHARD_DIR / name).stat().st_size for name in files) / 2**20
         lines = [
             f"dataset     {self.path}  ({m['format']} v{m['version']})",
             f"sequences   {self.num_sequences}: " + _counts(r.split for r in records),
