@@ -40,7 +40,7 @@ GROUND_ALBEDO = 0.2
 # along its long axis, at most MAX_TAPS (beyond that the taps themselves stretch and their level
 # blurs across-view detail: the far band is mostly haze by then).
 TAP_ANISOTROPY = 2.0
-MAX_TAPS = 6
+MAX_TAPS = 4
 
 
 @dataclass

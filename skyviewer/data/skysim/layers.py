@@ -31,7 +31,7 @@ CIRRUS_WARP_M = 600.0  # how far the patch field bends the fibres sideways
 # level must allow for it, or the squeezed fibres alias into ring-like contours.
 CIRRUS_WARP_SQUEEZE = 1.35
 # Cirrus ramps are wide (soft wisps), so fewer taps keep them from aliasing.
-CIRRUS_MAX_TAPS = 3
+CIRRUS_MAX_TAPS = 2
 FIBRE_THRESHOLD, FIBRE_WIDTH = 0.3, 1.5  # fibres: the upper part of the streak noise, sparse wisps
 FRAY = 0.6  # how far the fibres reach past (and eat into) the patch edges: frayed, hooked tails
 SHADOW_SAMPLES = 3
