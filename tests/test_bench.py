@@ -65,3 +65,59 @@ def test_torch_twin_is_the_packages_net_or_none(package_dir):
     del package.manifest["provenance"]["runs"]["step"]["preset"]
     with pytest.raises(NoTwin, match="no known training preset"):
         torch_twin(package, "step")
+
+
+@pytest.fixture(scope="module")
+def layered_package(tmp_path_factory, monkeypatch_module):
+    """A format-3 package of a smoke LayerSky, its decoders at 64 and 128 px instead of 1,024 and
+    2,048 (the same graphs, sized for a test), exported as `skyviewer export` does."""
+    from skyviewer.export import layered
+    from skyviewer.export.package import PackageInfo, export_package
+    from skyviewer.train.config import preset
+    from skyviewer.train.run import save_snapshot
+    from skyviewer.train.sky import build_generator
+
+    monkeypatch_module.setattr(layered, "CPU_RESOLUTION_PX", 64)
+    monkeypatch_module.setattr(layered, "GPU_RESOLUTION_PX", 128)
+    root = tmp_path_factory.mktemp("layered")
+    cfg = preset("sky", "smoke")
+    snapshot = save_snapshot(root, cfg, 1, build_generator(cfg).state_dict())
+    info = PackageInfo(name="layered", licence="CC0-1.0", step_seconds=20.0, training_data="test")
+    export_package([snapshot], root / "layered", info)
+    return root / "layered"
+
+
+@pytest.fixture(scope="module")
+def monkeypatch_module():
+    with pytest.MonkeyPatch.context() as mp:
+        yield mp
+
+
+def test_model_section_times_step_and_each_decoder_of_a_format_3_package(layered_package, tmp_path, capsys):
+    """Format 3: the step alone, each decoder alone and step + decode at each resolution; torch eager
+    says why it does not apply; the viewer plays the package."""
+    import json
+
+    out = tmp_path / "bench.json"
+    args = [
+        "bench",
+        "--only",
+        "model",
+        "--seconds",
+        "0.1",
+        "--package",
+        str(layered_package),
+        "--out",
+        str(out),
+    ]
+    assert main(args) == 0
+    text = capsys.readouterr().out
+    assert re.search(r"step ONNX Runtime CPU +[\d.]+ ms/step .*state_values=\d+", text), text
+    for px in (64, 128):
+        assert re.search(rf"decode {px}px ONNX Runtime CPU +[\d.]+ ms/frame", text), text
+        assert re.search(rf"step\+decode {px}px ONNX Runtime CPU +[\d.]+ ms/step", text), text
+    assert re.search(r"step torch eager +n/a .*why=format 3", text), text
+    assert re.search(r"viewer 1280x720 display +[\d.]+ frames/s", text), text
+    rows = json.loads(out.read_text())["results"]
+    assert {r.get("model") for r in rows if r["name"].startswith("decode")} == {"decode", "decode_128"}
+    assert all(r["value"] > 0 for r in rows if r["unit"].startswith("ms/"))
