@@ -114,7 +114,7 @@ namespace Skyviewer
         public bool dither = true;
 
         SkyManifest m_Manifest;
-        Worker m_Start, m_Step, m_Decode;   // m_Decode: format 3 only
+        Worker m_Start, m_Step, m_Decoder;   // m_Decoder: format 3 only
         SkyModelSpec m_DecodeSpec;
         int m_N;
         readonly Dictionary<string, float[]> m_Now = new Dictionary<string, float[]>();
@@ -153,7 +153,7 @@ namespace Skyviewer
             {
                 var asset = ChooseDecoder(out m_DecodeSpec);
                 m_N = FrameTensor(m_DecodeSpec).shape[3];
-                m_Decode = new Worker(ModelLoader.Load(asset), backend);
+                m_Decoder = new Worker(ModelLoader.Load(asset), backend);
             }
             m_Encoded = MakeTexture(RenderTextureFormat.ARGBFloat, "skyviewer encoded");
             m_Prev = MakeTexture(RenderTextureFormat.ARGBHalf, "skyviewer prev");
@@ -169,7 +169,7 @@ namespace Skyviewer
             DisposeTensors();
             m_Start?.Dispose();
             m_Step?.Dispose();
-            m_Decode?.Dispose();
+            m_Decoder?.Dispose();
             m_DecodeSpec = null;
             m_DomeParams?.Release();
             foreach (var rt in new[] { m_Encoded, m_Prev, m_Next0 }) if (rt != null) rt.Release();
@@ -292,11 +292,11 @@ namespace Skyviewer
         // conditions ("current") are those of the frame it draws.
         void Decode(Dictionary<string, float[]> conditions)
         {
-            SetHostInputs(m_Decode, m_DecodeSpec, conditions, conditions);
+            SetHostInputs(m_Decoder, m_DecodeSpec, conditions, conditions);
             foreach (var t in m_DecodeSpec.inputs)
-                if (t.role == "state") m_Decode.SetInput(t.name, m_Recurrent[t.name]);   // the step's recurrent inputs
-            m_Decode.Schedule();
-            m_Decode.CopyOutput(FrameTensor(m_DecodeSpec).name, ref m_Frame);
+                if (t.role == "state") m_Decoder.SetInput(t.name, m_Recurrent[t.name]);   // the step's recurrent inputs
+            m_Decoder.Schedule();
+            m_Decoder.CopyOutput(FrameTensor(m_DecodeSpec).name, ref m_Frame);
         }
 
         // Latent / noise: fresh N(0, 1); conditions: the values of the input frame ("current") or of
