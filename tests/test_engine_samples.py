@@ -457,3 +457,18 @@ def test_unreal_public_headers_include_only_public_dependencies():
             assert module in public | private | {"SkyviewerSky"}, (
                 f"{source.name} includes {include} of module {module}, not a dependency in Build.cs"
             )
+
+
+def _cs_fields(text: str) -> list[str]:
+    """Names of the class-level fields (m_...) a C# file declares, in order, repeats included."""
+    declarations = re.findall(
+        r"^ {8}(?:readonly )?[\w<>\[\]][\w<>\[\], .]*? (m_\w+(?:, m_\w+)*)(?: = .*)?;", text, re.M
+    )
+    return [name for d in declarations for name in d.split(", ")]
+
+
+def test_unity_fields_are_declared_once():
+    """No compiler here: at least a field declared twice (a worker and a material both m_Decode) fails."""
+    fields = _cs_fields(CS_SKY.read_text())
+    assert {"m_Start", "m_Step", "m_Decoder", "m_Decode", "m_Frame"} <= set(fields)
+    assert len(fields) == len(set(fields)), sorted(f for f in fields if fields.count(f) > 1)
