@@ -132,6 +132,24 @@ class LayerSkyNet(nn.Module):
         nn.init.zeros_(self.shading[-1].weight)
         # The background is SkyBackground's MLP, applied to direction lists (it is per pixel).
         self.background = SkyBackground(SkyGeometry(8))
+        self._direction_maps: dict[int, torch.Tensor] = {}
+
+    def directions(self, origins: list[tuple[int, int]], size: int, resolution: int) -> torch.Tensor:
+        """View directions (1 or B, 3, size * size) of square pixel blocks at origins (row, col) of a
+        `resolution` px fisheye (origins may be -1: the shading margin). Training decodes thousands of
+        patches: it slices them from a per-resolution map made once. Exporting computes the one
+        whole-frame block in the graph (a map would be MBs of constants; ONNX Runtime folds the
+        arithmetic at load instead)."""
+        if torch.jit.is_tracing():
+            ((r0, c0),) = origins
+            return pixel_dirs(torch.arange(r0, r0 + size), torch.arange(c0, c0 + size), resolution)
+        if resolution not in self._direction_maps:  # indices -1 .. resolution: the shading margin
+            every = torch.arange(-1, resolution + 1, dtype=torch.float32)
+            grid = pixel_dirs(every, every, resolution).reshape(3, resolution + 2, resolution + 2)
+            self._direction_maps[resolution] = grid.to(self.kernel.device)
+        grid = self._direction_maps[resolution]
+        blocks = [grid[:, r + 1 : r + 1 + size, c + 1 : c + 1 + size].reshape(3, -1) for r, c in origins]
+        return torch.stack(blocks)
 
     # ------------------------------------------------------------ state
 
@@ -170,7 +188,7 @@ class LayerSkyNet(nn.Module):
     # ------------------------------------------------------------ decoding
 
     def layer_uv(self, dirs: torch.Tensor, motion: torch.Tensor, i: int, cell_m: float):
-        """Texel coordinates (B, P) on layer i's grid of cell_m metres for view rays dirs (1, 3, P)."""
+        """Texel coordinates (B, P) on layer i's grid of cell_m metres for view rays dirs (1 or B, 3, P)."""
         spec = SPECS[i]
         east, north, distance = layer_hit(dirs, spec.altitude_m)
         tile = net_tile(self, spec)
@@ -187,7 +205,7 @@ class LayerSkyNet(nn.Module):
         # A pixel's footprint on the layer (radially stretched near the horizon) averages the detail away.
         footprint = distance * pixel_angle * slant(dirs, CUMULUS.altitude_m) ** 0.75
         texel_m = self.detail_period_m / self.detail.shape[-1]
-        gain = self.detail_gain / torch.sqrt(1.0 + (footprint / (4.0 * texel_m)) ** 2)  # (1, P)
+        gain = self.detail_gain / torch.sqrt(1.0 + (footprint / (4.0 * texel_m)) ** 2)  # (1 or B, P)
         h = base + gain * detail
         c = cover.clamp(COVER_LIMIT, 1.0 - COVER_LIMIT)
         probit = torch.log((1.0 - c) / c) / LOGISTIC_PROBIT  # (B, 1)
@@ -195,12 +213,18 @@ class LayerSkyNet(nn.Module):
         return h, threshold
 
     def shading_inputs(self, fields, dirs, motion, sun, cover, cirrus_cover) -> torch.Tensor:
-        """(B, SHADING_INPUTS, P) at the shading pixels dirs (1, 3, P)."""
+        """(B, SHADING_INPUTS, P) at the shading pixels dirs (1 or B, 3, P)."""
         b, p = sun.shape[0], dirs.shape[-1]
         cos = (dirs * sun[:, :, None]).sum(dim=1, keepdim=True)  # (B, 1, P)
         glow = torch.exp(32.0 * (cos - 1.0))
         geo = torch.cat(
-            [dirs.expand(b, -1, -1), cos, glow, slant(dirs, CUMULUS.altitude_m).expand(b, 1, -1) / 10], 1
+            [
+                dirs.expand(b, -1, -1),
+                cos,
+                glow,
+                slant(dirs, CUMULUS.altitude_m)[:, None].expand(b, 1, -1) / 10,
+            ],
+            1,
         )
         cond = torch.cat([sun, cover, cirrus_cover], dim=1)[:, :, None].expand(-1, -1, p)
         u, v, _ = self.layer_uv(dirs, motion, 0, CUMULUS.cell_m)
@@ -218,31 +242,31 @@ class LayerSkyNet(nn.Module):
         cirrus = bilinear_periodic(fields[:, FIELD_CHANNELS:], ui, vi)
         return torch.cat([geo, cond, cumulus, toward, cirrus], dim=1)
 
-    def forward(self, noise_a, noise_b, motion, sun, cover, cirrus_cover, rows, cols, resolution: int):
-        """Encoded sky (B, 3, H, W) of the output pixels rows x cols (full-resolution indices, H and W
-        multiples of SHADING_FACTOR, aligned to it) of a `resolution` px canonical fisheye."""
-        fields = self.fields(noise_a, noise_b, motion)
+    def forward(
+        self, noise_a, noise_b, motion, sun, cover, cirrus_cover, resolution: int, blocks=None, block_px=0
+    ):
+        """Encoded sky and background (B, 3, H, W) of a `resolution` px canonical fisheye: the whole
+        frame, or per batch element the block_px square at blocks[i] = (row, col) (multiples of
+        SHADING_FACTOR, as are block_px and resolution)."""
         f = SHADING_FACTOR
-        # Shading pixels covering the block plus one on each side, as a global 1/f map would have them.
-        srows = torch.arange(rows[0] // f - 1, rows[-1] // f + 2, dtype=torch.float32)
-        scols = torch.arange(cols[0] // f - 1, cols[-1] // f + 2, dtype=torch.float32)
-        sdirs = pixel_dirs(srows, scols, resolution // f)  # (1, 3, h*w)
+        origins, size = (blocks, block_px) if blocks is not None else ([(0, 0)], resolution)
+        fields = self.fields(noise_a, noise_b, motion)
+        # Shading pixels covering each block plus one on each side, as a global 1/f map would have them.
+        low = size // f + 2
+        sdirs = self.directions([(r // f - 1, c // f - 1) for r, c in origins], low, resolution // f)
         shading_in = self.shading_inputs(fields, sdirs, motion, sun, cover, cirrus_cover)
-        out = self.shading(shading_in)  # (B, 10, h*w)
-        bg = self.background.mlp(torch.cat([shading_in[:, :5], shading_in[:, 6:10]], dim=1)[..., None])[
-            ..., 0
-        ]
+        out = self.shading(shading_in)  # (B, 10, low * low)
+        bg = self.background.mlp(torch.cat([shading_in[:, :5], shading_in[:, 6:10]], dim=1)[..., None])
         cirrus_alpha = torch.sigmoid(out[:, 9:10] - 2.0)
-        base = bg + cirrus_alpha * out[:, 6:9]
-        maps = torch.cat([base, out[:, 0:6], bg], dim=1).reshape(-1, 12, len(srows), len(scols))
+        base = bg[..., 0] + cirrus_alpha * out[:, 6:9]
+        maps = torch.cat([base, out[:, 0:6], bg[..., 0]], dim=1).reshape(-1, 12, low, low)
         maps = F.interpolate(maps, scale_factor=f, mode="bilinear", align_corners=False)[:, :, f:-f, f:-f]
-        dirs = pixel_dirs(rows.float(), cols.float(), resolution)
+        dirs = self.directions(origins, size, resolution)  # (1 or B, 3, size * size)
         h, threshold = self.cumulus_height(fields, dirs, motion, math.pi / resolution, cover)
-        shape = (-1, 1, len(rows), len(cols))
-        excess = (h - threshold).reshape(shape)
+        excess = (h - threshold).reshape(-1, 1, size, size)
         alpha = torch.sigmoid(self.sharpness * excess)
         sky = maps[:, 0:3] + alpha * (maps[:, 3:6] + maps[:, 6:9] * torch.tanh(torch.relu(excess)))
-        mask = (dirs[:, 1] > 0).float().reshape(1, 1, len(rows), len(cols))
+        mask = (dirs[:, 1] > 0).float().reshape(-1, 1, size, size)
         return torch.tanh(sky) * mask + (mask - 1.0), torch.tanh(maps[:, 9:12]) * mask + (mask - 1.0)
 
 
@@ -266,11 +290,11 @@ def pixel_dirs(rows: torch.Tensor, cols: torch.Tensor, resolution: int) -> torch
 
 
 def slant(dirs: torch.Tensor, altitude_m: float) -> torch.Tensor:
-    """1 / cos of the local zenith angle where the rays meet the layer (1, 1, P), capped at 10."""
+    """1 / cos of the local zenith angle where rays dirs (B, 3, P) meet the layer (B, P), capped at 10."""
     _, _, t = layer_hit(dirs, altitude_m)
     mu = dirs[:, 1].clamp(0.0, 1.0)
     local = (EARTH_RADIUS_M * mu + t) / (EARTH_RADIUS_M + altitude_m)
-    return (1.0 / local.clamp(min=0.1))[:, None]
+    return 1.0 / local.clamp(min=0.1)
 
 
 # ---------------------------------------------------------------- the package's three graphs
@@ -309,10 +333,7 @@ class SkyDecode(nn.Module):
         self.net, self.resolution = net, resolution
 
     def forward(self, noise_a, noise_b, motion, sun_dir, cloud_cover, cirrus_cover):
-        every = torch.arange(self.resolution)
-        sky, _ = self.net(
-            noise_a, noise_b, motion, sun_dir, cloud_cover, cirrus_cover, every, every, self.resolution
-        )
+        sky, _ = self.net(noise_a, noise_b, motion, sun_dir, cloud_cover, cirrus_cover, self.resolution)
         return sky
 
 

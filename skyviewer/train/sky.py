@@ -20,7 +20,7 @@ from PIL import Image
 
 from skyviewer.nets.blocks import COND_DIM, GEOMETRY_CHANNELS
 from skyviewer.nets.discriminator import Discriminator
-from skyviewer.nets.sky import SHADING_FACTOR, LayerSkyNet, pixel_dirs
+from skyviewer.nets.sky import SHADING_FACTOR, LayerSkyNet
 from skyviewer.train.config import TrainConfig
 from skyviewer.train.data import ClipSampler
 from skyviewer.train.gan import CriticInputs, GanTask
@@ -83,17 +83,17 @@ class SkyTask(GanTask):
                 out.append((row, col))
         return out
 
-    def decode(self, state, sun, cover, cirrus, rows, cols, resolution):
-        return self.G(
-            state["noise_a"], state["noise_b"], state["motion"], sun, cover, cirrus, rows, cols, resolution
-        )
+    def decode(self, state, sun, cover, cirrus, resolution, blocks=None, block_px=0):
+        """The generator's sky and background for a state dict: whole frames, or blocks (see LayerSkyNet)."""
+        noise = state["noise_a"], state["noise_b"], state["motion"]
+        return self.G(*noise, sun, cover, cirrus, resolution, blocks, block_px)
 
-    def critic_maps(self, rows, cols, resolution, sun) -> torch.Tensor:
-        """Geometry channels (B, GEOMETRY_CHANNELS, H, W) of a block of pixels: where the critic looks."""
-        d = pixel_dirs(rows.float(), cols.float(), resolution).to(sun.device)  # (1, 3, P)
+    def critic_maps(self, origins, size: int, resolution: int, sun) -> torch.Tensor:
+        """Geometry channels (B, GEOMETRY_CHANNELS, size, size) of pixel blocks: where the critic looks."""
+        d = self.G.directions(origins, size, resolution).expand(sun.shape[0], -1, -1)  # (B, 3, P)
         cos = (d * sun[:, :, None]).sum(dim=1, keepdim=True)
-        maps = torch.cat([d.expand(sun.shape[0], -1, -1), cos, torch.exp(32.0 * (cos - 1.0))], dim=1)
-        return maps.reshape(sun.shape[0], GEOMETRY_CHANNELS, len(rows), len(cols))
+        maps = torch.cat([d, cos, torch.exp(32.0 * (cos - 1.0))], dim=1)
+        return maps.reshape(sun.shape[0], GEOMETRY_CHANNELS, size, size)
 
     def train_step(self, sampler: ClipSampler) -> dict[str, float]:
         s = self.cfg.sky
@@ -106,37 +106,32 @@ class SkyTask(GanTask):
         cond = torch.cat([sun, cover], dim=1)
         # Global: the whole sky at 1/8 of the native resolution, both averaged to global_px.
         low = r // SHADING_FACTOR
-        every = torch.arange(low, device=self.device)
-        fake_low, background_low = self.decode(state, sun, cover, cirrus, every, every, low)
+        fake_low, background_low = self.decode(state, sun, cover, cirrus, low)
         fake_global = F.adaptive_avg_pool2d(fake_low, s.global_px)
         background_global = F.adaptive_avg_pool2d(background_low, s.global_px)
         real_global = F.adaptive_avg_pool2d(real, s.global_px)
         background_l1 = self.cfg.optim.background_weight * self.global_l1(background_global, real_global)
-        maps_global = F.adaptive_avg_pool2d(self.critic_maps(every, every, low, sun), s.global_px)
-        # Patches: the same pixels of the real frames and of the generated skies.
-        fakes, reals, backgrounds, maps = [], [], [], []
-        for k, (row, col) in enumerate(self.patch_positions(b * s.patches_per_frame, r)):
-            i = k % b
-            rows = torch.arange(row, row + s.patch_px, device=self.device)
-            cols = torch.arange(col, col + s.patch_px, device=self.device)
-            one = {key: v[i : i + 1] for key, v in state.items()}
-            fake, background = self.decode(
-                one, sun[i : i + 1], cover[i : i + 1], cirrus[i : i + 1], rows, cols, r
-            )
-            fakes.append(fake)
-            backgrounds.append(background.detach())
-            reals.append(real[i : i + 1, :, row : row + s.patch_px, col : col + s.patch_px])
-            maps.append(self.critic_maps(rows, cols, r, sun[i : i + 1]))
-        patch_cond = cond[[k % b for k in range(len(fakes))]]
-        fake_patch, bg_patch, maps_patch = torch.cat(fakes), torch.cat(backgrounds), torch.cat(maps)
-        real_patch = torch.cat(reals)
+        background_global = background_global.detach()  # the critics' reference: clouds are the deviation
+        maps_global = F.adaptive_avg_pool2d(self.critic_maps([(0, 0)], low, low, sun), s.global_px)
+        # Patches: the same pixels of the real frames and of the generated skies, all in one decode.
+        blocks = self.patch_positions(b * s.patches_per_frame, r)
+        frame = torch.arange(len(blocks), device=self.device) % b  # patch k is from frame k mod b
+        p = s.patch_px
+        fake_patch, bg_patch = self.decode(
+            {k: v[frame] for k, v in state.items()}, sun[frame], cover[frame], cirrus[frame], r, blocks, p
+        )
+        real_patch = torch.stack(
+            [real[i, :, y : y + p, x : x + p] for i, (y, x) in zip(frame.tolist(), blocks, strict=True)]
+        )
+        maps_patch = self.critic_maps(blocks, p, r, sun[frame])
+        patch_cond, bg_patch = cond[frame], bg_patch.detach()
         reals_in = {
             "patch": CriticInputs(real_patch, bg_patch, maps_patch, patch_cond),
-            "global": CriticInputs(real_global, background_global.detach(), maps_global, cond),
+            "global": CriticInputs(real_global, background_global, maps_global, cond),
         }
         fakes_in = {
             "patch": CriticInputs(fake_patch, bg_patch, maps_patch, patch_cond),
-            "global": CriticInputs(fake_global, background_global.detach(), maps_global, cond),
+            "global": CriticInputs(fake_global, background_global, maps_global, cond),
         }
         losses = self.d_update(
             reals_in, {k: v._replace(images=v.images.detach()) for k, v in fakes_in.items()}
@@ -169,29 +164,14 @@ class SkyTask(GanTask):
             cover = clip.cloud_cover[:, 0].to(self.device).expand(PREVIEW_SAMPLES, -1)
             key = exposure_key(real)
             small = 256
-            every = torch.arange(small, device=self.device)
-            skies, _ = self.G_ema(
-                **self.preview_state,
-                sun=sun,
-                cover=cover,
-                cirrus_cover=self.preview_cirrus,
-                rows=every,
-                cols=every,
-                resolution=small,
-            )
+            state = (self.preview_state[k] for k in ("noise_a", "noise_b", "motion"))
+            skies, _ = self.G_ema(*state, sun, cover, self.preview_cirrus, small)
             crop = max(SHADING_FACTOR, (r // 4) // SHADING_FACTOR * SHADING_FACTOR)
             row = (r // 2 + int(0.55 * r / 2)) // SHADING_FACTOR * SHADING_FACTOR  # south, ~25 deg up
             col = (r // 2 - crop // 2) // SHADING_FACTOR * SHADING_FACTOR
-            rows = torch.arange(row, row + crop, device=self.device)
-            cols = torch.arange(col, col + crop, device=self.device)
+            state = (self.preview_state[k] for k in ("noise_a", "noise_b", "motion"))
             crops, _ = self.G_ema(
-                **self.preview_state,
-                sun=sun,
-                cover=cover,
-                cirrus_cover=self.preview_cirrus,
-                rows=rows,
-                cols=cols,
-                resolution=r,
+                *state, sun, cover, self.preview_cirrus, r, [(row, col)] * PREVIEW_SAMPLES, crop
             )
             real_small = F.interpolate(real[None], size=small, mode="area")[0]
             tiles = [real_small, *skies, real[:, row : row + crop, col : col + crop], *crops]
