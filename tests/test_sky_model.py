@@ -67,6 +67,15 @@ def test_clouds_slow_and_shrink_towards_the_horizon_by_construction():
     assert angular_speed(80.0) / zenith < 0.05
 
 
+def test_pixel_directions_follow_the_canonical_fisheye():
+    from skyviewer.nets.sky import pixel_dirs
+    from skyviewer.sky.projection import fisheye_directions
+
+    expected, _ = fisheye_directions(64)
+    got = pixel_dirs(torch.arange(64.0), torch.arange(64.0), 64)[0].T.reshape(64, 64, 3)
+    assert np.allclose(got.numpy(), expected, atol=1e-5)
+
+
 def test_bilinear_periodic_matches_a_direct_sum():
     grid = torch.randn(2, 3, 8, 8)
     u = torch.tensor([[0.0, 7.5, -0.25, 8.0, 15.9, -1e-9]]).expand(2, -1)

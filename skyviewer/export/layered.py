@@ -34,6 +34,10 @@ CPU_RESOLUTION_PX = 1024
 """Output side of decode.onnx: what a 2-core CPU decodes once per step."""
 GPU_RESOLUTION_PX = 2048
 """Output side of decode_2048.onnx, for hosts with a GPU."""
+MAX_DECODER_DIFF = 1e-2
+"""Decoders compute each pixel's view ray with the runtime's own sin/cos: a pixel whose layer point
+lands within float32 rounding of a texel edge may differ from torch by a few 1e-3 (one pixel in a
+million measured at 1.2e-3), where the state graphs are held to MAX_FP32_DIFF."""
 DEFAULT_WIND = {"wind_speed": 8.0, "wind_towards": 90.0}
 """SkySim's default wind: 8 m/s at the cumulus layer, clouds drifting east."""
 
@@ -166,7 +170,7 @@ def export_graph(
         )
     check_graph(path)
     diffs = {"fp32": max_abs_diff(path, graph.module, graph.inputs)}
-    if diffs["fp32"] > MAX_FP32_DIFF:
+    if diffs["fp32"] > (MAX_DECODER_DIFF if graph.name.startswith("decode") else MAX_FP32_DIFF):
         raise UserError(
             f"{snapshot}: {graph.name} differs from torch by {diffs['fp32']:.2e} (> {MAX_FP32_DIFF})"
         )

@@ -33,7 +33,6 @@ from torch import nn
 
 from skyviewer.nets.blocks import LRELU_SLOPE, SkyBackground, SkyGeometry, init_weights
 from skyviewer.nets.field import COVER_LIMIT, LOGISTIC_PROBIT
-from skyviewer.sky.projection import fisheye_uv_to_direction
 
 EARTH_RADIUS_M = 6.371e6
 LAYERS = ("cumulus", "cirrus")
@@ -133,6 +132,7 @@ class LayerSkyNet(nn.Module):
         # The background is SkyBackground's MLP, applied to direction lists (it is per pixel).
         self.background = SkyBackground(SkyGeometry(8))
         self._direction_maps: dict[int, torch.Tensor] = {}
+        self._export_indices: dict[int, torch.Tensor] = {}
 
     def directions(self, origins: list[tuple[int, int]], size: int, resolution: int) -> torch.Tensor:
         """View directions (1 or B, 3, size * size) of square pixel blocks at origins (row, col) of a
@@ -140,9 +140,9 @@ class LayerSkyNet(nn.Module):
         patches: it slices them from a per-resolution map made once. Exporting computes the one
         whole-frame block in the graph (a map would be MBs of constants; ONNX Runtime folds the
         arithmetic at load instead)."""
-        if torch.jit.is_tracing():
-            ((r0, c0),) = origins
-            return pixel_dirs(torch.arange(r0, r0 + size), torch.arange(c0, c0 + size), resolution)
+        if torch.jit.is_tracing():  # the whole frame, from the decoder's index buffers (see SkyDecode)
+            index = self._export_indices[resolution]
+            return pixel_dirs(index, index, resolution)
         if resolution not in self._direction_maps:  # indices -1 .. resolution: the shading margin
             every = torch.arange(-1, resolution + 1, dtype=torch.float32)
             grid = pixel_dirs(every, every, resolution).reshape(3, resolution + 2, resolution + 2)
@@ -282,11 +282,16 @@ def band_limited_noise(size: int, shortest_texels: float) -> torch.Tensor:
 
 
 def pixel_dirs(rows: torch.Tensor, cols: torch.Tensor, resolution: int) -> torch.Tensor:
-    """View directions (1, 3, len(rows) * len(cols)) of fisheye pixel centres (rows x cols grid)."""
-    v = ((rows + 0.5) / resolution)[:, None].expand(-1, len(cols))
-    u = ((cols + 0.5) / resolution)[None, :].expand(len(rows), -1)
-    d, _ = fisheye_uv_to_direction(u.reshape(-1), v.reshape(-1))
-    return d.T[None]
+    """View directions (1, 3, len(rows) * len(cols)) of fisheye pixel centres (rows x cols grid): the
+    canonical fisheye (sky/projection.py), with the elevation taken as an angle from the horizon.
+    Near the horizon cos(zenith) is a small difference of large numbers and the layer's distance
+    swings by R = 6,371 km per unit of it; sin(elevation) is accurate there in any runtime."""
+    dy = (2.0 * (rows + 0.5) / resolution - 1.0)[:, None].expand(-1, len(cols)).reshape(-1)
+    dx = (2.0 * (cols + 0.5) / resolution - 1.0)[None, :].expand(len(rows), -1).reshape(-1)
+    r = torch.sqrt(dx * dx + dy * dy).clamp(min=1e-6)
+    elevation = (1.0 - r) * (0.5 * math.pi)
+    across = torch.cos(elevation) / r  # sin(zenith) / r
+    return torch.stack([-dx * across, torch.sin(elevation), dy * across])[None]
 
 
 def slant(dirs: torch.Tensor, altitude_m: float) -> torch.Tensor:
@@ -331,9 +336,20 @@ class SkyDecode(nn.Module):
     def __init__(self, net: LayerSkyNet, resolution: int):
         super().__init__()
         self.net, self.resolution = net, resolution
+        low = resolution // SHADING_FACTOR
+        self.register_buffer("full_indices", torch.arange(resolution, dtype=torch.float32))
+        self.register_buffer("shading_indices", torch.arange(-1, low + 1, dtype=torch.float32))
 
     def forward(self, noise_a, noise_b, motion, sun_dir, cloud_cover, cirrus_cover):
-        sky, _ = self.net(noise_a, noise_b, motion, sun_dir, cloud_cover, cirrus_cover, self.resolution)
+        # Pixel indices as buffers, not aranges: the exporter stores a buffer as a small initializer,
+        # while it would evaluate arange-derived geometry itself and store MBs of per-pixel constants.
+        # ONNX Runtime folds the geometry from the initializers when it loads the graph.
+        low = self.resolution // SHADING_FACTOR
+        self.net._export_indices = {self.resolution: self.full_indices, low: self.shading_indices}
+        try:
+            sky, _ = self.net(noise_a, noise_b, motion, sun_dir, cloud_cover, cirrus_cover, self.resolution)
+        finally:
+            self.net._export_indices = {}
         return sky
 
 
