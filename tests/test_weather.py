@@ -125,6 +125,8 @@ def test_presets_and_settings():
     assert WeatherSetting("overcast", wind_speed=2.0).pins() == {**PRESETS["overcast"], "wind_speed": 2.0}
     with pytest.raises(ValueError, match="weather preset 'stormy'"):
         WeatherSetting("stormy").pins()
+    with pytest.raises(ValueError, match=r"wind_speed -3 is outside \[0, inf\]"):
+        WeatherSetting(wind_speed=-3.0).pins()
     for values in PRESETS.values():  # within SkySim's ranges
         assert 0 <= values["cloud_cover"] <= 1 and 0 <= values["cirrus_cover"] <= 1
         assert 0 <= values["wind_speed"] <= 20

@@ -49,6 +49,8 @@ PRESETS: dict[str, dict[str, float]] = {
 }
 """Named weathers: the conditions each pins (the wind direction stays as it is). Within SkySim's
 ranges: covers 0..1, wind 0..20 m/s at the cumulus layer."""
+UNIVERSAL = {"cloud_cover": (0.0, 1.0), "cirrus_cover": (0.0, 1.0), "wind_speed": (0.0, math.inf)}
+"""Ranges a pin must be in whatever the package (a cover is a fraction, a speed not negative)."""
 AUTO = "auto"
 """The weather choice that pins nothing: every condition drifts."""
 
@@ -99,7 +101,12 @@ class WeatherSetting:
                 f"weather preset {self.preset!r}: expected {AUTO} or one of {', '.join(PRESETS)}"
             )
         explicit = {f.name: getattr(self, f.name) for f in fields(self) if f.name in NAMES}
-        return {**PRESETS.get(self.preset, {}), **{k: v for k, v in explicit.items() if v is not None}}
+        pins = {**PRESETS.get(self.preset, {}), **{k: v for k, v in explicit.items() if v is not None}}
+        for name, value in pins.items():  # what holds for any package; its own ranges come later
+            lo, hi = UNIVERSAL.get(name, (-math.inf, math.inf))
+            if not (math.isfinite(value) and lo <= value <= hi):
+                raise ValueError(f"{name} {value:g} is outside [{lo:g}, {hi:g}]")
+        return pins
 
 
 def compass(degrees: float) -> str:
@@ -161,7 +168,9 @@ class Weather:
                 self.pins.pop(name, None)
                 continue
             value = float(value)
-            lo, hi = (-math.inf, math.inf) if name == "wind_towards" else self.ranges.get(name, (0, math.inf))
+            lo, hi = self.ranges.get(name, UNIVERSAL.get(name, (-math.inf, math.inf)))
+            if name == "wind_towards":  # an angle: any value, wrapped
+                lo, hi = -math.inf, math.inf
             if not (math.isfinite(value) and lo <= value <= hi):
                 raise ValueError(f"{name} {value:g} is outside this package's range [{lo:g}, {hi:g}]")
             if name == "wind_towards":  # the short way round from where the wind points now
