@@ -21,8 +21,8 @@ from skyviewer.runtime.weather import PRESETS
 snapshots, package_dir, layered_dir = fixtures.snapshots, fixtures.package_dir, fixtures.layered_dir
 SIZE = (320, 180)
 START = 1_718_985_600.0  # 2024-06-21 16:00 UTC: the sun is up over Quebec
-HUD_REGION = (slice(0, 90), slice(0, 300))
-SKY_REGION = (slice(110, 180), slice(0, 320))
+HUD_REGION = (slice(0, 125), slice(0, 300))  # four lines and two error lines
+SKY_REGION = (slice(130, 180), slice(0, 320))
 
 
 @pytest.fixture(scope="module")
