@@ -16,12 +16,13 @@ from skyviewer.render.context import create_offscreen_context, release_context
 from skyviewer.render.files import read_exr
 from skyviewer.render.targets import OffscreenTarget, read_display
 from skyviewer.runtime import SkyModel
+from skyviewer.runtime.weather import PRESETS
 
-snapshots, package_dir = fixtures.snapshots, fixtures.package_dir
+snapshots, package_dir, layered_dir = fixtures.snapshots, fixtures.package_dir, fixtures.layered_dir
 SIZE = (320, 180)
 START = 1_718_985_600.0  # 2024-06-21 16:00 UTC: the sun is up over Quebec
-HUD_REGION = (slice(0, 90), slice(0, 300))
-SKY_REGION = (slice(110, 180), slice(0, 320))
+HUD_REGION = (slice(0, 125), slice(0, 300))  # four lines and two error lines
+SKY_REGION = (slice(130, 180), slice(0, 320))
 
 
 @pytest.fixture(scope="module")
@@ -123,13 +124,43 @@ def test_keys_change_the_state_as_documented(make_viewer):
     assert viewer.paused and viewer.sky_rate == 120.0
     assert viewer.dome.settings.exposure_stops == pytest.approx(ev + 0.5)
     assert not viewer.auto_exposure and viewer.help_visible and not viewer.hud_visible
-    assert viewer.cloud_cover == pytest.approx(0.2)  # the package default is 0.3
+    shown = viewer.sample.next.conditions["cloud_cover"]
+    assert viewer.weather.pins == {"cloud_cover": pytest.approx(max(shown - 0.1, 0.0), abs=1e-3)}
     assert not viewer.on_key("Q")
     seconds = viewer.sample.sky_seconds
     pump(viewer, frames=10)
     assert viewer.sample.sky_seconds == seconds  # paused
     viewer.on_key("SPACE")
-    pump(viewer, lambda v: v.model.conditions()["cloud_cover"][0] == pytest.approx(0.2))
+    target = viewer.weather.pins["cloud_cover"]  # approached over sky minutes: 600 sky s per wall s
+    pump(viewer, lambda v: abs(v.model.conditions()["cloud_cover"][0] - target) < 0.01, timeout=60)
+
+
+def test_weather_keys_pin_wind_and_presets_that_the_worker_applies(make_viewer, layered_dir):
+    """Format 3: the wind keys, P and W change the conditions the timeline gives the model,
+    approached smoothly; the HUD line names them."""
+    viewer = make_viewer(SkyModel(layered_dir, providers="cpu"), sky_rate=600.0, lookahead=1)
+    pump(viewer, has_sky, timeout=120)
+    shown = viewer.weather_shown()
+    assert set(shown) == {"cloud_cover", "cirrus_cover", "wind_speed", "wind_towards"}
+    assert viewer.weather.label() == "auto" and "weather auto" in viewer.weather.hud_line(shown)
+    for key in ("UP", "UP", "RIGHT"):
+        viewer.on_key(key)
+    speed, towards = round(shown["wind_speed"] + 4.0, 3), round((shown["wind_towards"] + 15.0) % 360, 3)
+    assert viewer.weather.pins == pytest.approx({"wind_speed": speed, "wind_towards": towards})
+    viewer.on_key("P")  # the first preset: clear (the direction stays pinned)
+    assert viewer.weather.label() == "clear"
+    assert viewer.weather.pins == pytest.approx({**PRESETS["clear"], "wind_towards": towards})
+    start = viewer.sample.sky_seconds
+    pump(viewer, lambda v: v.sample.sky_seconds > start + 1800, timeout=240)  # 6 approach times
+    now = viewer.model.conditions()
+    assert float(now["wind_speed"][0]) == pytest.approx(PRESETS["clear"]["wind_speed"], abs=0.05)
+    assert float(now["cloud_cover"][0]) == pytest.approx(0.0, abs=0.01)
+    line = viewer.weather.hud_line(viewer.weather_shown())
+    assert "weather clear" in line and "wind 3.0 m/s" in line and "~" not in line
+    viewer.on_key("W")  # free again
+    assert viewer.weather.pins == {} and viewer.weather.label() == "auto"
+    viewer.on_key("W")  # pinned at what is on screen
+    assert viewer.weather.pins == pytest.approx(viewer.weather_shown()) and viewer.weather.label() == "pinned"
 
 
 def test_reseed_and_time_jump_start_new_skies_and_drop_stale_frames(make_viewer):
@@ -211,6 +242,7 @@ from pathlib import Path
 from skyviewer.app.runners import run_window
 from skyviewer.app.viewer import SkyViewer, ViewerConfig
 from skyviewer.runtime import SkyModel
+from skyviewer.runtime.weather import PRESETS
 
 model = SkyModel(sys.argv[1])
 config = ViewerConfig(start_unix_time=1_718_985_600.0, screenshot_dir=Path(sys.argv[2]))

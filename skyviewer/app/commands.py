@@ -15,6 +15,7 @@ from pathlib import Path
 
 from skyviewer.errors import UserError
 from skyviewer.models import DEFAULT_PACKAGE
+from skyviewer.runtime.weather import add_weather_options, checked_pins, weather_from_args
 
 NO_DEFAULT_HINT = (
     "no default sky package is installed (skyviewer/models/default is missing from this install). "
@@ -35,7 +36,6 @@ def register(subparsers) -> None:
     p.add_argument("--lat", type=float, default=46.8, help="latitude, degrees north (default 46.8)")
     p.add_argument("--lon", type=float, default=-71.2, help="longitude, degrees east (default -71.2)")
     p.add_argument("--start-utc", help="UTC of the first frame, e.g. 2024-06-21T16:00:00Z (default: now)")
-    p.add_argument("--cloud-cover", type=float, help="cloud cover condition (default: the package's)")
     p.add_argument("--yaw", type=float, default=180.0, help="initial view azimuth from north, degrees")
     p.add_argument("--pitch", type=float, default=20.0, help="initial view elevation, degrees")
     p.add_argument("--fov", type=float, default=70.0, help="initial vertical field of view, degrees")
@@ -50,6 +50,7 @@ def register(subparsers) -> None:
         help="dome resolution as a fraction of the window's, 0.1-1 (default: 0.75 on software GL, else 1)",
     )
     p.add_argument("--providers", default="auto", help="auto, cpu, cuda or tensorrt (default: auto)")
+    add_weather_options(p.add_argument_group("weather (docs/weather.md)"))
     p.set_defaults(run=view)
 
 
@@ -92,7 +93,7 @@ def view(args: argparse.Namespace) -> int:
         seed=args.seed,
         latitude_deg=args.lat,
         longitude_deg=args.lon,
-        cloud_cover=args.cloud_cover,
+        weather=weather_from_args(args),
         camera=Camera(args.yaw, args.pitch, args.fov),
         screenshot_dir=args.screenshot_dir,
         hud=not args.no_hud,
@@ -102,6 +103,12 @@ def view(args: argparse.Namespace) -> int:
     if start := parse_utc(args.start_utc):
         config.start_unix_time = start
     model = load_model(args.package, args.providers)
+    try:
+        _, notes = checked_pins(model, config.weather)
+    except ValueError as exc:
+        raise UserError(f"{args.package or DEFAULT_PACKAGE}: {exc}") from None
+    for note in notes:
+        print(f"note: {note}")
 
     def factory(ctx, framebuffer):
         viewer = SkyViewer(ctx, model, framebuffer, config, upload_path=upload_path(model, ctx))

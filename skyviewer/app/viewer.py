@@ -19,6 +19,7 @@ import numpy as np
 
 from skyviewer.app.feed import SkyFeed
 from skyviewer.app.hud import TextLine, TextOverlay
+from skyviewer.app.weather import WeatherControl
 from skyviewer.app.worker import SkyWorker
 from skyviewer.render.camera import Camera
 from skyviewer.render.dome import DomeRenderer, DomeSettings, DomeView
@@ -30,6 +31,7 @@ from skyviewer.render.upscale import ScaledRender, auto_render_scale, render_dom
 from skyviewer.runtime.model import SkyModel
 from skyviewer.runtime.sun import SunClock
 from skyviewer.runtime.timeline import SkySample
+from skyviewer.runtime.weather import WeatherSetting
 
 RED = (1.0, 0.35, 0.3, 1.0)
 GREY = (0.75, 0.8, 0.85, 1.0)
@@ -44,8 +46,14 @@ KEYS = (  # (key name as glfw spells it after KEY_, label, action, help text)
     ("A", "A", "auto_exposure", "auto exposure on / off (off holds the key)"),
     ("RIGHT_BRACKET", "]", "later", "time of day +1 h (new sky)"),
     ("LEFT_BRACKET", "[", "earlier", "time of day -1 h (new sky)"),
-    ("C", "C", "more_cloud", "cloud cover +0.1 (if the package has it)"),
+    ("C", "C", "more_cloud", "cloud cover +0.1 (pins it; if the package has it)"),
     ("X", "X", "less_cloud", "cloud cover -0.1"),
+    ("UP", "up", "more_wind", "wind speed +2 m/s (pins it; if the package has wind)"),
+    ("DOWN", "down", "less_wind", "wind speed -2 m/s"),
+    ("RIGHT", "right", "wind_right", "wind direction +15 deg (clockwise)"),
+    ("LEFT", "left", "wind_left", "wind direction -15 deg"),
+    ("P", "P", "preset", "next weather preset (clear, fair, cloudy, overcast, windy)"),
+    ("W", "W", "weather", "weather free (drifts) / pinned at what is shown"),
     ("F", "F", "fullscreen", "fullscreen on / off"),
     ("S", "S", "screenshot", "PNG of the view + EXR of the HDR sky"),
     ("L", "L", "scene", "look-dev scene (spheres and ground lit by the sky) on / off"),
@@ -70,8 +78,8 @@ class ViewerConfig:
     """Observer longitude, east positive."""
     start_unix_time: float = field(default_factory=wall.time)
     """UTC time of the first frame, POSIX seconds (default: now)."""
-    cloud_cover: float | None = None
-    """Cloud cover condition; None keeps the package default (ignored without the condition)."""
+    weather: WeatherSetting = WeatherSetting()
+    """Weather preset or auto, and pinned conditions (runtime/weather.py; shared with the recorder)."""
     camera: Camera = Camera(yaw_deg=180.0, pitch_deg=20.0, fov_y_deg=70.0)
     """Initial view: towards the south, a little above the horizon."""
     screenshot_dir: Path = Path("screenshots")
@@ -112,15 +120,10 @@ class SkyViewer:
         self.seed = config.seed
         self.paused, self.hud_visible, self.help_visible = False, config.hud, False
         self.auto_exposure, self.auto = True, AutoExposure()
-        conditions = {c["name"]: c for c in model.manifest["conditions"]}
-        self.cloud_range = conditions["cloud_cover"]["range"] if "cloud_cover" in conditions else None
-        self.cloud_cover = None
-        if self.cloud_range is not None:
-            default = float(conditions["cloud_cover"]["default"][0])
-            self.cloud_cover = default if config.cloud_cover is None else config.cloud_cover
-        start = {"cloud_cover": self.cloud_cover} if self.cloud_cover is not None else {}
+        self.weather = WeatherControl(model.manifest["conditions"], config.weather)
         clock = SunClock(config.latitude_deg, config.longitude_deg, config.start_unix_time)
-        self.worker = SkyWorker(model, clock, config.seed, start, lookahead=config.lookahead)
+        self.worker = SkyWorker(model, clock, config.seed, self.weather.pins, lookahead=config.lookahead)
+        self.weather.worker = self.worker
         self.shaders = shaders
         self.lighting, self.scene = None, None
         self.feed = SkyFeed(self.worker, self._upload)
@@ -256,10 +259,28 @@ class SkyViewer:
         self._restart(-3600.0)
 
     def _do_more_cloud(self):
-        self._cloud(+0.1)
+        self.weather.nudge("cloud_cover", +0.1, self.weather_shown())
 
     def _do_less_cloud(self):
-        self._cloud(-0.1)
+        self.weather.nudge("cloud_cover", -0.1, self.weather_shown())
+
+    def _do_more_wind(self):
+        self.weather.nudge("wind_speed", +2.0, self.weather_shown())
+
+    def _do_less_wind(self):
+        self.weather.nudge("wind_speed", -2.0, self.weather_shown())
+
+    def _do_wind_right(self):
+        self.weather.nudge("wind_towards", +15.0, self.weather_shown())
+
+    def _do_wind_left(self):
+        self.weather.nudge("wind_towards", -15.0, self.weather_shown())
+
+    def _do_preset(self):
+        self.weather.next_preset()
+
+    def _do_weather(self):
+        self.weather.toggle(self.weather_shown())
 
     def _do_fullscreen(self):
         self.fullscreen_requested = not self.fullscreen_requested
@@ -282,12 +303,9 @@ class SkyViewer:
         ev = self.dome.settings.exposure_stops + stops
         self.dome.settings = replace(self.dome.settings, exposure_stops=ev)
 
-    def _cloud(self, delta: float) -> None:
-        if self.cloud_range is None:
-            return
-        lo, hi = self.cloud_range
-        self.cloud_cover = round(min(max(self.cloud_cover + delta, lo), hi), 3)
-        self.worker.set_conditions(cloud_cover=self.cloud_cover)
+    def weather_shown(self) -> dict[str, float]:
+        """The conditions of the newer frame on screen (cloud_cover, wind_speed, ...)."""
+        return self.sample.next.conditions if self.sample else {}
 
     def _restart(self, jump_seconds: float) -> None:
         """A new timeline from the time on screen (+ jump): time only runs forward in one."""
@@ -336,6 +354,7 @@ class SkyViewer:
                 + (f"   dome x{self.scaled.scale:g}" if self.scaled else "")
             ),
             TextLine(self._sky_line(), GREY),
+            TextLine(self.weather.hud_line(self.weather_shown()), GREY),
         ]
         if stats.error:
             lines.append(TextLine(f"model error: {stats.error}"[:120], RED))
@@ -348,12 +367,11 @@ class SkyViewer:
         unix = self.sample.unix_time if self.sample else self.config.start_unix_time
         utc = datetime.fromtimestamp(unix, timezone.utc)
         solar = datetime.fromtimestamp(unix + self.config.longitude_deg * 240.0, timezone.utc)
-        cloud = f"   cloud {self.cloud_cover:.2f}" if self.cloud_cover is not None else ""
         ev = self.dome.settings.exposure_stops
         exposure = f"EV {ev:+.1f} {'auto' if self.auto_exposure else 'held'}"
         return (
             f"sky {utc:%Y-%m-%d %H:%M} UTC (solar {solar:%H:%M})   x{self.sky_rate:g}   "
-            f"seed {self.seed}{cloud}   {exposure}   H: help"
+            f"seed {self.seed}   {exposure}   H: help"
         )
 
     def _queue_help(self) -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from skyviewer.errors import UserError
 from skyviewer.models import DEFAULT_PACKAGE
+from skyviewer.runtime.weather import add_weather_options, checked_pins, weather_from_args
 
 
 def register(subparsers) -> None:
@@ -48,11 +49,11 @@ def register(subparsers) -> None:
     sky.add_argument("--time", default="10:00", help="local mean solar time of the first frame (HH:MM)")
     sky.add_argument("--lat", type=float, default=47.37, help="observer latitude (deg north)")
     sky.add_argument("--lon", type=float, default=8.54, help="observer longitude (deg east)")
-    sky.add_argument("--cloud-cover", type=float, help="0 clear .. 1 overcast (default: the package's)")
     sky.add_argument("--exposure", type=float, help="EV on top of auto-exposure (default: the viewer's +1.5)")
     sky.add_argument(
         "--exposure-seconds", type=float, default=0.1, help="auto-exposure time constant (video s)"
     )
+    add_weather_options(p.add_argument_group("weather (docs/weather.md)"))
     cam = p.add_argument_group("camera view")
     cam.add_argument("--yaw", type=float, default=180.0, help="view azimuth (deg from north towards east)")
     cam.add_argument("--pitch", type=float, default=20.0, help="view elevation (deg)")
@@ -91,7 +92,7 @@ def config_from_args(args: argparse.Namespace):
         size=parse_size(args.size) if args.size else DEFAULT_SIZES[args.view],
         frames=frames, fps=args.fps, sky_seconds_per_frame=sky_seconds, seed=args.seed,
         start_unix_time=start_time(args.date, args.time, args.lon),
-        latitude_deg=args.lat, longitude_deg=args.lon, cloud_cover=args.cloud_cover,
+        latitude_deg=args.lat, longitude_deg=args.lon, weather=weather_from_args(args),
         yaw_deg=args.yaw, pitch_deg=args.pitch, fov_y_deg=args.fov, pan_deg_per_second=args.pan,
         exposure_stops=args.exposure, exposure_seconds=args.exposure_seconds,
         crf=args.crf, preset=args.preset, keyframe_seconds=args.keyframe_seconds, overwrite=args.overwrite,
@@ -100,21 +101,32 @@ def config_from_args(args: argparse.Namespace):
 
 
 def sim_model(config):
-    """SkySim at the recording's place, start time and cloud cover, one sim frame per video frame."""
+    """SkySim at the recording's place and start time, one sim frame per video frame; the weather's
+    pins set its clouds and wind, which stay fixed (SkySim has no weather of its own)."""
     from datetime import datetime, timezone
 
     from skyviewer.data.skysim import SimConfig
     from skyviewer.record.sim_model import SimSkyModel
 
     start = datetime.fromtimestamp(config.start_unix_time, timezone.utc).isoformat()
-    sim = SimConfig(
-        resolution=256,
-        latitude_deg=config.latitude_deg,
-        longitude_deg=config.longitude_deg,
-        start_utc=start,
-        step_seconds=config.sky_seconds_per_frame or 10.0,
-        cloud_cover=0.4 if config.cloud_cover is None else config.cloud_cover,
-    )
+    pins = config.weather.pins()
+    weather = {
+        "cloud_cover": pins.get("cloud_cover", SimConfig.cloud_cover),
+        "cirrus_cover": pins.get("cirrus_cover", SimConfig.cirrus_cover),
+        "wind_speed_mps": pins.get("wind_speed", SimConfig.wind_speed_mps),
+        "wind_towards_deg": pins.get("wind_towards", SimConfig.wind_towards_deg),
+    }
+    try:
+        sim = SimConfig(
+            resolution=256,
+            latitude_deg=config.latitude_deg,
+            longitude_deg=config.longitude_deg,
+            start_utc=start,
+            step_seconds=config.sky_seconds_per_frame or 10.0,
+            **weather,
+        )
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
     return SimSkyModel(sim)
 
 
@@ -145,6 +157,13 @@ def run_record(args: argparse.Namespace) -> int:
     if args.sim and args.package != DEFAULT_PACKAGE:
         raise UserError("give a PACKAGE or --sim, not both")
     model = sim_model(config) if args.sim else load_model(args.package, args.providers)
+    if not args.sim:
+        try:
+            _, notes = checked_pins(model, config.weather)
+        except ValueError as exc:
+            raise UserError(f"{args.package}: {exc}") from None
+        for note in notes:
+            print(f"note: {note}", file=sys.stderr)
     with tqdm(total=config.frames, unit="frame", disable=args.quiet, file=sys.stderr) as bar:
         try:
             result = record(config, model, progress=lambda n: bar.update(n - bar.n))

@@ -9,6 +9,7 @@ from datetime import date, datetime, timezone
 from pathlib import Path
 
 from skyviewer.errors import UserError
+from skyviewer.runtime.weather import WeatherSetting
 
 VIEWS = ("camera", "equirect", "fisheye", "cube")
 """camera: a perspective view; equirect: 2:1 full-sphere 360 panorama; fisheye: the canonical
@@ -52,8 +53,9 @@ class RecordConfig:
     """Observer latitude (sun position), degrees north."""
     longitude_deg: float = 8.54
     """Observer longitude (sun position), degrees east."""
-    cloud_cover: float | None = None
-    """Package condition cloud_cover (0 clear .. 1 overcast); None keeps the package default."""
+    weather: WeatherSetting = WeatherSetting()
+    """Weather preset or auto, and pinned conditions (runtime/weather.py; shared with the viewer);
+    the free weather is seeded by `seed`, so it too repeats."""
     yaw_deg: float = 180.0
     """camera view: azimuth of the view axis at frame 0, from north towards east."""
     pitch_deg: float = 20.0
@@ -106,6 +108,10 @@ class RecordConfig:
         for ok, message in problems:
             if not ok:
                 raise UserError(message)
+        try:
+            self.weather.pins()
+        except ValueError as exc:
+            raise UserError(str(exc)) from None
         if self.format == "mp4" and (width % 2 or height % 2):
             raise UserError(f"--size {width}x{height}: H.264 yuv420p needs even width and height")
         if self.view == "equirect" and width != 2 * height:

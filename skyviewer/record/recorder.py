@@ -2,7 +2,8 @@
 
 Frame i shows the sky at i * sky_seconds_per_frame after the start (SkyTimeline: model frames
 k, k + 1 and the blend); exposure adapts with the fixed video frame interval; the dither is
-seeded by the frame index. So the same package, seed and options give the same frames.
+seeded by the frame index; the weather is seeded by the seed and evaluated at each model step's
+sky time. So the same package, seed and options give the same frames.
 SIGINT and SIGTERM stop the loop at a frame boundary and the output is closed playable.
 """
 
@@ -26,6 +27,7 @@ from skyviewer.render.files import write_json
 from skyviewer.runtime.model import SkyModel
 from skyviewer.runtime.sun import SunClock
 from skyviewer.runtime.timeline import SkySample, SkyTimeline
+from skyviewer.runtime.weather import Weather
 
 
 @dataclass(frozen=True)
@@ -76,8 +78,8 @@ def record(
     """Record config.frames frames of `model`'s sky. progress(frames written) after each frame."""
     config.check()
     clock = SunClock(config.latitude_deg, config.longitude_deg, config.start_unix_time)
-    conditions = {} if config.cloud_cover is None else {"cloud_cover": config.cloud_cover}
-    timeline = SkyTimeline(model, clock, config.seed, **conditions)
+    weather = Weather.for_model(model, config.seed, config.weather.pins())
+    timeline = SkyTimeline(model, clock, config.seed, weather)
     writer = open_writer(config)
     ctx = create_offscreen_context()
     view = ViewRenderer(ctx, config, model.resolution)
