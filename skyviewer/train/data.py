@@ -46,7 +46,7 @@ def encode_frames(frames: np.ndarray, resolution: int) -> torch.Tensor:
     x = torch.from_numpy(np.asarray(frames, dtype=np.float32)).permute(0, 3, 1, 2)  # (L, 3, R, R)
     if x.shape[-1] != resolution:
         x = F.interpolate(x, size=(resolution, resolution), mode="area")
-    mask = torch.from_numpy(fisheye_mask(resolution))
+    mask = torch.from_numpy(fisheye_mask(resolution).copy())
     return torch.where(mask, ENCODING.encode(x), torch.tensor(-1.0))
 
 
