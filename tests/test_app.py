@@ -10,8 +10,9 @@ import pytest
 import test_package_fixtures as fixtures
 from display import run_windowed
 
+from skyviewer.app import viewer as viewer_module
 from skyviewer.app.viewer import SkyViewer, ViewerConfig
-from skyviewer.cli import main
+from skyviewer.cli import build_parser, main
 from skyviewer.render.context import create_offscreen_context, release_context
 from skyviewer.render.files import read_exr
 from skyviewer.render.targets import OffscreenTarget, read_display
@@ -177,6 +178,33 @@ def test_no_default_package_says_how_to_make_one(tmp_path, monkeypatch, capsys):
     assert main(["view", "--offscreen"]) == 2
     err = capsys.readouterr().err
     assert "no default sky package is installed" in err and "skyviewer export" in err
+
+
+def test_viewer_and_recorder_open_on_one_shared_daytime_start(tmp_path):
+    from skyviewer.record import config as record_config
+    from skyviewer.record.commands import config_from_args
+    from skyviewer.runtime.start import DEFAULT_START, start_from_args
+    from skyviewer.sky.solar import solar_position
+
+    assert viewer_module.DEFAULT_START is record_config.DEFAULT_START is DEFAULT_START
+
+    def place_and_start(config):
+        return config.latitude_deg, config.longitude_deg, config.start_unix_time
+
+    parser = build_parser()
+    view_args = parser.parse_args(["view"])
+    record_args = parser.parse_args(["record", "--out", str(tmp_path / "x.mp4")])
+    starts = {
+        "view CLI": (view_args.lat, view_args.lon, start_from_args(view_args)),
+        "ViewerConfig": place_and_start(ViewerConfig()),
+        "record CLI": place_and_start(config_from_args(record_args)),
+        "RecordConfig": place_and_start(record_config.RecordConfig(out=tmp_path / "y.mp4")),
+    }
+    default = (DEFAULT_START.latitude_deg, DEFAULT_START.longitude_deg, DEFAULT_START.unix_time())
+    assert set(starts.values()) == {default}, starts
+    elevation = float(np.atleast_1d(solar_position(*default))[0])
+    assert elevation > 30.0  # a daytime sky, whatever the hour the viewer is opened at
+    assert abs(start_from_args(parser.parse_args(["view", "--now"])) - time.time()) < 60
 
 
 NO_TORCH = """

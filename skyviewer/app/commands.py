@@ -24,6 +24,8 @@ NO_DEFAULT_HINT = (
 
 
 def register(subparsers) -> None:
+    from skyviewer.runtime.start import add_start_arguments
+
     p = subparsers.add_parser("view", help="the real-time sky viewer (window, or --offscreen)")
     p.add_argument("package", nargs="?", help="package name, folder or .zip (default: models/default)")
     p.add_argument("--offscreen", action="store_true", help="render headless with EGL (no window)")
@@ -31,9 +33,10 @@ def register(subparsers) -> None:
     p.add_argument("--size", default="1280x720", help="window / image size WxH (default 1280x720)")
     p.add_argument("--sky-rate", type=float, default=60.0, help="sky seconds per wall second (default 60)")
     p.add_argument("--seed", type=int, default=0, help="seed of the first sky (default 0)")
-    p.add_argument("--lat", type=float, default=46.8, help="latitude, degrees north (default 46.8)")
-    p.add_argument("--lon", type=float, default=-71.2, help="longitude, degrees east (default -71.2)")
-    p.add_argument("--start-utc", help="UTC of the first frame, e.g. 2024-06-21T16:00:00Z (default: now)")
+    add_start_arguments(p)
+    p.add_argument(
+        "--start-utc", help="UTC of the first frame, e.g. 2024-06-21T16:00:00Z (instead of --date, --time)"
+    )
     p.add_argument("--cloud-cover", type=float, help="cloud cover condition (default: the package's)")
     p.add_argument("--yaw", type=float, default=180.0, help="initial view azimuth from north, degrees")
     p.add_argument("--pitch", type=float, default=20.0, help="initial view elevation, degrees")
@@ -79,25 +82,27 @@ def view(args: argparse.Namespace) -> int:
     from skyviewer.app.viewer import SkyViewer, ViewerConfig
     from skyviewer.render.camera import Camera
     from skyviewer.render.targets import parse_size
+    from skyviewer.runtime.start import start_from_args
 
     size = parse_size(args.size)
     if args.screenshot and not args.offscreen:
         raise UserError("--screenshot needs --offscreen (in a window, press S)")
     if args.render_scale is not None and not 0.1 <= args.render_scale <= 1.0:
         raise UserError(f"--render-scale {args.render_scale}: expected a fraction in [0.1, 1]")
+    if args.now and args.start_utc:
+        raise UserError("give --now or --start-utc, not both")
     config = ViewerConfig(
         sky_rate=args.sky_rate,
         seed=args.seed,
         latitude_deg=args.lat,
         longitude_deg=args.lon,
+        start_unix_time=parse_utc(args.start_utc) or start_from_args(args),
         cloud_cover=args.cloud_cover,
         camera=Camera(args.yaw, args.pitch, args.fov),
         screenshot_dir=args.screenshot_dir,
         hud=not args.no_hud,
         render_scale=args.render_scale,
     )
-    if start := parse_utc(args.start_utc):
-        config.start_unix_time = start
     model = load_model(args.package, args.providers)
 
     def factory(ctx, framebuffer):

@@ -14,6 +14,7 @@ DEFAULT_PACKAGE = "default"
 
 def register(subparsers) -> None:
     from skyviewer.record.config import FORMATS, VIEWS
+    from skyviewer.runtime.start import add_start_arguments
 
     p = subparsers.add_parser(
         "record",
@@ -45,10 +46,7 @@ def register(subparsers) -> None:
     )
     sky = p.add_argument_group("sky")
     sky.add_argument("--seed", type=int, default=0, help="same seed and options, same frames")
-    sky.add_argument("--date", default="2024-06-21", help="date of the first frame (YYYY-MM-DD)")
-    sky.add_argument("--time", default="10:00", help="local mean solar time of the first frame (HH:MM)")
-    sky.add_argument("--lat", type=float, default=47.37, help="observer latitude (deg north)")
-    sky.add_argument("--lon", type=float, default=8.54, help="observer longitude (deg east)")
+    add_start_arguments(sky)
     sky.add_argument("--cloud-cover", type=float, help="0 clear .. 1 overcast (default: the package's)")
     sky.add_argument("--exposure", type=float, help="EV on top of auto-exposure (default: the viewer's +1.5)")
     sky.add_argument(
@@ -72,8 +70,9 @@ def register(subparsers) -> None:
 
 def config_from_args(args: argparse.Namespace):
     """RecordConfig of the command line (raises UserError for contradictory options)."""
-    from skyviewer.record.config import DEFAULT_SIZES, RecordConfig, start_time
+    from skyviewer.record.config import DEFAULT_SIZES, RecordConfig
     from skyviewer.render.targets import parse_size
+    from skyviewer.runtime.start import start_from_args
 
     fmt = args.format or args.out.suffix.lstrip(".").lower()
     if fmt not in ("mp4", "gif") and args.format is None:
@@ -90,7 +89,7 @@ def config_from_args(args: argparse.Namespace):
         out=args.out, format=fmt, view=args.view,
         size=parse_size(args.size) if args.size else DEFAULT_SIZES[args.view],
         frames=frames, fps=args.fps, sky_seconds_per_frame=sky_seconds, seed=args.seed,
-        start_unix_time=start_time(args.date, args.time, args.lon),
+        start_unix_time=start_from_args(args),
         latitude_deg=args.lat, longitude_deg=args.lon, cloud_cover=args.cloud_cover,
         yaw_deg=args.yaw, pitch_deg=args.pitch, fov_y_deg=args.fov, pan_deg_per_second=args.pan,
         exposure_stops=args.exposure, exposure_seconds=args.exposure_seconds,
