@@ -1,9 +1,11 @@
 """The viewer for real: offscreen on EGL (Mesa llvmpipe), a glfw window under xvfb-run, the CLI
 without torch. Tiny untrained fixture packages (16 px) keep it fast."""
 
+import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -170,6 +172,29 @@ def test_no_display_and_no_egl_says_what_to_install(package_dir, monkeypatch, ca
     assert main(["view", str(package_dir)]) == 2
     err = capsys.readouterr().err
     assert "no display" in err and "xvfb-run" in err and "apt-get install libegl1" in err
+
+
+def test_a_display_that_does_not_answer_is_named_without_a_raw_glfw_warning(package_dir):
+    number = next(
+        n
+        for n in range(90, 1000)
+        if not any(Path(f"/tmp/{f}").exists() for f in (f".X11-unix/X{n}", f".X{n}-lock"))
+    )
+    env = {k: v for k, v in os.environ.items() if k != "WAYLAND_DISPLAY"} | {"DISPLAY": f":{number}"}
+    view = [sys.executable, "-m", "skyviewer", "view", str(package_dir)]
+    window = subprocess.run(view, env=env, capture_output=True, text=True, timeout=60)
+    assert window.returncode == 2, window.stderr
+    assert f"could not open display :{number} (DISPLAY=:{number}): no X server answered" in window.stderr
+    assert "xvfb-run" in window.stderr and "--offscreen" in window.stderr
+    glfw_only = {**env, "SKYVIEWER_GL_BACKENDS": "glfw"}  # the offscreen fallback's hidden window
+    offscreen = subprocess.run(
+        [*view, "--offscreen"], env=glfw_only, capture_output=True, text=True, timeout=60
+    )
+    assert offscreen.returncode == 2, offscreen.stderr
+    assert f"glfw: could not open display :{number}" in offscreen.stderr
+    for result in (window, offscreen):
+        assert "GLFWError" not in result.stderr and "Warning" not in result.stderr, result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1, result.stderr  # one line, no traceback
 
 
 def test_no_default_package_says_how_to_make_one(tmp_path, monkeypatch, capsys):
