@@ -1,17 +1,20 @@
 """The viewer for real: offscreen on EGL (Mesa llvmpipe), a glfw window under xvfb-run, the CLI
 without torch. Tiny untrained fixture packages (16 px) keep it fast."""
 
+import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
 import test_package_fixtures as fixtures
 from display import run_windowed
 
+from skyviewer.app import viewer as viewer_module
 from skyviewer.app.viewer import SkyViewer, ViewerConfig
-from skyviewer.cli import main
+from skyviewer.cli import build_parser, main
 from skyviewer.render.context import create_offscreen_context, release_context
 from skyviewer.render.files import read_exr
 from skyviewer.render.targets import OffscreenTarget, read_display
@@ -202,6 +205,29 @@ def test_no_display_and_no_egl_says_what_to_install(package_dir, monkeypatch, ca
     assert "no display" in err and "xvfb-run" in err and "apt-get install libegl1" in err
 
 
+def test_a_display_that_does_not_answer_is_named_without_a_raw_glfw_warning(package_dir):
+    number = next(
+        n
+        for n in range(90, 1000)
+        if not any(Path(f"/tmp/{f}").exists() for f in (f".X11-unix/X{n}", f".X{n}-lock"))
+    )
+    env = {k: v for k, v in os.environ.items() if k != "WAYLAND_DISPLAY"} | {"DISPLAY": f":{number}"}
+    view = [sys.executable, "-m", "skyviewer", "view", str(package_dir)]
+    window = subprocess.run(view, env=env, capture_output=True, text=True, timeout=60)
+    assert window.returncode == 2, window.stderr
+    assert f"could not open display :{number} (DISPLAY=:{number}): no X server answered" in window.stderr
+    assert "xvfb-run" in window.stderr and "--offscreen" in window.stderr
+    glfw_only = {**env, "SKYVIEWER_GL_BACKENDS": "glfw"}  # the offscreen fallback's hidden window
+    offscreen = subprocess.run(
+        [*view, "--offscreen"], env=glfw_only, capture_output=True, text=True, timeout=60
+    )
+    assert offscreen.returncode == 2, offscreen.stderr
+    assert f"glfw: could not open display :{number}" in offscreen.stderr
+    for result in (window, offscreen):
+        assert "GLFWError" not in result.stderr and "Warning" not in result.stderr, result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1, result.stderr  # one line, no traceback
+
+
 def test_no_default_package_says_how_to_make_one(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("SKYVIEWER_PACKAGES", str(tmp_path / "none"))
@@ -209,6 +235,52 @@ def test_no_default_package_says_how_to_make_one(tmp_path, monkeypatch, capsys):
     assert main(["view", "--offscreen"]) == 2
     err = capsys.readouterr().err
     assert "no default sky package is installed" in err and "skyviewer export" in err
+
+
+def test_viewer_and_recorder_open_on_one_shared_daytime_start(tmp_path):
+    from skyviewer.record import config as record_config
+    from skyviewer.record.commands import config_from_args
+    from skyviewer.runtime.start import DEFAULT_START, start_from_args
+    from skyviewer.sky.solar import solar_position
+
+    assert viewer_module.DEFAULT_START is record_config.DEFAULT_START is DEFAULT_START
+
+    def place_and_start(config):
+        return config.latitude_deg, config.longitude_deg, config.start_unix_time
+
+    parser = build_parser()
+    view_args = parser.parse_args(["view"])
+    record_args = parser.parse_args(["record", "--out", str(tmp_path / "x.mp4")])
+    starts = {
+        "view CLI": (view_args.lat, view_args.lon, start_from_args(view_args)),
+        "ViewerConfig": place_and_start(ViewerConfig()),
+        "record CLI": place_and_start(config_from_args(record_args)),
+        "RecordConfig": place_and_start(record_config.RecordConfig(out=tmp_path / "y.mp4")),
+    }
+    default = (DEFAULT_START.latitude_deg, DEFAULT_START.longitude_deg, DEFAULT_START.unix_time())
+    assert set(starts.values()) == {default}, starts
+    elevation = float(np.atleast_1d(solar_position(*default))[0])
+    assert elevation > 30.0  # a daytime sky, whatever the hour the viewer is opened at
+    assert abs(start_from_args(parser.parse_args(["view", "--now"])) - time.time()) < 60
+
+
+def test_viewer_and_recorder_read_the_shared_sky_options_alike(tmp_path):
+    from skyviewer.record.commands import config_from_args
+    from skyviewer.runtime.options import sky_from_args
+    from skyviewer.runtime.start import start_time
+
+    shared = ["--lat", "-33.9", "--lon", "18.4", "--date", "2024-12-21", "--time", "19:30"]
+    shared += ["--weather", "windy", "--cirrus-cover", "0.6", "--wind-towards", "200"]
+    parser = build_parser()
+    view_args = parser.parse_args(["view", *shared])
+    record_args = parser.parse_args(["record", "--out", str(tmp_path / "x.mp4"), *shared])
+    fields = ("latitude_deg", "longitude_deg", "start_unix_time", "weather")
+    view_sky = sky_from_args(view_args)
+    record_config = config_from_args(record_args)
+    assert view_sky == {name: getattr(record_config, name) for name in fields}
+    assert view_sky["start_unix_time"] == start_time("2024-12-21", "19:30", 18.4)
+    assert view_sky["weather"].pins()["wind_towards"] == 200.0
+    assert view_sky["weather"].preset == "windy" and view_sky["weather"].cirrus_cover == 0.6
 
 
 NO_TORCH = """

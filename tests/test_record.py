@@ -132,6 +132,30 @@ def test_same_seed_same_frames_other_seed_differs(tmp_path, model):
     assert not np.array_equal(runs[0], runs[2])
 
 
+def test_same_frames_under_cpu_load_whatever_the_heap_holds(tmp_path, package_dir):
+    """Three recordings in fresh processes while busy loops load every core, each with glibc
+    filling its heap with a different byte (MALLOC_PERTURB_): the heap garbage that load and
+    thread timing vary. x264's AVX-512 macroblock-tree kernels read such garbage at widths that
+    are not a multiple of 128 px (96 here), which made the frames differ by up to 16/255."""
+    busy = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(os.cpu_count() or 1)]
+    try:
+        outs = []
+        for i, perturb in enumerate(("", "77", "200")):
+            out = tmp_path / f"run{i}.mp4"
+            command = [sys.executable, "-m", "skyviewer", "record", str(package_dir), "--out", str(out),
+                       "--size", "96x48", "--frames", "6", "--fps", "10", "--seed", "3",
+                       "--providers", "cpu", "--quiet"]  # fmt: skip
+            env = {**os.environ, "MALLOC_PERTURB_": perturb}
+            subprocess.run(command, env=env, check=True, capture_output=True, timeout=120)
+            outs.append(out)
+    finally:
+        for proc in busy:
+            proc.kill()
+            proc.wait()
+    first, *others = (decode(out)[1].astype(int) for out in outs)
+    assert [int(np.abs(first - other).max()) for other in others] == [0, 0]
+
+
 def test_equirect_has_no_seam_at_the_wrap_and_carries_360_metadata(tmp_path, model):
     kw = dict(view="equirect", size=(128, 64), frames=3)
     png = record(config(tmp_path, name="pano", format="png", **kw), model).path

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from skyviewer.errors import UserError
 from skyviewer.models import DEFAULT_PACKAGE
-from skyviewer.runtime.weather import add_weather_options, checked_pins, weather_from_args
+from skyviewer.runtime.weather import checked_pins
 
 NO_DEFAULT_HINT = (
     "no default sky package is installed (skyviewer/models/default is missing from this install). "
@@ -26,6 +26,8 @@ NO_DEFAULT_HINT = (
 
 
 def register(subparsers) -> None:
+    from skyviewer.runtime.options import add_sky_options
+
     p = subparsers.add_parser("view", help="the real-time sky viewer (window, or --offscreen)")
     p.add_argument("package", nargs="?", help="package name, folder or .zip (default: the bundled default)")
     p.add_argument("--offscreen", action="store_true", help="render headless with EGL (no window)")
@@ -33,9 +35,6 @@ def register(subparsers) -> None:
     p.add_argument("--size", default="1280x720", help="window / image size WxH (default 1280x720)")
     p.add_argument("--sky-rate", type=float, default=60.0, help="sky seconds per wall second (default 60)")
     p.add_argument("--seed", type=int, default=0, help="seed of the first sky (default 0)")
-    p.add_argument("--lat", type=float, default=46.8, help="latitude, degrees north (default 46.8)")
-    p.add_argument("--lon", type=float, default=-71.2, help="longitude, degrees east (default -71.2)")
-    p.add_argument("--start-utc", help="UTC of the first frame, e.g. 2024-06-21T16:00:00Z (default: now)")
     p.add_argument("--yaw", type=float, default=180.0, help="initial view azimuth from north, degrees")
     p.add_argument("--pitch", type=float, default=20.0, help="initial view elevation, degrees")
     p.add_argument("--fov", type=float, default=70.0, help="initial vertical field of view, degrees")
@@ -50,7 +49,10 @@ def register(subparsers) -> None:
         help="dome resolution as a fraction of the window's, 0.1-1 (default: 0.75 on software GL, else 1)",
     )
     p.add_argument("--providers", default="auto", help="auto, cpu, cuda or tensorrt (default: auto)")
-    add_weather_options(p.add_argument_group("weather (docs/weather.md)"))
+    place = add_sky_options(p)
+    place.add_argument(
+        "--start-utc", help="UTC of the first frame, e.g. 2024-06-21T16:00:00Z (instead of --date, --time)"
+    )
     p.set_defaults(run=view)
 
 
@@ -82,26 +84,28 @@ def view(args: argparse.Namespace) -> int:
     from skyviewer.app.viewer import SkyViewer, ViewerConfig
     from skyviewer.render.camera import Camera
     from skyviewer.render.targets import parse_size
+    from skyviewer.runtime.options import sky_from_args
 
     size = parse_size(args.size)
     if args.screenshot and not args.offscreen:
         raise UserError("--screenshot needs --offscreen (in a window, press S)")
     if args.render_scale is not None and not 0.1 <= args.render_scale <= 1.0:
         raise UserError(f"--render-scale {args.render_scale}: expected a fraction in [0.1, 1]")
+    if args.now and args.start_utc:
+        raise UserError("give --now or --start-utc, not both")
+    sky = sky_from_args(args)
+    if args.start_utc:
+        sky["start_unix_time"] = parse_utc(args.start_utc)
     config = ViewerConfig(
+        **sky,
         sky_rate=args.sky_rate,
         seed=args.seed,
-        latitude_deg=args.lat,
-        longitude_deg=args.lon,
-        weather=weather_from_args(args),
         camera=Camera(args.yaw, args.pitch, args.fov),
         screenshot_dir=args.screenshot_dir,
         hud=not args.no_hud,
         scene=args.scene,
         render_scale=args.render_scale,
     )
-    if start := parse_utc(args.start_utc):
-        config.start_unix_time = start
     model = load_model(args.package, args.providers)
     try:
         _, notes = checked_pins(model, config.weather)

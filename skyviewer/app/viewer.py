@@ -9,8 +9,7 @@ thread, and the render path only uploads and draws.
 
 from __future__ import annotations
 
-import time as wall
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -29,6 +28,7 @@ from skyviewer.render.shaders import ShaderLibrary
 from skyviewer.render.targets import read_display
 from skyviewer.render.upscale import ScaledRender, auto_render_scale, render_dome
 from skyviewer.runtime.model import SkyModel
+from skyviewer.runtime.start import DEFAULT_START
 from skyviewer.runtime.sun import SunClock
 from skyviewer.runtime.timeline import SkySample
 from skyviewer.runtime.weather import WeatherSetting
@@ -72,12 +72,12 @@ class ViewerConfig:
     """Sky seconds per wall second (60: a sky minute per second)."""
     seed: int = 0
     """Seed of the first sky; R moves to the next."""
-    latitude_deg: float = 46.8
+    latitude_deg: float = DEFAULT_START.latitude_deg
     """Observer latitude, north positive (drives the sun)."""
-    longitude_deg: float = -71.2
+    longitude_deg: float = DEFAULT_START.longitude_deg
     """Observer longitude, east positive."""
-    start_unix_time: float = field(default_factory=wall.time)
-    """UTC time of the first frame, POSIX seconds (default: now)."""
+    start_unix_time: float = DEFAULT_START.unix_time()
+    """UTC time of the first frame, POSIX seconds (default: the recorder's daytime start too)."""
     weather: WeatherSetting = WeatherSetting()
     """Weather preset or auto, and pinned conditions (runtime/weather.py; shared with the recorder)."""
     camera: Camera = Camera(yaw_deg=180.0, pitch_deg=20.0, fov_y_deg=70.0)

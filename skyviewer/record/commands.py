@@ -9,11 +9,12 @@ from pathlib import Path
 
 from skyviewer.errors import UserError
 from skyviewer.models import DEFAULT_PACKAGE
-from skyviewer.runtime.weather import add_weather_options, checked_pins, weather_from_args
+from skyviewer.runtime.weather import checked_pins
 
 
 def register(subparsers) -> None:
     from skyviewer.record.config import FORMATS, VIEWS
+    from skyviewer.runtime.options import add_sky_options
 
     p = subparsers.add_parser(
         "record",
@@ -45,15 +46,11 @@ def register(subparsers) -> None:
     )
     sky = p.add_argument_group("sky")
     sky.add_argument("--seed", type=int, default=0, help="same seed and options, same frames")
-    sky.add_argument("--date", default="2024-06-21", help="date of the first frame (YYYY-MM-DD)")
-    sky.add_argument("--time", default="10:00", help="local mean solar time of the first frame (HH:MM)")
-    sky.add_argument("--lat", type=float, default=47.37, help="observer latitude (deg north)")
-    sky.add_argument("--lon", type=float, default=8.54, help="observer longitude (deg east)")
     sky.add_argument("--exposure", type=float, help="EV on top of auto-exposure (default: the viewer's +1.5)")
     sky.add_argument(
         "--exposure-seconds", type=float, default=0.1, help="auto-exposure time constant (video s)"
     )
-    add_weather_options(p.add_argument_group("weather (docs/weather.md)"))
+    add_sky_options(p)
     cam = p.add_argument_group("camera view")
     cam.add_argument("--yaw", type=float, default=180.0, help="view azimuth (deg from north towards east)")
     cam.add_argument("--pitch", type=float, default=20.0, help="view elevation (deg)")
@@ -73,8 +70,9 @@ def register(subparsers) -> None:
 
 def config_from_args(args: argparse.Namespace):
     """RecordConfig of the command line (raises UserError for contradictory options)."""
-    from skyviewer.record.config import DEFAULT_SIZES, RecordConfig, start_time
+    from skyviewer.record.config import DEFAULT_SIZES, RecordConfig
     from skyviewer.render.targets import parse_size
+    from skyviewer.runtime.options import sky_from_args
 
     fmt = args.format or args.out.suffix.lstrip(".").lower()
     if fmt not in ("mp4", "gif") and args.format is None:
@@ -91,8 +89,7 @@ def config_from_args(args: argparse.Namespace):
         out=args.out, format=fmt, view=args.view,
         size=parse_size(args.size) if args.size else DEFAULT_SIZES[args.view],
         frames=frames, fps=args.fps, sky_seconds_per_frame=sky_seconds, seed=args.seed,
-        start_unix_time=start_time(args.date, args.time, args.lon),
-        latitude_deg=args.lat, longitude_deg=args.lon, weather=weather_from_args(args),
+        **sky_from_args(args),
         yaw_deg=args.yaw, pitch_deg=args.pitch, fov_y_deg=args.fov, pan_deg_per_second=args.pan,
         exposure_stops=args.exposure, exposure_seconds=args.exposure_seconds,
         crf=args.crf, preset=args.preset, keyframe_seconds=args.keyframe_seconds, overwrite=args.overwrite,
