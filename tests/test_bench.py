@@ -8,7 +8,7 @@ import test_package_fixtures as fixtures
 from skyviewer.bench import SECTIONS
 from skyviewer.cli import main
 
-snapshots, package_dir = fixtures.snapshots, fixtures.package_dir
+snapshots, package_dir, layered_dir = fixtures.snapshots, fixtures.package_dir, fixtures.layered_dir
 
 
 def test_viewer_sections_are_registered():
@@ -67,33 +67,7 @@ def test_torch_twin_is_the_packages_net_or_none(package_dir):
         torch_twin(package, "step")
 
 
-@pytest.fixture(scope="module")
-def layered_package(tmp_path_factory, monkeypatch_module):
-    """A format-3 package of a smoke LayerSky, its decoders at 64 and 128 px instead of 1,024 and
-    2,048 (the same graphs, sized for a test), exported as `skyviewer export` does."""
-    from skyviewer.export import layered
-    from skyviewer.export.package import PackageInfo, export_package
-    from skyviewer.train.config import preset
-    from skyviewer.train.run import save_snapshot
-    from skyviewer.train.sky import build_generator
-
-    monkeypatch_module.setattr(layered, "CPU_RESOLUTION_PX", 64)
-    monkeypatch_module.setattr(layered, "GPU_RESOLUTION_PX", 128)
-    root = tmp_path_factory.mktemp("layered")
-    cfg = preset("sky", "smoke")
-    snapshot = save_snapshot(root, cfg, 1, build_generator(cfg).state_dict())
-    info = PackageInfo(name="layered", licence="CC0-1.0", step_seconds=20.0, training_data="test")
-    export_package([snapshot], root / "layered", info)
-    return root / "layered"
-
-
-@pytest.fixture(scope="module")
-def monkeypatch_module():
-    with pytest.MonkeyPatch.context() as mp:
-        yield mp
-
-
-def test_model_section_times_step_and_each_decoder_of_a_format_3_package(layered_package, tmp_path, capsys):
+def test_model_section_times_step_and_each_decoder_of_a_format_3_package(layered_dir, tmp_path, capsys):
     """Format 3: the step alone, each decoder alone and step + decode at each resolution; torch eager
     says why it does not apply; the viewer plays the package."""
     import json
@@ -106,7 +80,7 @@ def test_model_section_times_step_and_each_decoder_of_a_format_3_package(layered
         "--seconds",
         "0.1",
         "--package",
-        str(layered_package),
+        str(layered_dir),
         "--out",
         str(out),
     ]

@@ -127,6 +127,7 @@ def test_a_patch_decodes_to_the_same_pixels_as_the_whole_frame():
 
 def test_package_format_3_round_trip(tmp_path):
     """Export a smoke-trained LayerSky, validate it, play it with the runtime (no torch there)."""
+    from skyviewer.export.layered import MAX_DECODER_DIFF
     from skyviewer.export.package import PackageInfo, export_package
     from skyviewer.runtime.model import SkyModel
     from skyviewer.train.config import preset
@@ -136,18 +137,24 @@ def test_package_format_3_round_trip(tmp_path):
     cfg = preset("sky", "smoke")
     net = build_generator(cfg)
     snapshot = save_snapshot(tmp_path, cfg, 7, net.state_dict())
-    info = PackageInfo(name="layered", licence="CC0-1.0", step_seconds=20.0, training_data="test")
+    info = PackageInfo(
+        name="layered", licence="CC0-1.0", step_seconds=20.0, training_data="test", decoder_px=(64, 128)
+    )
     manifest = export_package([snapshot], tmp_path / "layered", info)
-    assert manifest["format_version"] == 3
-    assert set(manifest["models"]) == {"start", "step", "decode", "decode_2048"}
-    assert all(m["max_abs_diff_vs_torch"] < 1e-3 for m in manifest["models"].values())
+    assert manifest["format_version"] == 3 and manifest["projection"]["resolution_px"] == 64
+    assert set(manifest["models"]) == {"start", "step", "decode", "decode_128"}
+    assert manifest["models"]["step"]["max_abs_diff_vs_torch"] < 1e-3
+    assert all(
+        manifest["models"][m]["max_abs_diff_vs_torch"] < MAX_DECODER_DIFF for m in ("decode", "decode_128")
+    )
+    assert (tmp_path / "layered" / "decode_128.onnx").stat().st_size < 500_000  # no per-pixel constants
     sky = SkyModel(tmp_path / "layered", providers="cpu")
-    assert sky.layered and sky.resolution == 1024
+    assert sky.layered and sky.resolution == 64 and sky.decoders() == {64: "decode", 128: "decode_128"}
     sky.set_conditions(wind_speed=12.0, wind_towards=270.0, cloud_cover=0.6)
     sky.reset(seed=3)
     first = sky.frame()
     frames = [sky.step() for _ in range(3)]
-    assert first.shape == (1024, 1024, 3) and all(np.isfinite(f).all() for f in frames)
+    assert first.shape == (64, 64, 3) and all(np.isfinite(f).all() for f in frames)
     again = SkyModel(tmp_path / "layered", providers="cpu")
     again.set_conditions(wind_speed=12.0, wind_towards=270.0, cloud_cover=0.6)
     again.reset(seed=3)

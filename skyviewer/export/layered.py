@@ -30,10 +30,6 @@ from skyviewer.export.package import (
 from skyviewer.nets.sky import LAYERS, SPECS, LayerSkyNet, SkyDecode, SkyStart, SkyStep, net_tile
 from skyviewer.train.config import TrainConfig
 
-CPU_RESOLUTION_PX = 1024
-"""Output side of decode.onnx: what a 2-core CPU decodes once per step."""
-GPU_RESOLUTION_PX = 2048
-"""Output side of decode_2048.onnx, for hosts with a GPU."""
 MAX_DECODER_DIFF = 1e-2
 """Decoders compute each pixel's view ray with the runtime's own sin/cos: a pixel whose layer point
 lands within float32 rounding of a texel edge may differ from torch by a few 1e-3 (one pixel in a

@@ -105,6 +105,9 @@ class PackageInfo:
     """Where the training data came from (dataset path, sources)."""
     description: str = ""
     """One paragraph for people browsing packages."""
+    decoder_px: tuple[int, ...] = (1024, 2048)
+    """Format 3: output sides of the decoders, each a multiple of 8; the first is decode.onnx (what a
+    CPU host decodes), the others decode_N.onnx (for GPU hosts)."""
 
 
 @dataclass
@@ -317,7 +320,6 @@ def model_entry(export: ModelExport, folder: Path, layout: Layout) -> dict:
 def render_preview(start: torch.nn.Module, step: torch.nn.Module) -> bytes:
     """PNG of the start sky and PREVIEW_STEPS steps after it (seed 0, default conditions), tone-mapped."""
 
-
     g = torch.Generator().manual_seed(0)
     sun, cover = torch.tensor([DEFAULT_SUN_DIR]), torch.tensor([CONDITIONS[1]["default"]])
     with torch.no_grad():
@@ -451,10 +453,8 @@ def _export_layered(snapshots: list[Path], folder: Path, fp16: bool, info: Packa
     if cfg.model != "sky":
         raise UserError(f"{snapshot}: a {cfg.model} snapshot alone is not a package; give a start and a step")
     step = load_snapshot(snapshot)[2]
-    resolutions = {
-        "decode": layered.CPU_RESOLUTION_PX,
-        f"decode_{layered.GPU_RESOLUTION_PX}": layered.GPU_RESOLUTION_PX,
-    }
+    first, *more = info.decoder_px
+    resolutions = {"decode": first, **{f"decode_{px}": px for px in more}}
     exports = {
         g.name: layered.export_graph(g, folder, fp16, cfg, snapshot, step)
         for g in layered.graphs(net, info.step_seconds, resolutions)
@@ -462,7 +462,7 @@ def _export_layered(snapshots: list[Path], folder: Path, fp16: bool, info: Packa
     conditions = CONDITIONS + layered.EXTRA_CONDITIONS
     layout = Layout(
         3,
-        layered.CPU_RESOLUTION_PX,
+        first,
         conditions,
         layered.ROLES,
         {"step": layered.RECURRENCE},

@@ -132,17 +132,17 @@ class LayerSkyNet(nn.Module):
         # The background is SkyBackground's MLP, applied to direction lists (it is per pixel).
         self.background = SkyBackground(SkyGeometry(8))
         self._direction_maps: dict[int, torch.Tensor] = {}
-        self._export_indices: dict[int, torch.Tensor] = {}
 
-    def directions(self, origins: list[tuple[int, int]], size: int, resolution: int) -> torch.Tensor:
+    def directions(
+        self, origins: list[tuple[int, int]], size: int, resolution: int, indices: dict | None = None
+    ) -> torch.Tensor:
         """View directions (1 or B, 3, size * size) of square pixel blocks at origins (row, col) of a
         `resolution` px fisheye (origins may be -1: the shading margin). Training decodes thousands of
-        patches: it slices them from a per-resolution map made once. Exporting computes the one
-        whole-frame block in the graph (a map would be MBs of constants; ONNX Runtime folds the
-        arithmetic at load instead)."""
-        if torch.jit.is_tracing():  # the whole frame, from the decoder's index buffers (see SkyDecode)
-            index = self._export_indices[resolution]
-            return pixel_dirs(index, index, resolution)
+        patches: it slices them from a per-resolution map made once. The exported decoder computes
+        its one whole-frame block from `indices` (resolution -> pixel indices, see SkyDecode) in the
+        graph: a map would be MBs of constants; ONNX Runtime folds the arithmetic at load instead."""
+        if indices is not None:  # the whole frame, from the decoder's index buffers (see SkyDecode)
+            return pixel_dirs(indices[resolution], indices[resolution], resolution)
         if resolution not in self._direction_maps:  # indices -1 .. resolution: the shading margin
             every = torch.arange(-1, resolution + 1, dtype=torch.float32)
             grid = pixel_dirs(every, every, resolution).reshape(3, resolution + 2, resolution + 2)
@@ -243,17 +243,27 @@ class LayerSkyNet(nn.Module):
         return torch.cat([geo, cond, cumulus, toward, cirrus], dim=1)
 
     def forward(
-        self, noise_a, noise_b, motion, sun, cover, cirrus_cover, resolution: int, blocks=None, block_px=0
+        self,
+        noise_a,
+        noise_b,
+        motion,
+        sun,
+        cover,
+        cirrus_cover,
+        resolution: int,
+        blocks=None,
+        block_px=0,
+        indices=None,
     ):
         """Encoded sky and background (B, 3, H, W) of a `resolution` px canonical fisheye: the whole
         frame, or per batch element the block_px square at blocks[i] = (row, col) (multiples of
-        SHADING_FACTOR, as are block_px and resolution)."""
+        SHADING_FACTOR, as are block_px and resolution). indices: see directions()."""
         f = SHADING_FACTOR
         origins, size = (blocks, block_px) if blocks is not None else ([(0, 0)], resolution)
         fields = self.fields(noise_a, noise_b, motion)
         # Shading pixels covering each block plus one on each side, as a global 1/f map would have them.
         low = size // f + 2
-        sdirs = self.directions([(r // f - 1, c // f - 1) for r, c in origins], low, resolution // f)
+        sdirs = self.directions([(r // f - 1, c // f - 1) for r, c in origins], low, resolution // f, indices)
         shading_in = self.shading_inputs(fields, sdirs, motion, sun, cover, cirrus_cover)
         out = self.shading(shading_in)  # (B, 10, low * low)
         bg = self.background.mlp(torch.cat([shading_in[:, :5], shading_in[:, 6:10]], dim=1)[..., None])
@@ -261,7 +271,7 @@ class LayerSkyNet(nn.Module):
         base = bg[..., 0] + cirrus_alpha * out[:, 6:9]
         maps = torch.cat([base, out[:, 0:6], bg[..., 0]], dim=1).reshape(-1, 12, low, low)
         maps = F.interpolate(maps, scale_factor=f, mode="bilinear", align_corners=False)[:, :, f:-f, f:-f]
-        dirs = self.directions(origins, size, resolution)  # (1 or B, 3, size * size)
+        dirs = self.directions(origins, size, resolution, indices)  # (1 or B, 3, size * size)
         h, threshold = self.cumulus_height(fields, dirs, motion, math.pi / resolution, cover)
         excess = (h - threshold).reshape(-1, 1, size, size)
         alpha = torch.sigmoid(self.sharpness * excess)
@@ -344,12 +354,12 @@ class SkyDecode(nn.Module):
         # Pixel indices as buffers, not aranges: the exporter stores a buffer as a small initializer,
         # while it would evaluate arange-derived geometry itself and store MBs of per-pixel constants.
         # ONNX Runtime folds the geometry from the initializers when it loads the graph.
-        low = self.resolution // SHADING_FACTOR
-        self.net._export_indices = {self.resolution: self.full_indices, low: self.shading_indices}
-        try:
-            sky, _ = self.net(noise_a, noise_b, motion, sun_dir, cloud_cover, cirrus_cover, self.resolution)
-        finally:
-            self.net._export_indices = {}
+        indices = {
+            self.resolution: self.full_indices,
+            self.resolution // SHADING_FACTOR: self.shading_indices,
+        }
+        args = (noise_a, noise_b, motion, sun_dir, cloud_cover, cirrus_cover, self.resolution)
+        sky, _ = self.net(*args, indices=indices)
         return sky
 
 
