@@ -148,6 +148,11 @@ class LayerSkyNet(nn.Module):
             grid = pixel_dirs(every, every, resolution).reshape(3, resolution + 2, resolution + 2)
             self._direction_maps[resolution] = grid.to(self.kernel.device)
         grid = self._direction_maps[resolution]
+        if any(
+            not (-1 <= r and r + size <= resolution + 1 and -1 <= c and c + size <= resolution + 1)
+            for r, c in origins
+        ):
+            raise ValueError(f"pixel blocks {origins} of {size} px leave the {resolution} px frame")
         blocks = [grid[:, r + 1 : r + 1 + size, c + 1 : c + 1 + size].reshape(3, -1) for r, c in origins]
         return torch.stack(blocks)
 

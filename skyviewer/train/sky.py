@@ -166,8 +166,8 @@ class SkyTask(GanTask):
             small = 256
             state = (self.preview_state[k] for k in ("noise_a", "noise_b", "motion"))
             skies, _ = self.G_ema(*state, sun, cover, self.preview_cirrus, small)
-            crop = max(SHADING_FACTOR, (r // 4) // SHADING_FACTOR * SHADING_FACTOR)
-            row = (r // 2 + int(0.55 * r / 2)) // SHADING_FACTOR * SHADING_FACTOR  # south, ~25 deg up
+            crop = max(SHADING_FACTOR, (r // 8) // SHADING_FACTOR * SHADING_FACTOR)  # 128 px at 1,024
+            row = min(int(0.86 * r), r - crop) // SHADING_FACTOR * SHADING_FACTOR  # south, ~25 deg up
             col = (r // 2 - crop // 2) // SHADING_FACTOR * SHADING_FACTOR
             state = (self.preview_state[k] for k in ("noise_a", "noise_b", "motion"))
             crops, _ = self.G_ema(
