@@ -271,18 +271,30 @@ class LayerSkyNet(nn.Module):
         sdirs = self.directions([(r // f - 1, c // f - 1) for r, c in origins], low, resolution // f, indices)
         shading_in = self.shading_inputs(fields, sdirs, motion, sun, cover, cirrus_cover)
         out = self.shading(shading_in)  # (B, 10, low * low)
-        bg = self.background.mlp(torch.cat([shading_in[:, :5], shading_in[:, 6:10]], dim=1)[..., None])
+        bg = self.background.mlp(torch.cat([shading_in[:, :5], shading_in[:, 6:10]], dim=1)[..., None])[
+            ..., 0
+        ]
         cirrus_alpha = torch.sigmoid(out[:, 9:10] - 2.0)
-        base = bg[..., 0] + cirrus_alpha * out[:, 6:9]
-        maps = torch.cat([base, out[:, 0:6], bg[..., 0]], dim=1).reshape(-1, 12, low, low)
-        maps = F.interpolate(maps, scale_factor=f, mode="bilinear", align_corners=False)[:, :, f:-f, f:-f]
+
+        def upsampled(x: torch.Tensor) -> torch.Tensor:  # (B, 3, low * low) -> (B, 3, size, size)
+            x = F.interpolate(
+                x.reshape(-1, 3, low, low), scale_factor=f, mode="bilinear", align_corners=False
+            )
+            return x[:, :, f:-f, f:-f]
+
+        # Three 3-channel maps at full resolution (not one 9-channel map sliced: a decoder pays per copy).
+        base, lit, thick = (
+            upsampled(bg + cirrus_alpha * out[:, 6:9]),
+            upsampled(out[:, 0:3]),
+            upsampled(out[:, 3:6]),
+        )
         dirs = self.directions(origins, size, resolution, indices)  # (1 or B, 3, size * size)
         h, threshold = self.cumulus_height(fields, dirs, motion, math.pi / resolution, cover)
         excess = (h - threshold).reshape(-1, 1, size, size)
         alpha = torch.sigmoid(self.sharpness * excess)
-        sky = maps[:, 0:3] + alpha * (maps[:, 3:6] + maps[:, 6:9] * torch.tanh(torch.relu(excess)))
+        sky = base + alpha * (lit + thick * torch.tanh(torch.relu(excess)))
         mask = (dirs[:, 1] > 0).float().reshape(-1, 1, size, size)
-        return torch.tanh(sky) * mask + (mask - 1.0), torch.tanh(maps[:, 9:12]) * mask + (mask - 1.0)
+        return torch.tanh(sky) * mask + (mask - 1.0), torch.tanh(upsampled(bg)) * mask + (mask - 1.0)
 
 
 def band_limited_noise(size: int, shortest_texels: float) -> torch.Tensor:
