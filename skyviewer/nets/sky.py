@@ -217,34 +217,38 @@ class LayerSkyNet(nn.Module):
         threshold = self.cover_affine[0] * probit * torch.sqrt(1.0 + gain**2) + self.cover_affine[1]
         return h, threshold
 
-    def shading_inputs(self, fields, dirs, motion, sun, cover, cirrus_cover) -> torch.Tensor:
-        """(B, SHADING_INPUTS, P) at the shading pixels dirs (1 or B, 3, P)."""
+    def shading_inputs(
+        self, fields, dirs, motion, sun, cover, cirrus_cover, pixel_angle: float
+    ) -> torch.Tensor:
+        """(B, SHADING_INPUTS, P) at the shading pixels dirs (1 or B, 3, P) of pixel_angle radians."""
         b, p = sun.shape[0], dirs.shape[-1]
         cos = (dirs * sun[:, :, None]).sum(dim=1, keepdim=True)  # (B, 1, P)
         glow = torch.exp(32.0 * (cos - 1.0))
-        geo = torch.cat(
-            [
-                dirs.expand(b, -1, -1),
-                cos,
-                glow,
-                slant(dirs, CUMULUS.altitude_m)[:, None].expand(b, 1, -1) / 10,
-            ],
-            1,
-        )
+        tilt = slant(dirs, CUMULUS.altitude_m)
+        geo = torch.cat([dirs.expand(b, -1, -1), cos, glow, tilt[:, None].expand(b, 1, -1) / 10], 1)
         cond = torch.cat([sun, cover, cirrus_cover], dim=1)[:, :, None].expand(-1, -1, p)
-        u, v, _ = self.layer_uv(dirs, motion, 0, CUMULUS.cell_m)
-        cumulus = bilinear_periodic(fields[:, :FIELD_CHANNELS], u, v)
+        blurred = periodic_blur(fields)
+
+        def sample(i: int, channels: slice, du=0.0, dv=0.0) -> torch.Tensor:
+            """Layer i's fields at the pixels, blended towards their blur where a pixel's footprint
+            spans cells: near the horizon a shading pixel covers many, and point samples ring."""
+            spec = SPECS[i]
+            u, v, distance = self.layer_uv(dirs, motion, i, spec.cell_m)
+            cells = distance * pixel_angle * slant(dirs, spec.altitude_m) ** 0.75 / spec.cell_m
+            sharp = (1.0 / torch.sqrt(1.0 + cells**2))[:, None]  # (1 or B, 1, P)
+            point = bilinear_periodic(fields[:, channels], u + du, v + dv)
+            smooth = bilinear_periodic(blurred[:, channels], u + du, v + dv)
+            return smooth + sharp * (point - smooth)
+
+        cumulus = sample(0, slice(0, FIELD_CHANNELS))
         # Towards the sun, a cloud thickness away: what shadows this point (dark bases, lit sides).
         heading = torch.stack([sun[:, 0], -sun[:, 2]], dim=1)
         tan_zenith = heading.norm(dim=1, keepdim=True) / sun[:, 1:2].clamp(min=0.05)
         reach = (
             1000.0 * tan_zenith.clamp(0.3, 5.0) * heading / heading.norm(dim=1, keepdim=True).clamp(min=1e-6)
         )
-        toward = bilinear_periodic(
-            fields[:, :1], u + reach[:, :1] / CUMULUS.cell_m, v - reach[:, 1:] / CUMULUS.cell_m
-        )
-        ui, vi, _ = self.layer_uv(dirs, motion, 1, CIRRUS.cell_m)
-        cirrus = bilinear_periodic(fields[:, FIELD_CHANNELS:], ui, vi)
+        toward = sample(0, slice(0, 1), reach[:, :1] / CUMULUS.cell_m, -reach[:, 1:] / CUMULUS.cell_m)
+        cirrus = sample(1, slice(FIELD_CHANNELS, 2 * FIELD_CHANNELS))
         return torch.cat([geo, cond, cumulus, toward, cirrus], dim=1)
 
     def forward(
@@ -269,7 +273,9 @@ class LayerSkyNet(nn.Module):
         # Shading pixels covering each block plus one on each side, as a global 1/f map would have them.
         low = size // f + 2
         sdirs = self.directions([(r // f - 1, c // f - 1) for r, c in origins], low, resolution // f, indices)
-        shading_in = self.shading_inputs(fields, sdirs, motion, sun, cover, cirrus_cover)
+        shading_in = self.shading_inputs(
+            fields, sdirs, motion, sun, cover, cirrus_cover, math.pi * f / resolution
+        )
         out = self.shading(shading_in)  # (B, 10, low * low)
         bg = self.background.mlp(torch.cat([shading_in[:, :5], shading_in[:, 6:10]], dim=1)[..., None])[
             ..., 0
@@ -295,6 +301,13 @@ class LayerSkyNet(nn.Module):
         sky = base + alpha * (lit + thick * torch.tanh(torch.relu(excess)))
         mask = (dirs[:, 1] > 0).float().reshape(-1, 1, size, size)
         return torch.tanh(sky) * mask + (mask - 1.0), torch.tanh(upsampled(bg)) * mask + (mask - 1.0)
+
+
+def periodic_blur(fields: torch.Tensor, cells: int = 5) -> torch.Tensor:
+    """Box mean (B, C, G, G) of the periodic fields over cells x cells: what a pixel spanning that
+    many cells sees of them (the layer's level of detail towards the horizon)."""
+    p = cells // 2
+    return F.avg_pool2d(F.pad(fields, (p, p, p, p), mode="circular"), cells, stride=1)
 
 
 def band_limited_noise(size: int, shortest_texels: float) -> torch.Tensor:

@@ -105,7 +105,9 @@ class OptimConfig:
     step model learned to cover the wrong colours with its drawn clouds."""
     colour_anchor_weight: float = 2.0
     """Start model: L1 weight of a sample's coarse colour layout (4 x 4 cell means) against its
-    background's: the GAN draws clouds over the background instead of tinting it."""
+    background's: the GAN draws clouds over the background instead of tinting it. Sky model: weight
+    of the patches' colour statistics and the skies' 4 x 4 layout against the data's
+    (train/sky.py patch_statistics_l1, cells_l1)."""
     mixed_precision: bool = False
     """bfloat16 autocast for forward passes on CUDA (ignored on CPU); R1 stays in float32."""
 
