@@ -202,20 +202,24 @@ class LayerSkyNet(nn.Module):
         return u, v, distance
 
     def cumulus_height(self, fields, dirs, motion, pixel_angle: float, cover):
-        """Cumulus field plus detail h (B, P) and the coverage threshold (B, P) at full resolution."""
+        """Cumulus field plus detail h (B, P), the coverage threshold (B, P) and the std (1 or B, P) of
+        the field a pixel's footprint averages away, at full resolution."""
         u, v, distance = self.layer_uv(dirs, motion, 0, CUMULUS.cell_m)
         base = bilinear_periodic(fields[:, :1], u, v)[:, 0]  # (B, P)
         scale = CUMULUS.cell_m / (self.detail_period_m / self.detail.shape[-1])
         detail = bilinear_periodic(self.detail.expand(u.shape[0], -1, -1, -1), u * scale, v * scale)[:, 0]
-        # A pixel's footprint on the layer (radially stretched near the horizon) averages the detail away.
+        # A pixel's footprint on the layer (radially stretched near the horizon) averages structure
+        # away: the detail first, the cells of the field near the horizon. What is averaged away
+        # leaves the pixel partly covered, not a point sample of one cloud (no moire rings).
         footprint = distance * pixel_angle * slant(dirs, CUMULUS.altitude_m) ** 0.75
         texel_m = self.detail_period_m / self.detail.shape[-1]
         gain = self.detail_gain / torch.sqrt(1.0 + (footprint / (4.0 * texel_m)) ** 2)  # (1 or B, P)
-        h = base + gain * detail
+        kept = 1.0 / torch.sqrt(1.0 + (footprint / CUMULUS.cell_m) ** 2)
+        h = kept * base + gain * detail
         c = cover.clamp(COVER_LIMIT, 1.0 - COVER_LIMIT)
         probit = torch.log((1.0 - c) / c) / LOGISTIC_PROBIT  # (B, 1)
         threshold = self.cover_affine[0] * probit * torch.sqrt(1.0 + gain**2) + self.cover_affine[1]
-        return h, threshold
+        return h, threshold, torch.sqrt(1.0 - kept**2)
 
     def shading_inputs(
         self, fields, dirs, motion, sun, cover, cirrus_cover, pixel_angle: float
@@ -295,9 +299,14 @@ class LayerSkyNet(nn.Module):
             upsampled(out[:, 3:6]),
         )
         dirs = self.directions(origins, size, resolution, indices)  # (1 or B, 3, size * size)
-        h, threshold = self.cumulus_height(fields, dirs, motion, math.pi / resolution, cover)
+        h, threshold, averaged = self.cumulus_height(fields, dirs, motion, math.pi / resolution, cover)
         excess = (h - threshold).reshape(-1, 1, size, size)
-        alpha = torch.sigmoid(self.sharpness * excess)
+        # The expected opacity over the averaged-away field: E sigmoid(s (x + r n)) ~ sigmoid(s x /
+        # sqrt(1 + pi s^2 r^2 / 8)) (the probit-logistic approximation).
+        soften = torch.rsqrt(1.0 + (math.pi / 8.0) * (self.sharpness * averaged) ** 2).reshape(
+            -1, 1, size, size
+        )
+        alpha = torch.sigmoid(self.sharpness * soften * excess)
         sky = base + alpha * (lit + thick * torch.tanh(torch.relu(excess)))
         mask = (dirs[:, 1] > 0).float().reshape(-1, 1, size, size)
         return torch.tanh(sky) * mask + (mask - 1.0), torch.tanh(upsampled(bg)) * mask + (mask - 1.0)
