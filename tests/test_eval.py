@@ -16,7 +16,7 @@ from skyviewer.data.store import DatasetWriter
 from skyviewer.data.types import SkySequence, empty_meta
 from skyviewer.errors import UserError
 from skyviewer.eval import stats
-from skyviewer.eval.evaluate import HeldOut, nearest_in_conditions
+from skyviewer.eval.evaluate import TARGETS, HeldOut, nearest_in_conditions
 from skyviewer.eval.fid import frechet_distance, gaussian_stats, load_inception
 from skyviewer.eval.sun import SunLocator, angle_deg
 from skyviewer.eval.swd import laplacian_pyramid, pyramid_levels, reconstruct, swd
@@ -201,6 +201,12 @@ def eval_args(dataset, out) -> list[str]:
         "8",
         "--providers",
         "cpu",
+        "--view-frames",
+        "2",
+        "--view-size",
+        "96x54",
+        "--motion-frames",
+        "6",
     ]
 
 
@@ -233,16 +239,18 @@ def test_eval_command_writes_report_and_plots(package_dir, dataset, tmp_path, ca
     sun = report["sun"]["rollout"]
     assert sun["found"] + sun["not_found"] + sun["below_horizon"] == 3 * 12  # every step of 3 chains
     assert report["fid"]["value"] is None and "Inception" in report["fid"]["note"]
-    assert set(report["targets"]) == {
-        "start_swd_vs_floor",
-        "rollout_nonfinite",
-        "final_change_vs_data",
-        "final_swd_vs_floor",
-        "sun_error_start_deg",
-        "sun_error_rollout_deg",
-    }
+    assert set(report["targets"]) == set(TARGETS)
     assert report["targets"]["rollout_nonfinite"]["pass"]
-    for name in ("rollout.png", "swd.png", "samples.png"):
+    views = report["views"]
+    assert views["views"] == 2 * 15 and views["swd"] > 0 and views["floor"] > 0
+    assert views["reference"] == ["dataset frames (32 px)"]  # no SkySim scenario to re-render here
+    assert views["sharpness"]["gradient_ratio"] > 0
+    motion = report["motion"]
+    assert motion["model_sequences"] == 3 and motion["data_sequences"] == 4 and motion["resolution"] == 16
+    assert len(motion["model"]["relative_speed"]) == 5 and motion["model"]["relative_speed"][0] == 1.0
+    assert motion["drift"]["model"]["sequences"] == 0  # the package takes no wind: nothing to meet
+    assert report["targets"]["wind_direction_error_deg"]["value"] is None
+    for name in ("rollout.png", "swd.png", "samples.png", "views.png", "motion.png"):
         image = Image.open(io.BytesIO((tmp_path / "ev" / name).read_bytes()))
         image.load()
         assert image.width > 100 and image.height > 100
