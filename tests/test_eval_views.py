@@ -20,7 +20,8 @@ def test_a_bright_spot_appears_where_the_camera_projects_it_and_the_ground_is_no
     n = 256
     dirs, mask = fisheye_directions(n)
     spot = direction_from_angles(np.radians(60.0), np.radians(10.0))  # 30 deg up, 10 deg east of north
-    frame = (np.where(mask, 100.0, 0.0) + 1e4 * (dirs @ spot > np.cos(np.radians(1.0))))[..., None] * np.ones(3)
+    spot_pixels = dirs @ spot > np.cos(np.radians(1.0))
+    frame = (np.where(mask, 100.0, 0.0) + 1e4 * spot_pixels)[..., None] * np.ones(3)
     viewer = Viewer(SMALL)
     views = viewer.views(frame.astype(np.float32))
     assert views.shape == (4, 3, 72, 128)

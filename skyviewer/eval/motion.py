@@ -8,11 +8,13 @@ data's, any N), brings them to one analysis resolution n (frames.to_resolution) 
 the fisheye's own metric: radial = zenith angle, tangential = zenith angle x azimuth (both degrees,
 as the canonical image lays them out), so figures compare across resolutions.
 
-The cloud signal is the encoded luma with each ring's (zenith angle's) mean removed per frame: the
-clear sky's brightening towards the horizon is not cloud. Figures, per band of BANDS_DEG:
-  speed            mean |displacement| per step of band x azimuth-sector regions between frames k and
-                   k + lag, by coarse-to-fine Lucas-Kanade with one translation per region; also
-                   its radial and tangential parts and the ratio to the 0-30 deg band's speed;
+The cloud signal is the encoded luma less the sky's smooth, static part (cloud_signal): the clear
+sky's brightening towards the horizon and the sun's glow are not cloud. Figures, per band of BANDS_DEG:
+  speed            |displacement| per step of the band's regions (the 0-30 deg disc; azimuth sectors
+                   outside it), each a translation from frame k to k + lag found by coarse-to-fine
+                   Lucas-Kanade and averaged over the sequence's frame pairs before its length is
+                   taken (so noise does not add speed); also its radial and tangential parts and
+                   the ratio to the 0-30 deg band's speed;
   size             autocorrelation length (where it falls to 1/e) of the signal along the radial and
                    the tangential direction;
   correlation      Pearson correlation of the signal between frames k and k + lag, lags 1-8;
@@ -38,7 +40,11 @@ BANDS_DEG = ((0.0, 30.0), (30.0, 50.0), (50.0, 65.0), (65.0, 80.0), (80.0, 90.0)
 CORRELATION_LAGS = tuple(range(1, 9))
 CHANGE_LAGS = (1, 10)
 ONE_OVER_E = math.exp(-1.0)
-RADIAL_PROFILE_DEGREE = 2
+BACKGROUND_DEGREE = 3
+"""The sky's smooth part is fitted per frame by polynomials of the fisheye's x, y up to this degree."""
+WHITENING_FLOOR = 0.1
+"""Phase correlation divides the cross spectrum by its magnitude plus this fraction of the mean
+magnitude: fully whitened, frequencies the clouds barely have gave a small static residue the peak."""
 
 
 @dataclass(frozen=True)
@@ -76,8 +82,6 @@ class Geometry:
     n: int
     inside: np.ndarray
     """(n, n) pixel centre on or inside the horizon circle."""
-    ring: np.ndarray
-    """(n, n) integer radius (pixels) of the pixel centre."""
     band: np.ndarray
     """(n, n) index into BANDS_DEG, -1 outside the horizon."""
     region: np.ndarray
@@ -88,6 +92,8 @@ class Geometry:
     """(regions,) band of each region."""
     edge_source: np.ndarray
     """Flat index, for each pixel outside the horizon, of the inside pixel nearest along its ray."""
+    background: np.ndarray
+    """(inside pixels, 10) basis of the sky's smooth part: polynomials of the image x, y up to degree 3."""
 
     @classmethod
     def of(cls, n: int, sectors: int) -> Geometry:
@@ -105,32 +111,28 @@ class Geometry:
             [[[1.0, 0.0]], np.tile(np.stack([np.cos(centre), np.sin(centre)], 1), (rings, 1))]
         )
         region_band = np.concatenate([[0], np.repeat(np.arange(1, rings + 1), sectors)])
-        ring = np.minimum(r, n / 2 - 0.5).astype(int)
         edge = np.clip((n / 2 - 1) / np.maximum(r, 1e-9), None, 1.0)
         cols = np.clip(np.round(n / 2 - 0.5 + x * edge), 0, n - 1).astype(int)
         rows = np.clip(np.round(n / 2 - 0.5 + y * edge), 0, n - 1).astype(int)
         edge_source = (rows * n + cols)[~inside]
-        return cls(n, inside, ring, band, region, radial, region_band, edge_source)
+        u, v = (x / (n / 2))[inside], (y / (n / 2))[inside]
+        deg = BACKGROUND_DEGREE
+        background = np.stack([u**i * v**j for i in range(deg + 1) for j in range(deg + 1 - i)], axis=1)
+        return cls(n, inside, band, region, radial, region_band, edge_source, background)
 
 
 def cloud_signal(encoded: np.ndarray, g: Geometry) -> np.ndarray:
-    """(T, 3, n, n) encoded frames of one sequence -> (T, n, n) cloud signal: luma minus a smooth
-    radial profile, a quadratic in zenith angle fitted to the ring means of all T frames together (the
-    clear sky's brightening towards the horizon is not cloud and does not move; fitted per frame, the
-    profile would follow the clouds and take part of their motion out). Outside the horizon each
+    """(T, 3, n, n) encoded -> (T, n, n) cloud signal: luma less the sky's smooth part, a per-frame
+    least-squares fit of polynomials of the image x, y up to degree 3 (the brightening towards the
+    horizon and the sun's glow are not cloud; smooth everywhere, the fit takes little of the clouds,
+    where a per-frame radial profile took their motion near the zenith out). Outside the horizon each
     pixel repeats the nearest pixel inside along its ray, so no static edge is left there for the
     blurs and the flow to lock on to."""
     y = luma(encoded).astype(np.float64).reshape(len(encoded), -1)
     inside = g.inside.ravel()
-    rings = g.ring.ravel()[inside]
-    count = np.bincount(rings) * len(y)
-    means = np.bincount(rings, y[:, inside].sum(axis=0)) / np.maximum(count, 1)
-    theta = (np.arange(len(count)) + 0.5) / len(count)
-    weight = np.sqrt(count)
-    basis = np.polynomial.polynomial.polyvander(theta, RADIAL_PROFILE_DEGREE) * weight[:, None]
-    coef = np.linalg.lstsq(basis, means * weight, rcond=None)[0]
+    coef = np.linalg.lstsq(g.background, y[:, inside].T, rcond=None)[0]  # (terms, T)
     out = np.empty_like(y)
-    out[:, inside] = y[:, inside] - np.polynomial.polynomial.polyval(theta, coef)[rings]
+    out[:, inside] = y[:, inside] - (g.background @ coef).T
     out[:, ~inside] = out[:, g.edge_source]
     return out.reshape(len(encoded), g.n, g.n)
 
@@ -278,7 +280,7 @@ def motion_figures(sequences, n: int, settings: MotionSettings = MotionSettings(
     g = Geometry.of(n, settings.sectors)
     levels = [Geometry.of(n >> k, settings.sectors) for k in range(settings.flow_levels) if (n >> k) >= 16]
     bands = len(BANDS_DEG)
-    speeds: list[np.ndarray] = []  # (regions, 2) per frame pair
+    speeds: list[np.ndarray] = []  # (regions, 2) per sequence
     corr = {lag: [] for lag in CORRELATION_LAGS}
     change = {lag: [] for lag in CHANGE_LAGS}
     sizes = None
@@ -286,7 +288,9 @@ def motion_figures(sequences, n: int, settings: MotionSettings = MotionSettings(
         e = encode(to_resolution(seq, n))
         s = cloud_signal(e, g)
         lag = settings.speed_lag
-        speeds += [region_flow(s[k], s[k + lag], levels, settings) / lag for k in range(len(s) - lag)]
+        if len(s) > lag:  # one motion per sequence: the mean over its frame pairs (noise averages out)
+            flows = [region_flow(s[k], s[k + lag], levels, settings) for k in range(len(s) - lag)]
+            speeds.append(np.mean(flows, axis=0) / lag)
         for lag in CORRELATION_LAGS:
             if len(s) > lag:
                 corr[lag].append(
@@ -305,7 +309,7 @@ def motion_figures(sequences, n: int, settings: MotionSettings = MotionSettings(
 def _summarise(g: Geometry, speeds, corr, change, sizes) -> dict:
     bands = len(BANDS_DEG)
     deg = 180.0 / g.n  # degrees per pixel
-    out: dict = {"bands": band_names(), "resolution": g.n, "pairs": len(speeds)}
+    out: dict = {"bands": band_names(), "resolution": g.n, "sequences": len(speeds)}
     if speeds:
         d = np.stack(speeds)  # (K, regions, 2)
         tangent = np.stack([-g.radial[:, 1], g.radial[:, 0]], 1)
@@ -370,13 +374,14 @@ def _gnomonic(n: int, half_fov_deg: float) -> tuple[np.ndarray, np.ndarray, floa
 
 
 def phase_shift(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """(rows, cols) shift s with b(p) ~ a(p - s): phase correlation of the Hann-windowed, mean-removed
-    images, the peak refined by a parabola along each axis."""
+    """(rows, cols) shift s with b(p) ~ a(p - s): phase correlation (whitening floored, WHITENING_FLOOR)
+    of the Hann-windowed, mean-removed images, the peak refined by a parabola along each axis."""
     h, w = a.shape
     window = np.outer(np.hanning(h), np.hanning(w))
     fa, fb = (np.fft.fft2((x - x.mean()) * window) for x in (a, b))
     cross = fb * np.conj(fa)
-    c = np.fft.ifft2(cross / np.maximum(np.abs(cross), 1e-12)).real
+    magnitude = np.abs(cross)
+    c = np.fft.ifft2(cross / (magnitude + WHITENING_FLOOR * magnitude.mean() + 1e-30)).real
     peak = np.unravel_index(int(np.argmax(c)), c.shape)
     shift = []
     for axis, size in enumerate((h, w)):
@@ -396,21 +401,31 @@ def phase_shift(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 def drift_velocity(
     frames: np.ndarray, step_seconds: float, altitude_m: float, settings: MotionSettings = MotionSettings()
 ) -> np.ndarray:
-    """Wind (east, north) m/s of a cloud layer at altitude_m measured from (T, N, N, 3) frames `step_seconds`
-    apart: the median gnomonic shift at each lag up to drift_max_lag, fitted through the origin over
-    the lags whose shift stays within a quarter of the image. NaN if T < 2."""
+    """Wind (east, north) m/s of a cloud layer at altitude_m measured from (T, N, N, 3) frames
+    `step_seconds` apart: the median gnomonic shift over frame pairs at lag 1, refined by a fit
+    through the origin over longer lags (up to drift_max_lag) whose shift stays within a quarter of
+    the image and agrees with lag 1's (a shift too long for the window reads as a wrong, often short,
+    one). NaN if T < 2."""
+    if len(frames) < 2:
+        return np.full(2, math.nan)
     n = min(frames.shape[1], 2 * settings.max_resolution)
     u, v, pixel = _gnomonic(n, settings.drift_half_fov_deg)
-    e = encode(to_resolution(frames, n))
-    images = np.stack([_sample(y, u * n - 0.5, v * n - 0.5) for y in luma(e).astype(np.float64)])
+    signal = cloud_signal(encode(to_resolution(frames, n)), Geometry.of(n, settings.sectors))
+    images = np.stack([_sample(y, u * n - 0.5, v * n - 0.5) for y in signal])
     m = images.shape[1]
-    num, den = np.zeros(2), 0.0
-    for lag in range(1, min(settings.drift_max_lag, len(images) - 1) + 1):
-        shift = np.median([phase_shift(images[k], images[k + lag]) for k in range(len(images) - lag)], axis=0)
-        if np.hypot(*shift) < m / 4:
-            num, den = num + lag * shift, den + lag * lag
-    if den == 0:
-        return np.full(2, math.nan)
+
+    def shift(lag: int) -> np.ndarray:
+        return np.median([phase_shift(images[k], images[k + lag]) for k in range(len(images) - lag)], axis=0)
+
+    first = shift(1)
+    num, den = first.copy(), 1.0
+    for lag in range(2, min(settings.drift_max_lag, len(images) - 1) + 1):
+        expected = lag * first
+        if np.hypot(*expected) >= m / 4:
+            break
+        s = shift(lag)
+        if np.hypot(*(s - expected)) <= 1.0 + 0.25 * np.hypot(*expected):
+            num, den = num + lag * s, den + lag * lag
     rows, cols = num / den
     return np.array([cols, -rows]) * pixel * altitude_m / step_seconds
 
