@@ -243,7 +243,7 @@ def test_eval_command_writes_report_and_plots(package_dir, dataset, tmp_path, ca
     assert report["targets"]["rollout_nonfinite"]["pass"]
     views = report["views"]
     assert views["views"] == 2 * 15 and views["swd"] > 0 and views["floor"] > 0
-    assert views["reference"] == ["dataset frames (32 px)"]  # no SkySim scenario to re-render here
+    assert "half B" in views["reference"]  # no SkySim scenario to re-render: the halves are compared
     assert views["sharpness"]["gradient_ratio"] > 0
     motion = report["motion"]
     assert motion["model_sequences"] == 3 and motion["data_sequences"] == 4 and motion["resolution"] == 16

@@ -1,10 +1,9 @@
 """The eval's display-view and motion sections: what is generated and rendered for them.
 
-Display views (views.py): reference frames are drawn from both held-out halves; the model draws a
-start frame under the conditions of each half-A frame, so the model and the floor compare the same
-mix of skies with half B. Where the dataset records how a sky was made (synth's `scenario` and `seed`
-attributes), the reference frame is SkySim re-rendered at ViewSettings.reference_px, else it is the
-dataset's own frame.
+Display views (views.py): the model draws a start frame under the conditions of held-out frames;
+where the dataset records how a sky was made (synth's `scenario` and `seed` attributes), the
+reference is that sky re-rendered by SkySim at ViewSettings.reference_px and the floor the same sky
+with other clouds (view_section).
 
 Motion (motion.py): each chain's window of consecutive rollout frames (evaluate.generate) against
 the held-out sequences, both at one analysis resolution, daylight only (sun above
@@ -24,6 +23,8 @@ from skyviewer.eval import motion as mo
 from skyviewer.eval.frames import to_resolution
 from skyviewer.eval.views import Viewer, ViewSet, view_figures
 
+OTHER_CLOUDS = 7_919
+"""Added to a sequence's seed for the same sky with other clouds (the floor's reference frames)."""
 MIN_SUN_ELEVATION_DEG = -6.0
 """Motion is measured in skies lit at least as at the end of civil twilight."""
 
@@ -45,42 +46,67 @@ class Reference:
 
     def __init__(self, dataset: SkyDataset, px: int):
         self.dataset, self.px = dataset, px
-        self.sources: set[str] = set()
 
-    def frame(self, seq_id: str, t: int) -> np.ndarray:
-        from skyviewer.data.skysim import SkySim
+    def config(self, seq_id: str):
+        """The sequence's SimConfig at `px`, or None if the dataset does not say how it was made."""
         from skyviewer.data.synth import scenario_config
 
         record = self.dataset.records[seq_id]
         scenario, seed = record.attributes.get("scenario"), record.attributes.get("seed")
+        if seed is None:
+            return None
         try:
-            config = scenario_config(scenario, self.px, record.step_seconds)
-        except (KeyError, TypeError):  # not a synth sequence: its own frames are the reference
-            self.sources.add(f"dataset frames ({self.dataset.resolution} px)")
+            return scenario_config(scenario, self.px, record.step_seconds)
+        except (KeyError, TypeError):  # not a synth sequence
+            return None
+
+    def frame(self, seq_id: str, t: int, other_clouds: bool = False) -> np.ndarray:
+        """Frame t re-rendered at `px` (other_clouds: the same scenario and time under another seed);
+        the dataset's own frame where it cannot be re-rendered."""
+        from skyviewer.data.skysim import SkySim
+
+        config = self.config(seq_id)
+        if config is None:
             return np.asarray(self.dataset.frames(seq_id)[t], np.float32)
-        self.sources.add(f"SkySim re-rendered at {self.px} px")
-        return SkySim(config, int(seed)).frame(t)[0]
+        seed = int(self.dataset.records[seq_id].attributes["seed"]) + (OTHER_CLOUDS if other_clouds else 0)
+        return SkySim(config, seed % 2**32).frame(t)[0]
 
 
 def view_section(model, held, cfg, progress) -> tuple[dict, dict[str, ViewSet]]:
-    """Display-view figures (views.view_figures) and the view sets, for the report's picture."""
+    """Display-view figures (views.view_figures) and the view sets, for the report's picture.
+
+    The model draws a start frame under the conditions of each picked half-A frame. Where every
+    picked sky can be re-rendered, the reference is those skies at reference_px and the floor the
+    same skies (scenario, time) with other clouds: both comparisons then share their conditions,
+    and the floor is the clouds' own variety, not the mix of skies two small halves happen to
+    hold (with 12 skies a half that mix was ~4x the descriptors' sampling noise, and it hid most
+    of a 64 px sky's blur). Otherwise: reference half B, floor half A (as the native SWD)."""
     from skyviewer.eval.evaluate import request_wind
 
     viewer, reference = Viewer(cfg.views), Reference(SkyDataset.open(held.path), cfg.views.reference_px)
-    sets = {k: ViewSet(viewer) for k in ("model", "half_a", "half_b")}
+    sets = {k: ViewSet(viewer) for k in ("model", "reference", "floor")}
     picks_a, picks_b = pick_frames(held, cfg.view_frames, cfg.seed)
+    matched = all(reference.config(held.ids[seq]) is not None for seq, _ in picks_a)
     for i, (seq, t) in enumerate(picks_a):
-        sets["half_a"].add(reference.frame(held.ids[seq], t))
         model.set_conditions(sun_dir=held.sun_dir[seq][t], cloud_cover=held.cloud_cover[seq][t])
         request_wind(model, held.wind[seq][t])
         model.reset(cfg.seed + 1_000_000 + i)
         sets["model"].add(model.frame().astype(np.float32))
-        progress.update(2)
-    for seq, t in picks_b:
-        sets["half_b"].add(reference.frame(held.ids[seq], t))
+        if matched:
+            sets["reference"].add(reference.frame(held.ids[seq], t))
+            sets["floor"].add(reference.frame(held.ids[seq], t, other_clouds=True))
+        else:
+            sets["floor"].add(reference.frame(held.ids[seq], t))
+        progress.update(3 if matched else 2)
+    for seq, t in [] if matched else picks_b:
+        sets["reference"].add(reference.frame(held.ids[seq], t))
         progress.update(1)
-    figures = view_figures(sets["model"], sets["half_a"], sets["half_b"], cfg.swd)
-    figures["reference"] = sorted(reference.sources)
+    figures = view_figures(sets["model"], sets["floor"], sets["reference"], cfg.swd)
+    figures["reference"] = (
+        f"SkySim re-rendered at {reference.px} px under the model's conditions; floor: other clouds"
+        if matched
+        else f"held-out half B at the dataset's {reference.dataset.resolution} px; floor: half A"
+    )
     figures["settings"] = asdict(cfg.views)
     return figures, sets
 

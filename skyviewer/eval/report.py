@@ -143,8 +143,8 @@ def sample_grid(rows: list[list[np.ndarray]]) -> bytes:
 
 def view_grid(view_sets: dict, frames: int = 2) -> bytes:
     """Display views at full resolution: for each of the first `frames` frames, a row of the model's
-    views and a row of half A's reference views (the conditions the model was given), one column
-    per pitch at the first yaw. Each tile is auto-exposed, like samples.png."""
+    views and a row of the reference views (SkySim under the model's conditions, or held-out half B),
+    one column per pitch at the first yaw. Each tile is auto-exposed, like samples.png."""
     from PIL import Image
 
     viewer = view_sets["model"].viewer
@@ -154,7 +154,7 @@ def view_grid(view_sets: dict, frames: int = 2) -> bytes:
     gap = 6
     rows = []
     for f in range(min(frames, view_sets["model"].frames)):
-        rows += [view_sets["model"].views[f], view_sets["half_a"].views[f]]
+        rows += [view_sets["model"].views[f], view_sets["reference"].views[f]]
     canvas = np.full((len(rows) * (h + gap), pitches * (w + gap), 3), 24, np.uint8)
     for i, views in enumerate(rows):
         for j, c in enumerate(columns):

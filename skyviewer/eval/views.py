@@ -8,12 +8,13 @@ horizon circle as the dome keeps it (inner_radius), and is then encoded. Rays be
 not sky: they are -1 and left out of every figure.
 
 Figures, model against reference (docs/eval.md):
-  * view SWD: Laplacian-pyramid SWD (swd.py) of the model's views against views of half B of the
-    reference skies, over the floor: half A's views against half B's, with as many views.
+  * view SWD: Laplacian-pyramid SWD (swd.py) of the model's views against the reference views, over
+    the floor: other reference views (the same skies with other clouds, or the other held-out
+    half) against them, with as many views.
   * sharpness: mean gradient magnitude (per pixel) and high-frequency energy (mean square of the
     finest Laplacian band) of the views' luma, each as a ratio to the reference views'.
-The reference is SkySim re-rendered at a high fisheye resolution (skysim_frame) where the dataset
-records how its skies were made, else the dataset's own frames.
+The reference is SkySim re-rendered at a high fisheye resolution where the dataset records how its
+skies were made, else the dataset's own frames (display.py).
 """
 
 from __future__ import annotations
@@ -143,26 +144,28 @@ def sharpness(views: np.ndarray, sky: np.ndarray) -> dict[str, float]:
     }
 
 
-def view_figures(model: ViewSet, half_a: ViewSet, half_b: ViewSet, settings: SWDSettings) -> dict:
-    """SWD of the model's views against half B's over the floor (half A's against B's, as many
-    views), and sharpness ratios to the reference's (both halves)."""
-    (mv, ms), (av, as_), (bv, bs) = model.arrays(), half_a.arrays(), half_b.arrays()
-    n = min(len(mv), len(av))
+def view_figures(model: ViewSet, floor: ViewSet, reference: ViewSet, settings: SWDSettings) -> dict:
+    """SWD of the model's views against the reference's over the floor (the `floor` set's views
+    against the reference's, as many views), and sharpness ratios to the reference data's (both
+    data sets). display.view_section chooses the sets: SkySim skies under the model's conditions
+    and the same skies with other clouds, or held-out halves A and B."""
+    (mv, ms), (fv, fs), (rv, rs) = model.arrays(), floor.arrays(), reference.arrays()
+    n = min(len(mv), len(fv))
     rng = np.random.default_rng(settings.seed)
-    pick_m, pick_a = rng.permutation(len(mv))[:n], rng.permutation(len(av))[:n]
-    gen = swd(mv[pick_m], bv, settings, (ms[pick_m], bs))
-    floor = swd(av[pick_a], bv, settings, (as_[pick_a], bs))
+    pick_m, pick_f = rng.permutation(len(mv))[:n], rng.permutation(len(fv))[:n]
+    gen = swd(mv[pick_m], rv, settings, (ms[pick_m], rs))
+    noise_levels = swd(fv[pick_f], rv, settings, (fs[pick_f], rs))
     sharp_model = model.sharpness()
-    a, b, frames = half_a.sharpness(), half_b.sharpness(), half_a.frames + half_b.frames
-    sharp_data = {k: (a[k] * half_a.frames + b[k] * half_b.frames) / frames for k in a}
-    value, noise = float(np.mean(gen)), float(np.mean(floor))
+    a, b, frames = floor.sharpness(), reference.sharpness(), floor.frames + reference.frames
+    sharp_data = {k: (a[k] * floor.frames + b[k] * reference.frames) / frames for k in a}
+    value, noise = float(np.mean(gen)), float(np.mean(noise_levels))
     return {
         "views": n,
         "swd": value,
         "floor": noise,
         "ratio": value / noise,
         "levels": gen,
-        "floor_levels": floor,
+        "floor_levels": noise_levels,
         "sharpness": {
             "model": sharp_model,
             "data": sharp_data,
