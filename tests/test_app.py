@@ -1,27 +1,31 @@
 """The viewer for real: offscreen on EGL (Mesa llvmpipe), a glfw window under xvfb-run, the CLI
 without torch. Tiny untrained fixture packages (16 px) keep it fast."""
 
+import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
 import test_package_fixtures as fixtures
 from display import run_windowed
 
+from skyviewer.app import viewer as viewer_module
 from skyviewer.app.viewer import SkyViewer, ViewerConfig
-from skyviewer.cli import main
+from skyviewer.cli import build_parser, main
 from skyviewer.render.context import create_offscreen_context, release_context
 from skyviewer.render.files import read_exr
 from skyviewer.render.targets import OffscreenTarget, read_display
 from skyviewer.runtime import SkyModel
+from skyviewer.runtime.weather import PRESETS
 
-snapshots, package_dir = fixtures.snapshots, fixtures.package_dir
+snapshots, package_dir, layered_dir = fixtures.snapshots, fixtures.package_dir, fixtures.layered_dir
 SIZE = (320, 180)
 START = 1_718_985_600.0  # 2024-06-21 16:00 UTC: the sun is up over Quebec
-HUD_REGION = (slice(0, 90), slice(0, 300))
-SKY_REGION = (slice(110, 180), slice(0, 320))
+HUD_REGION = (slice(0, 125), slice(0, 300))  # four lines and two error lines
+SKY_REGION = (slice(130, 180), slice(0, 320))
 
 
 @pytest.fixture(scope="module")
@@ -123,13 +127,43 @@ def test_keys_change_the_state_as_documented(make_viewer):
     assert viewer.paused and viewer.sky_rate == 120.0
     assert viewer.dome.settings.exposure_stops == pytest.approx(ev + 0.5)
     assert not viewer.auto_exposure and viewer.help_visible and not viewer.hud_visible
-    assert viewer.cloud_cover == pytest.approx(0.2)  # the package default is 0.3
+    shown = viewer.sample.next.conditions["cloud_cover"]
+    assert viewer.weather.pins == {"cloud_cover": pytest.approx(max(shown - 0.1, 0.0), abs=1e-3)}
     assert not viewer.on_key("Q")
     seconds = viewer.sample.sky_seconds
     pump(viewer, frames=10)
     assert viewer.sample.sky_seconds == seconds  # paused
     viewer.on_key("SPACE")
-    pump(viewer, lambda v: v.model.conditions()["cloud_cover"][0] == pytest.approx(0.2))
+    target = viewer.weather.pins["cloud_cover"]  # approached over sky minutes: 600 sky s per wall s
+    pump(viewer, lambda v: abs(v.model.conditions()["cloud_cover"][0] - target) < 0.01, timeout=60)
+
+
+def test_weather_keys_pin_wind_and_presets_that_the_worker_applies(make_viewer, layered_dir):
+    """Format 3: the wind keys, P and W change the conditions the timeline gives the model,
+    approached smoothly; the HUD line names them."""
+    viewer = make_viewer(SkyModel(layered_dir, providers="cpu"), sky_rate=600.0, lookahead=1)
+    pump(viewer, has_sky, timeout=120)
+    shown = viewer.weather_shown()
+    assert set(shown) == {"cloud_cover", "cirrus_cover", "wind_speed", "wind_towards"}
+    assert viewer.weather.label() == "auto" and "weather auto" in viewer.weather.hud_line(shown)
+    for key in ("UP", "UP", "RIGHT"):
+        viewer.on_key(key)
+    speed, towards = round(shown["wind_speed"] + 4.0, 3), round((shown["wind_towards"] + 15.0) % 360, 3)
+    assert viewer.weather.pins == pytest.approx({"wind_speed": speed, "wind_towards": towards})
+    viewer.on_key("P")  # the first preset: clear (the direction stays pinned)
+    assert viewer.weather.label() == "clear"
+    assert viewer.weather.pins == pytest.approx({**PRESETS["clear"], "wind_towards": towards})
+    start = viewer.sample.sky_seconds
+    pump(viewer, lambda v: v.sample.sky_seconds > start + 1800, timeout=240)  # 6 approach times
+    now = viewer.model.conditions()
+    assert float(now["wind_speed"][0]) == pytest.approx(PRESETS["clear"]["wind_speed"], abs=0.05)
+    assert float(now["cloud_cover"][0]) == pytest.approx(0.0, abs=0.01)
+    line = viewer.weather.hud_line(viewer.weather_shown())
+    assert "weather clear" in line and "wind 3.0 m/s" in line and "~" not in line
+    viewer.on_key("W")  # free again
+    assert viewer.weather.pins == {} and viewer.weather.label() == "auto"
+    viewer.on_key("W")  # pinned at what is on screen
+    assert viewer.weather.pins == pytest.approx(viewer.weather_shown()) and viewer.weather.label() == "pinned"
 
 
 def test_reseed_and_time_jump_start_new_skies_and_drop_stale_frames(make_viewer):
@@ -171,12 +205,82 @@ def test_no_display_and_no_egl_says_what_to_install(package_dir, monkeypatch, ca
     assert "no display" in err and "xvfb-run" in err and "apt-get install libegl1" in err
 
 
+def test_a_display_that_does_not_answer_is_named_without_a_raw_glfw_warning(package_dir):
+    number = next(
+        n
+        for n in range(90, 1000)
+        if not any(Path(f"/tmp/{f}").exists() for f in (f".X11-unix/X{n}", f".X{n}-lock"))
+    )
+    env = {k: v for k, v in os.environ.items() if k != "WAYLAND_DISPLAY"} | {"DISPLAY": f":{number}"}
+    view = [sys.executable, "-m", "skyviewer", "view", str(package_dir)]
+    window = subprocess.run(view, env=env, capture_output=True, text=True, timeout=60)
+    assert window.returncode == 2, window.stderr
+    assert f"could not open display :{number} (DISPLAY=:{number}): no X server answered" in window.stderr
+    assert "xvfb-run" in window.stderr and "--offscreen" in window.stderr
+    glfw_only = {**env, "SKYVIEWER_GL_BACKENDS": "glfw"}  # the offscreen fallback's hidden window
+    offscreen = subprocess.run(
+        [*view, "--offscreen"], env=glfw_only, capture_output=True, text=True, timeout=60
+    )
+    assert offscreen.returncode == 2, offscreen.stderr
+    assert f"glfw: could not open display :{number}" in offscreen.stderr
+    for result in (window, offscreen):
+        assert "GLFWError" not in result.stderr and "Warning" not in result.stderr, result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1, result.stderr  # one line, no traceback
+
+
 def test_no_default_package_says_how_to_make_one(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("SKYVIEWER_PACKAGES", str(tmp_path / "none"))
+    monkeypatch.setattr("skyviewer.runtime.package.BUNDLED_DIR", tmp_path / "none")  # an install without it
     assert main(["view", "--offscreen"]) == 2
     err = capsys.readouterr().err
     assert "no default sky package is installed" in err and "skyviewer export" in err
+
+
+def test_viewer_and_recorder_open_on_one_shared_daytime_start(tmp_path):
+    from skyviewer.record import config as record_config
+    from skyviewer.record.commands import config_from_args
+    from skyviewer.runtime.start import DEFAULT_START, start_from_args
+    from skyviewer.sky.solar import solar_position
+
+    assert viewer_module.DEFAULT_START is record_config.DEFAULT_START is DEFAULT_START
+
+    def place_and_start(config):
+        return config.latitude_deg, config.longitude_deg, config.start_unix_time
+
+    parser = build_parser()
+    view_args = parser.parse_args(["view"])
+    record_args = parser.parse_args(["record", "--out", str(tmp_path / "x.mp4")])
+    starts = {
+        "view CLI": (view_args.lat, view_args.lon, start_from_args(view_args)),
+        "ViewerConfig": place_and_start(ViewerConfig()),
+        "record CLI": place_and_start(config_from_args(record_args)),
+        "RecordConfig": place_and_start(record_config.RecordConfig(out=tmp_path / "y.mp4")),
+    }
+    default = (DEFAULT_START.latitude_deg, DEFAULT_START.longitude_deg, DEFAULT_START.unix_time())
+    assert set(starts.values()) == {default}, starts
+    elevation = float(np.atleast_1d(solar_position(*default))[0])
+    assert elevation > 30.0  # a daytime sky, whatever the hour the viewer is opened at
+    assert abs(start_from_args(parser.parse_args(["view", "--now"])) - time.time()) < 60
+
+
+def test_viewer_and_recorder_read_the_shared_sky_options_alike(tmp_path):
+    from skyviewer.record.commands import config_from_args
+    from skyviewer.runtime.options import sky_from_args
+    from skyviewer.runtime.start import start_time
+
+    shared = ["--lat", "-33.9", "--lon", "18.4", "--date", "2024-12-21", "--time", "19:30"]
+    shared += ["--weather", "windy", "--cirrus-cover", "0.6", "--wind-towards", "200"]
+    parser = build_parser()
+    view_args = parser.parse_args(["view", *shared])
+    record_args = parser.parse_args(["record", "--out", str(tmp_path / "x.mp4"), *shared])
+    fields = ("latitude_deg", "longitude_deg", "start_unix_time", "weather")
+    view_sky = sky_from_args(view_args)
+    record_config = config_from_args(record_args)
+    assert view_sky == {name: getattr(record_config, name) for name in fields}
+    assert view_sky["start_unix_time"] == start_time("2024-12-21", "19:30", 18.4)
+    assert view_sky["weather"].pins()["wind_towards"] == 200.0
+    assert view_sky["weather"].preset == "windy" and view_sky["weather"].cirrus_cover == 0.6
 
 
 NO_TORCH = """
@@ -210,6 +314,7 @@ from pathlib import Path
 from skyviewer.app.runners import run_window
 from skyviewer.app.viewer import SkyViewer, ViewerConfig
 from skyviewer.runtime import SkyModel
+from skyviewer.runtime.weather import PRESETS
 
 model = SkyModel(sys.argv[1])
 config = ViewerConfig(start_unix_time=1_718_985_600.0, screenshot_dir=Path(sys.argv[2]))

@@ -1,6 +1,7 @@
 """The Unity/Unreal samples in export/: the generated dome HLSL (real glslangValidator + spirv-cross),
-its freshness against shaders/, its cbuffer against the std140 block dome.py packs, and the tensor
-names / manifest keys the C# and C++ use against what the exporter writes."""
+its freshness against skyviewer/shaders/, its cbuffer against the std140 block dome.py packs, and the tensor
+names, model names, roles and manifest keys the C# and C++ use against what the exporter writes (package
+formats 2 and 3)."""
 
 import ast
 import json
@@ -55,7 +56,7 @@ def test_committed_generated_files_are_current(engine, generated):
     committed = path.read_text(encoding="utf-8")
     recorded = re.search(r"^// sources-sha256: ([0-9a-f]{64})$", committed, re.M)
     assert recorded and recorded[1] == es.sources_hash(), (
-        f"{path.relative_to(ROOT)} was generated from other shaders/: run `skyviewer export-shaders`"
+        f"{path.relative_to(ROOT)} was generated from other shaders: run `skyviewer export-shaders`"
     )
     tools = re.search(r"^// tools: (.*)$", committed, re.M)[1]
     if tools != es.tool_versions():
@@ -209,7 +210,7 @@ def test_generated_headers_name_their_sources():
     for path in es.OUTPUTS.values():
         head = path.read_text().splitlines()[:6]
         assert head[0].startswith("// GENERATED FILE - DO NOT EDIT")
-        assert all(f"shaders/{s}" in head[1] for s in es.STAGES)
+        assert all(f"skyviewer/shaders/{s}" in head[1] for s in es.STAGES)
 
 
 # ------------------------------------------------------------------ tensor names and manifest keys
@@ -226,24 +227,33 @@ def _onnx_contract() -> dict[str, list[str]]:
     return {"start_in": keys[0], "step_in": keys[1], "start_out": outs[0], "step_out": outs[1]}
 
 
-def _package_contract() -> tuple[set[str], set[str]]:
-    """Tensor names with roles and condition names in the package exporter (skyviewer/export/package.py)."""
-    tree = ast.parse((ROOT / "skyviewer" / "export" / "package.py").read_text())
-    values = {
+def _module_values(path: Path) -> dict[str, ast.expr]:
+    """Top-level assignments of a module, read without importing it."""
+    tree = ast.parse(path.read_text())
+    return {
         t.id: node.value
         for node in tree.body
         if isinstance(node, (ast.Assign, ast.AnnAssign))
         for t in ([node.target] if isinstance(node, ast.AnnAssign) else node.targets)
         if isinstance(t, ast.Name)
     }
-    roles = {k.value for k in values["ROLES"].keys}
-    conditions = {
-        v.value
-        for d in values["CONDITIONS"].elts
-        for k, v in zip(d.keys, d.values, strict=True)
-        if k.value == "name"
+
+
+def _condition_names(conditions: ast.List) -> set[str]:
+    return {
+        v.value for d in conditions.elts for k, v in zip(d.keys, d.values, strict=True) if k.value == "name"
     }
-    return roles, conditions
+
+
+def _package_contract() -> tuple[set[str], set[str]]:
+    """Tensor names with roles and condition names in the package exporter (skyviewer/export/package.py)."""
+    values = _module_values(ROOT / "skyviewer" / "export" / "package.py")
+    return {k.value for k in values["ROLES"].keys}, _condition_names(values["CONDITIONS"])
+
+
+def _layered_conditions() -> set[str]:
+    """The conditions format 3 adds (skyviewer/export/layered.py EXTRA_CONDITIONS)."""
+    return _condition_names(_module_values(ROOT / "skyviewer" / "export" / "layered.py")["EXTRA_CONDITIONS"])
 
 
 def _cs_array(text: str, name: str) -> list[str]:
@@ -267,7 +277,57 @@ def test_samples_use_the_exported_tensor_names(sample):
     assert set(onnx["start_in"] + onnx["start_out"] + onnx["step_in"] + onnx["step_out"]) <= roles
     source = text if sample == "unity" else CPP_SOURCE.read_text()
     used_conditions = set(re.findall(r'Condition\w+ = (?:TEXT\()?"(\w+)"', source))
-    assert used_conditions == {"sun_dir", "cloud_cover"} and used_conditions <= conditions
+    assert used_conditions == conditions | _layered_conditions()
+
+
+def _sample_texts(sample: str) -> tuple[str, str]:
+    """(where the contract lists are, where the loop is) of a sample."""
+    if sample == "unity":
+        return CS_SKY.read_text(), CS_SKY.read_text()
+    return CPP_HEADER.read_text(), CPP_SOURCE.read_text()
+
+
+@pytest.mark.parametrize("sample", ["unity", "unreal"])
+def test_samples_use_the_format_3_tensor_names(sample):
+    """The format-3 lists equal the graphs export/layered.py builds (a tiny net: the names do not
+    depend on its size), and every one of those tensors has a role the package contract knows."""
+    from skyviewer.export import layered
+    from skyviewer.nets.sky import LayerSkyNet
+
+    net = LayerSkyNet(grid=4, kernel_px=3, detail_px=8, detail_period_m=640.0).eval()
+    graphs = {g.name: g for g in layered.graphs(net, 20.0, {"decode": 16})}
+    lists, _ = _sample_texts(sample)
+    read = _cs_array if sample == "unity" else _cpp_array
+    for kind, prefix in (("start", "LayeredStart"), ("step", "LayeredStep"), ("decode", "Decode")):
+        assert read(lists, f"{prefix}Inputs") == list(graphs[kind].inputs), kind
+        assert read(lists, f"{prefix}Outputs") == graphs[kind].outputs, kind
+        assert set(graphs[kind].inputs) | set(graphs[kind].outputs) <= set(layered.ROLES)
+
+
+@pytest.mark.parametrize("sample", ["unity", "unreal"])
+def test_samples_drive_format_3_by_the_manifest(sample):
+    """Both formats accepted; the models named as the schema names them (decode_N by the pattern the
+    loader reads N from); every role and both condition times handled; wind and cirrus settable."""
+    from skyviewer.runtime.package import decode_resolution
+
+    _, schema = _schema_keys()
+    _, loop = _sample_texts(sample)
+    versions = re.search(r"PackageFormatVersions(?:\[\])?\s*=\s*\{([\d,\s]+)\}", loop)[1]
+    assert [int(v) for v in versions.split(",")] == schema["properties"]["format_version"]["enum"]
+    models = schema["properties"]["models"]
+    names = dict(re.findall(r'\bModel(Start|Step|Decode) = (?:TEXT\()?"(\w+)"', loop))
+    assert [names["Start"], names["Step"]] == models["required"]
+    (pattern,) = models["patternProperties"]
+    prefix = re.search(r'\bDecoderPrefix = (?:TEXT\()?"(\w+)"', loop)[1]
+    assert re.fullmatch(pattern, names["Decode"]) and re.fullmatch(pattern, f"{prefix}2048")
+    assert decode_resolution({"projection": {"resolution_px": 1024}}, f"{prefix}2048") == 2048
+    roles = set(re.findall(r'role == (?:TEXT\()?"(\w+)"', loop, re.I))
+    assert roles == set(schema["$defs"]["tensor"]["properties"]["role"]["enum"])
+    assert set(re.findall(r'\bat == (?:TEXT\()?"(\w+)"', loop, re.I)) == {"current", "next"}
+    for condition in ("CirrusCover", "WindSpeed", "WindTowards"):
+        setting = condition[0].lower() + condition[1:] if sample == "unity" else condition
+        setting += "Deg" if condition == "WindTowards" else ""
+        assert re.search(rf"SetScalar\(\w+, Condition{condition}, {setting}\)", loop), condition
 
 
 def _schema_keys() -> tuple[set[str], dict]:
@@ -312,6 +372,8 @@ def test_samples_read_only_keys_the_manifest_has():
         "role",
         "at",
         "shape",
+        "range",
+        "file",
     }
     assert needed <= cs_keys and needed <= cpp_keys
     # the enum values the samples compare with
@@ -324,3 +386,89 @@ def test_samples_read_only_keys_the_manifest_has():
         for at in re.findall(r'At == (?:TEXT\()?"(\w+)"', text, re.I):
             assert at in tensor["at"]["enum"]
         assert '"skyviewer-sky-package"' in text
+
+
+# ------------------------------------------------------------------ Unreal module dependencies
+
+UNREAL_MODULE = UNREAL / "Source" / "SkyviewerSky"
+# The module (UE 5.4 Engine/Source/Runtime/<Module>/Public) of every engine header the plugin
+# includes; a new include needs its entry here, so its module is checked against Build.cs.
+HEADER_MODULES = {
+    "CoreMinimal.h": "Core",
+    "Async/Async.h": "Core",
+    "Async/Future.h": "Core",
+    "Misc/FileHelper.h": "Core",
+    "Misc/Paths.h": "Core",
+    "Math/Float16Color.h": "Core",
+    "Templates/Function.h": "Core",
+    "Modules/ModuleManager.h": "Core",
+    "Components/ActorComponent.h": "Engine",
+    "Components/DirectionalLightComponent.h": "Engine",
+    "Components/StaticMeshComponent.h": "Engine",
+    "Engine/Texture2D.h": "Engine",
+    "GameFramework/Actor.h": "Engine",
+    "Materials/MaterialInstanceDynamic.h": "Engine",
+    "NNE.h": "NNE",
+    "NNEModelData.h": "NNE",
+    "NNERuntimeCPU.h": "NNE",
+    "NNERuntimeGPU.h": "NNE",
+    "NNETypes.h": "NNE",
+    "Dom/JsonObject.h": "Json",
+    "Serialization/JsonReader.h": "Json",
+    "Serialization/JsonSerializer.h": "Json",
+    "Interfaces/IPluginManager.h": "Projects",
+    "ShaderCore.h": "RenderCore",
+}
+
+
+def _build_cs_dependencies(kind: str) -> set[str]:
+    """Module names in SkyviewerSky.Build.cs's {kind}DependencyModuleNames.AddRange(...)."""
+    text = re.sub(r"//.*", "", (UNREAL_MODULE / "SkyviewerSky.Build.cs").read_text())
+    lists = re.findall(rf"{kind}DependencyModuleNames\.AddRange\((.*?)\);", text, re.S)
+    assert lists, f"no {kind}DependencyModuleNames in SkyviewerSky.Build.cs"
+    return {name for block in lists for name in re.findall(r'"(\w+)"', block)}
+
+
+def _included_modules(path: Path) -> dict[str, str]:
+    """{include: module} of a source file; the module's own headers (and UHT's) map to SkyviewerSky."""
+    own = {p.name for p in (UNREAL_MODULE / "Public").glob("*.h")}
+    modules = {}
+    for include in re.findall(r'^\s*#\s*include\s+"([^"]+)"', path.read_text(), re.M):
+        if include in own or include.endswith(".generated.h"):
+            modules[include] = "SkyviewerSky"
+        else:
+            assert include in HEADER_MODULES, f"{path.name} includes {include}: add it to HEADER_MODULES"
+            modules[include] = HEADER_MODULES[include]
+    return modules
+
+
+def test_unreal_public_headers_include_only_public_dependencies():
+    """A module that uses SkyviewerSky sees only its public dependencies' include paths, so a public
+    header that includes a private dependency's header (NNE's) breaks every module including it."""
+    public, private = _build_cs_dependencies("Public"), _build_cs_dependencies("Private")
+    for header in sorted((UNREAL_MODULE / "Public").glob("*.h")):
+        for include, module in _included_modules(header).items():
+            assert module in public | {"SkyviewerSky"}, (
+                f"public {header.name} includes {include} of module {module}, which Build.cs does not list"
+                " as public: forward-declare its types and include it in the .cpp, or make it public"
+            )
+    for source in sorted((UNREAL_MODULE / "Private").glob("*.cpp")):
+        for include, module in _included_modules(source).items():
+            assert module in public | private | {"SkyviewerSky"}, (
+                f"{source.name} includes {include} of module {module}, not a dependency in Build.cs"
+            )
+
+
+def _cs_fields(text: str) -> list[str]:
+    """Names of the class-level fields (m_...) a C# file declares, in order, repeats included."""
+    declarations = re.findall(
+        r"^ {8}(?:readonly )?[\w<>\[\]][\w<>\[\], .]*? (m_\w+(?:, m_\w+)*)(?: = .*)?;", text, re.M
+    )
+    return [name for d in declarations for name in d.split(", ")]
+
+
+def test_unity_fields_are_declared_once():
+    """No compiler here: at least a field declared twice (a worker and a material both m_Decode) fails."""
+    fields = _cs_fields(CS_SKY.read_text())
+    assert {"m_Start", "m_Step", "m_Decoder", "m_Decode", "m_Frame"} <= set(fields)
+    assert len(fields) == len(set(fields)), sorted(f for f in fields if fields.count(f) > 1)

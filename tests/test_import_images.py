@@ -7,6 +7,8 @@ exactly the decoded linear radiance of that colour.
 from __future__ import annotations
 
 import json
+import struct
+import zlib
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -221,6 +223,59 @@ def test_bad_files_are_skipped_with_reasons(tmp_path):
     assert len(seq.frames) == 9  # the good ones, all still there
 
 
+def test_sequence_size_is_the_one_most_frames_have(tmp_path):
+    """An odd-sized FIRST frame costs only itself; the report says which size was chosen and why."""
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    Image.fromarray(flat((1, 2, 3), size=2 * S)).save(folder / "20240501_120000.png")
+    for minute in range(1, 5):
+        Image.fromarray(flat((9, 9, 9))).save(folder / f"20240501_12{minute:02d}00.png")
+    (seq,), report = import_folder(folder)
+    assert len(seq.frames) == 4 and seq.attributes["first"].endswith("20240501_120100.png")
+    (skip,) = report.skipped
+    assert (Path(skip.path).name, skip.code) == ("20240501_120000.png", "size_mismatch")
+    assert skip.reason == "48x48 differs from its sequence's 24x24 (the size of 4 of its 5 frames)"
+    (note,) = report.notes
+    assert "frames of 2 sizes (48x48: 1, 24x24: 4): the sequence is 24x24" in note.message
+
+    # A tie goes to the size seen first, and says so.
+    for clock in ("120030", "120130", "120230"):  # 4 frames of 48x48, the first seen, and 4 of 24x24
+        Image.fromarray(flat((1, 2, 3), size=2 * S)).save(folder / f"20240501_{clock}.png")
+    (seq,), report = import_folder(folder)
+    assert len(seq.frames) == 4 and seq.attributes["first"].endswith("20240501_120000.png")
+    assert {Path(s.path).name for s in report.skipped} == {f"20240501_12{m:02d}00.png" for m in range(1, 5)}
+    assert "a tie goes to the first seen" in report.notes[0].message
+
+
+def write_bomb_png(path: Path, width: int, height: int) -> None:
+    """A real PNG whose IHDR declares width x height RGB pixels but holds almost no data."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)  # 8-bit RGB, no interlace
+    chunks = chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(bytes(64))) + chunk(b"IEND", b"")
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunks)
+
+
+def test_decompression_bombs_are_skipped_not_fatal(tmp_path, capsys):
+    """Pillow raises past 2x MAX_IMAGE_PIXELS and only warns (then allocates) past 1x: both are
+    skipped, whether the time comes from the name (decode) or has to come from EXIF (timestamps)."""
+    good_folder(tmp_path / "imgs")
+    write_bomb_png(tmp_path / "imgs" / "bomb_20240501_120100.png", 20_000, 20_000)  # 400 Mpx: error
+    write_bomb_png(tmp_path / "imgs" / "bomb.png", 10_000, 10_000)  # 100 Mpx: Pillow only warns
+    out = tmp_path / "ds"
+    assert main(["dataset", "import", str(tmp_path / "imgs"), "--out", str(out), "--resolution", str(N)]) == 0
+    assert SkyDataset.open(out).num_frames == 9
+    report = json.loads((tmp_path / "ds.import-report.json").read_text())
+    skipped = {Path(s["path"]).name: s for s in report["skipped"]}
+    assert set(skipped) == {"bomb_20240501_120100.png", "bomb.png"}
+    for s in skipped.values():
+        assert s["code"] == "unreadable" and "decompression bomb" in s["reason"]
+    assert "400000000 pixels" in skipped["bomb_20240501_120100.png"]["reason"]
+    assert "decompression bomb" in capsys.readouterr().out
+
+
 def test_cli_imports_a_folder_into_a_dataset(tmp_path, capsys):
     good_folder(tmp_path / "imgs")
     Image.fromarray(flat((1, 2, 3))).save(tmp_path / "imgs" / "notime.png")
@@ -233,6 +288,23 @@ def test_cli_imports_a_folder_into_a_dataset(tmp_path, capsys):
     report = json.loads((tmp_path / "ds.import-report.json").read_text())
     assert report["counts"]["skipped"] == {"no_timestamp": 1}
     assert "skip " in capsys.readouterr().out
+
+
+def test_an_import_of_nothing_leaves_nothing_to_resume(tmp_path, capsys):
+    """Only a real interruption leaves OUT.partial: a finished run with nothing importable says
+    so and cleans up, so the next plain import into OUT needs no --resume or --overwrite."""
+    (tmp_path / "bad").mkdir()
+    Image.fromarray(flat((1, 2, 3))).save(tmp_path / "bad" / "notime.png")
+    out = tmp_path / "ds"
+    assert main(["dataset", "import", str(tmp_path / "bad"), "--out", str(out)]) == 2
+    assert not out.exists() and not (tmp_path / "ds.partial").exists()
+    assert "nothing was importable, no dataset written (1 input(s) skipped" in capsys.readouterr().err
+    good_folder(tmp_path / "imgs")
+    assert main(["dataset", "import", str(tmp_path / "imgs"), "--out", str(out), "--resolution", str(N)]) == 0
+    # --overwrite with nothing importable keeps the dataset that is there
+    args = ["dataset", "import", str(tmp_path / "bad"), "--out", str(out), "--overwrite"]
+    assert main(args) == 2
+    assert SkyDataset.open(out).num_frames == 9 and not (tmp_path / "ds.partial").exists()
 
 
 def test_cli_user_errors_name_the_problem(tmp_path, capsys):

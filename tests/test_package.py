@@ -6,13 +6,13 @@ import hashlib
 import json
 import shutil
 import zipfile
-from pathlib import Path
 
 import onnx
 import pytest
 import test_package_fixtures as fixtures
 
 from skyviewer.cli import main
+from skyviewer.models import BUNDLED_DIR, DEFAULT_PACKAGE
 from skyviewer.runtime.package import Limits, PackageError, load_package
 
 snapshots, package_dir = fixtures.snapshots, fixtures.package_dir
@@ -187,6 +187,18 @@ def test_zip_entry_over_its_limit_and_not_a_zip(tmp_path):
         load_package(tmp_path / "fake.zip")
 
 
+@pytest.mark.parametrize("name", ["../x", "/etc/x", "C:\\x", "models/../../x", "..\\x"])
+def test_zip_entry_that_leaves_the_package_is_flagged(tmp_path, package_dir, capsys, name):
+    """A valid package zip plus one entry whose name would unpack outside it (zip slip): the
+    entry is never read, but the package is not valid, and validate names the entry."""
+    path = shutil.copy(package_dir.parent / "tiny.zip", tmp_path / "slip.zip")
+    with zipfile.ZipFile(path, "a") as z:
+        z.writestr(name, b"outside")
+    assert main(["validate", str(path)]) != 0
+    err = capsys.readouterr().err
+    assert f"entry {name!r} names a path outside the package" in err and str(path) in err
+
+
 def test_packages_are_found_by_name(tmp_path, package_dir, monkeypatch):
     monkeypatch.setenv("SKYVIEWER_PACKAGES", str(package_dir.parent))
     monkeypatch.chdir(tmp_path)  # no ./models here
@@ -195,9 +207,15 @@ def test_packages_are_found_by_name(tmp_path, package_dir, monkeypatch):
         load_package("nonexistent")
 
 
-def test_bundled_default_sky_is_a_valid_package(capsys):
-    """models/default, the sky `skyviewer view` opens with no arguments: schema, hashes, shapes,
-    op set and one start + step in ONNX Runtime, as `skyviewer validate` checks any package."""
-    default = Path(__file__).resolve().parents[1] / "models" / "default"
-    assert main(["validate", str(default)]) == 0, capsys.readouterr().err
-    assert load_package(default).manifest["name"] == "default"
+def test_bundled_default_sky_is_a_valid_package(capsys, tmp_path, monkeypatch):
+    """The sky `skyviewer view` opens with no arguments, found by name from a folder with no
+    ./models: schema, hashes, shapes, op set and one start + step in ONNX Runtime, as
+    `skyviewer validate` checks any package; `list` marks it bundled."""
+    monkeypatch.setenv("SKYVIEWER_PACKAGES", str(tmp_path / "none"))
+    monkeypatch.chdir(tmp_path)
+    assert main(["validate", DEFAULT_PACKAGE]) == 0, capsys.readouterr().err
+    assert load_package(DEFAULT_PACKAGE).source == BUNDLED_DIR / DEFAULT_PACKAGE
+    assert load_package(DEFAULT_PACKAGE).manifest["name"] == "default"
+    capsys.readouterr()
+    assert main(["list"]) == 0
+    assert f"bundled ({BUNDLED_DIR / DEFAULT_PACKAGE})" in capsys.readouterr().out

@@ -49,3 +49,27 @@ def package_dir(tmp_path_factory, snapshots) -> Path:
     torch.set_num_threads(1)
     export_package(snapshots, out, INFO, fp16=True, make_zip=True)
     return out
+
+
+@pytest.fixture(scope="session")
+def layered_dir(tmp_path_factory) -> Path:
+    """A format-3 package (LayerSky, smoke preset, untrained) with every weather condition:
+    cloud_cover, cirrus_cover, wind_speed, wind_towards, its decoders at 64 and 128 px (the same
+    graphs as 1,024 and 2,048, sized for tests). Read-only for tests."""
+    from skyviewer.train.sky import build_generator as build_sky
+
+    root = tmp_path_factory.mktemp("layered")
+    cfg = preset("sky", "smoke")
+    torch.manual_seed(0)
+    snapshot = save_snapshot(root, cfg, 1, build_sky(cfg).state_dict())
+    info = PackageInfo(
+        name="layered",
+        licence="CC0-1.0",
+        step_seconds=20.0,
+        training_data="none (test)",
+        decoder_px=(64, 128),
+    )
+    out = root / "layered"
+    torch.set_num_threads(1)
+    export_package([snapshot], out, info)
+    return out

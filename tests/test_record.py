@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import av
@@ -18,8 +19,9 @@ import test_package_fixtures as fixtures
 from PIL import Image
 from test_render import SUN_DIR, quadrant_sky, sky_from, sky_with_sun
 
-from skyviewer.cli import main
+from skyviewer.cli import build_parser, main
 from skyviewer.errors import UserError
+from skyviewer.record.commands import config_from_args
 from skyviewer.record.config import RecordConfig
 from skyviewer.record.recorder import record
 from skyviewer.record.spherical import read_spherical
@@ -33,9 +35,10 @@ from skyviewer.render.targets import OffscreenTarget
 from skyviewer.runtime.model import SkyModel
 from skyviewer.runtime.sun import SunClock
 from skyviewer.runtime.timeline import SkyTimeline
+from skyviewer.runtime.weather import PRESETS, Weather, WeatherSetting
 from skyviewer.sky.projection import cube_face_directions
 
-snapshots, package_dir = fixtures.snapshots, fixtures.package_dir
+snapshots, package_dir, layered_dir = fixtures.snapshots, fixtures.package_dir, fixtures.layered_dir
 
 
 @pytest.fixture(scope="module")
@@ -129,6 +132,30 @@ def test_same_seed_same_frames_other_seed_differs(tmp_path, model):
     assert not np.array_equal(runs[0], runs[2])
 
 
+def test_same_frames_under_cpu_load_whatever_the_heap_holds(tmp_path, package_dir):
+    """Three recordings in fresh processes while busy loops load every core, each with glibc
+    filling its heap with a different byte (MALLOC_PERTURB_): the heap garbage that load and
+    thread timing vary. x264's AVX-512 macroblock-tree kernels read such garbage at widths that
+    are not a multiple of 128 px (96 here), which made the frames differ by up to 16/255."""
+    busy = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(os.cpu_count() or 1)]
+    try:
+        outs = []
+        for i, perturb in enumerate(("", "77", "200")):
+            out = tmp_path / f"run{i}.mp4"
+            command = [sys.executable, "-m", "skyviewer", "record", str(package_dir), "--out", str(out),
+                       "--size", "96x48", "--frames", "6", "--fps", "10", "--seed", "3",
+                       "--providers", "cpu", "--quiet"]  # fmt: skip
+            env = {**os.environ, "MALLOC_PERTURB_": perturb}
+            subprocess.run(command, env=env, check=True, capture_output=True, timeout=120)
+            outs.append(out)
+    finally:
+        for proc in busy:
+            proc.kill()
+            proc.wait()
+    first, *others = (decode(out)[1].astype(int) for out in outs)
+    assert [int(np.abs(first - other).max()) for other in others] == [0, 0]
+
+
 def test_equirect_has_no_seam_at_the_wrap_and_carries_360_metadata(tmp_path, model):
     kw = dict(view="equirect", size=(128, 64), frames=3)
     png = record(config(tmp_path, name="pano", format="png", **kw), model).path
@@ -167,9 +194,8 @@ def test_exr_round_trips_the_renderers_linear_radiance(tmp_path, model, ctx):
     cfg = config(tmp_path, name="hdr", format="exr", frames=1)
     exr = read_exr(record(cfg, model).path / "frame_000000.exr")
     # The same sky rendered directly: radiance does not depend on exposure.
-    timeline = SkyTimeline(
-        model, SunClock(cfg.latitude_deg, cfg.longitude_deg, cfg.start_unix_time), cfg.seed
-    )
+    clock = SunClock(cfg.latitude_deg, cfg.longitude_deg, cfg.start_unix_time)
+    timeline = SkyTimeline(model, clock, cfg.seed, Weather.for_model(model, cfg.seed))  # auto weather
     sample = timeline.at(0.0)
     dome, target = DomeRenderer(ctx, model.resolution), OffscreenTarget(ctx, cfg.size)
     dome.push_frame(sample.previous.radiance)
@@ -180,6 +206,39 @@ def test_exr_round_trips_the_renderers_linear_radiance(tmp_path, model, ctx):
     expected = target.read_radiance()
     assert exr.dtype == np.float32 and exr.shape == (48, 96, 3)
     assert np.array_equal(exr, expected) and exr.max() > 0
+
+
+def test_weather_flags_reach_the_model(tmp_path, layered_dir):
+    """Format 3: --weather and the pins set the conditions of every frame; the wind acts from the
+    first step (the start sky does not depend on it)."""
+    argv = [
+        "record",
+        str(layered_dir),
+        "--out",
+        str(tmp_path / "w"),
+        "--format",
+        "png",
+        "--weather",
+        "cloudy",
+    ]
+    argv += ["--wind-speed", "15", "--wind-towards", "200", "--cirrus-cover", "0.7"]
+    cfg = config_from_args(build_parser().parse_args(argv))
+    assert cfg.weather == WeatherSetting("cloudy", None, 0.7, 15.0, 200.0)
+    cfg = replace(cfg, size=(64, 32), frames=2, sky_seconds_per_frame=20.0, pitch_deg=60.0)
+    model = SkyModel(layered_dir, providers="cpu")
+    windy = record(cfg, model).path
+    expected = {**PRESETS["cloudy"], "cirrus_cover": 0.7, "wind_speed": 15.0, "wind_towards": 200.0}
+    assert {k: float(v[0]) for k, v in model.conditions().items() if k != "sun_dir"} == pytest.approx(
+        expected
+    )
+    calm = record(
+        replace(cfg, out=tmp_path / "calm", weather=replace(cfg.weather, wind_speed=0.0)), model
+    ).path
+    frames = [
+        [np.asarray(Image.open(p / f"frame_00000{i}.png"), int) for i in range(2)] for p in (windy, calm)
+    ]
+    assert np.array_equal(frames[0][0], frames[1][0])  # the same start sky
+    assert np.abs(frames[0][1] - frames[1][1]).mean() > 0.5  # the wind moved the clouds
 
 
 # ----------------------------------------------------------------------------- interruption

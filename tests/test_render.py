@@ -14,7 +14,7 @@ from skyviewer.render import context as render_context
 from skyviewer.render.camera import Camera
 from skyviewer.render.context import create_offscreen_context, release_context
 from skyviewer.render.dome import DomeParams, DomeRenderer, DomeSettings, DomeView, block_layout
-from skyviewer.render.exposure import AutoExposure
+from skyviewer.render.exposure import AutoExposure, AutoExposureConfig, key_nits_at
 from skyviewer.render.reference import render_dome
 from skyviewer.render.targets import OffscreenTarget
 from skyviewer.sky.projection import (
@@ -248,6 +248,36 @@ def test_auto_exposure_key_matches_numpy_and_adapts_over_time(renderer):
     down_auto = AutoExposure()
     down_auto.update(2000.0, 0.0)
     assert 2000.0 / down_auto.update(1000.0, 0.1) < up / 1000.0  # darkening adapts more slowly
+
+
+def test_auto_exposure_is_bounded_so_night_stays_dark_and_manual_exposure_is_free(ctx, renderer, target):
+    day = sky_from(smooth_sky).astype(np.float32)
+    day_key = auto_key_nits(day, fisheye_mask(N))
+    camera, config = Camera(180, 20, 70), AutoExposureConfig()
+    floor = key_nits_at(config.min_ev100)
+    shown = {}
+    for name, key in (("night", 0.004), ("twilight", floor / 2)):
+        for _ in range(2):  # both of the dome's frames
+            renderer.push_frame(to_storage(day * (key / day_key)))
+        measured = renderer.scene_key_nits(0.0)
+        assert measured == pytest.approx(key, rel=1e-2)
+        bounded = AutoExposure().update(measured, 0.0)
+        assert bounded == pytest.approx(floor)  # auto-exposure stops at EV100 min_ev100
+        shown[name] = draw(renderer, target, camera, key=bounded)[0]
+        unbounded = AutoExposure(replace(config, min_ev100=-30.0)).update(measured, 0.0)
+        shown[f"{name}, unbounded"] = draw(renderer, target, camera, key=unbounded)[0]
+    brighter = DomeRenderer(ctx, N, replace(NO_DITHER, exposure_stops=NO_DITHER.exposure_stops + 9))
+    try:
+        brighter.push_frame(to_storage(day * (0.004 / day_key)))
+        shown["night, +9 EV by hand"] = draw(brighter, target, camera, key=floor)[0]
+    finally:
+        brighter.release()
+    mean = {name: float(image.mean()) for name, image in shown.items()}
+    assert shown["night"].max() <= 2, mean  # black, 9 stops under the floor
+    assert mean["night, unbounded"] > 100, mean  # what an unbounded meter makes of it: grey day
+    assert 10 < mean["twilight"] < mean["twilight, unbounded"] - 20, mean  # dimmer, not gone
+    assert mean["night, +9 EV by hand"] > 50, mean  # compensation is not clamped
+    assert AutoExposure().update(day_key, 0.0) == pytest.approx(day_key)  # daylight is untouched
 
 
 def test_dither_is_at_most_one_lsb_and_changes_per_frame(ctx, renderer, target):

@@ -43,16 +43,19 @@ def test_conditions_are_checked_and_sun_normalised(package_dir):
         SkyModel(package_dir).step()
 
 
-def test_fp16_variant_runs_close_to_fp32(package_dir):
-    frames = []
-    for precision in ("fp32", "fp16"):
-        sky = SkyModel(package_dir, precision=precision)
-        sky.reset(1)
-        frames.append(sky.step_encoded().numpy())
-    # The warp copies whole pixels: where a flow lies a hair from a pixel boundary, fp16 may round
-    # it to the neighbour. Those few pixels aside, the two precisions agree.
-    off = np.abs(frames[0] - frames[1]) > 2e-2
-    assert off.mean() < 0.02, f"{off.mean():.1%} of the values differ by more than 2e-2"
+def test_fp16_variant_stays_close_to_fp32_when_driven_by_its_own_state(package_dir):
+    """The fp16 variant carries its recurrent state in fp32 (export/package.py to_fp16), so its
+    frames stay within fp16's rounding of fp32's step after step. (With the state in fp16 too,
+    the motion's sub-pixel phase rounded to another whole-pixel shift within 50 steps and the
+    frames were 0.2 apart from then on.)"""
+    for seed in (0, 1):
+        frames = []
+        for precision in ("fp32", "fp16"):
+            sky = SkyModel(package_dir, providers="cpu", precision=precision)
+            sky.reset(seed)  # the same seed: the same start, noise and wind draws
+            frames.append(np.stack([sky.step_encoded().numpy().copy() for _ in range(50)]))
+        worst = np.abs(frames[0] - frames[1]).max(axis=(1, 2, 3, 4))
+        assert worst.max() < 5e-3, f"seed {seed}: {worst.max():.3f} off fp32 at step {worst.argmax() + 1}"
 
 
 def test_gpu_providers_fall_back_quietly():

@@ -253,5 +253,88 @@ def test_verify_detects_flipped_bytes(dataset):
         ds.verify()
 
 
+# ---------------------------------------------------------------- older meta, patches
+
+OLD_META_FIELDS = ["t_seconds", "unix_time", "sun_dir", "cloud_cover", "wind"]  # before the wind fields
+
+
+def test_a_dataset_written_before_the_wind_fields_reads_them_as_nan(dataset):
+    """Rewrite every meta shard (and the manifest's frame_meta) the way older skyviewers wrote them."""
+    manifest = json.loads((dataset / "manifest.json").read_text())
+    old = np.dtype([(name, *FRAME_META_DTYPE.fields[name][:1]) for name in OLD_META_FIELDS])
+    for shard in manifest["shards"]:
+        path = dataset / "shards" / shard["meta"]
+        stored = np.load(path)
+        np.save(path, np.array(stored[OLD_META_FIELDS], dtype=old))
+    manifest["frame_meta"] = [f for f in manifest["frame_meta"] if f["name"] in OLD_META_FIELDS]
+    (dataset / "manifest.json").write_text(json.dumps(manifest))
+    ds = SkyDataset.open(dataset)
+    for k, seq_id in enumerate(ds.sequence_ids()):
+        meta = ds.meta(seq_id)
+        assert meta.dtype == FRAME_META_DTYPE
+        np.testing.assert_array_equal(meta["t_seconds"], make_sequence(k).meta["t_seconds"])
+        np.testing.assert_array_equal(meta["cloud_cover"], make_sequence(k).meta["cloud_cover"])
+        assert np.isnan(meta["wind_speed_mps"]).all() and np.isnan(meta["wind_towards_deg"]).all()
+    manifest["frame_meta"][0]["dtype"] = "<i2"  # a field this skyviewer does not know like that
+    (dataset / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(UserError, match="frame_meta field 't_seconds'"):
+        SkyDataset.open(dataset)
+
+
+PATCHES = {"resolution": 64, "size": 8, "per_frame": 3}
+
+
+def with_patches(i: int) -> SkySequence:
+    seq = make_sequence(i)
+    rng = np.random.default_rng(100 + i)
+    seq.patches = (rng.random((T, 3, 8, 8, 3)) * 100.0).astype(np.float32)
+    seq.patch_positions = rng.integers(0, 64 - 8 + 1, (T, 3, 2))
+    return seq
+
+
+def test_patches_round_trip_and_are_checked(tmp_path):
+    path = tmp_path / "ds"
+    with DatasetWriter(path, N, shard_max_bytes=PER_SHARD * SEQ_BYTES, patches=PATCHES) as w:
+        for i in range(3):
+            w.add(with_patches(i))
+        with pytest.raises(ValueError, match="has no patches"):
+            w.add(make_sequence(9))
+        bad = with_patches(9)
+        bad.patch_positions[0, 0] = [0, 57]
+        with pytest.raises(ValueError, match="outside the 64 px frame"):
+            w.add(bad)
+    ds = SkyDataset.open(path)
+    assert ds.patch_spec["resolution"] == 64 and ds.patch_spec["per_frame"] == 3
+    assert "patches     3 per frame, 8 x 8 px of the 64 px frame" in ds.summary()
+    for k, seq_id in enumerate(ds.sequence_ids()):
+        expected = with_patches(k)
+        assert isinstance(ds.patches(seq_id), np.memmap)
+        np.testing.assert_array_equal(ds.patches(seq_id), to_storage(expected.patches))
+        np.testing.assert_array_equal(ds.patch_positions(seq_id), expected.patch_positions)
+    ds.verify()
+    with pytest.raises(ValueError, match="started without"):
+        with DatasetWriter(tmp_path / "other", N) as w:
+            w.add(with_patches(0))
+    write(tmp_path / "plain", 1)
+    plain = SkyDataset.open(tmp_path / "plain")
+    with pytest.raises(UserError, match="has no patches"):
+        plain.patches(plain.sequence_ids()[0])
+    truncate("shards/patches-00001.npy", 500)(path)
+    with pytest.raises(UserError, match="patches-00001.npy: is 500 bytes"):
+        SkyDataset.open(path)
+
+
+def test_resume_refuses_other_patch_settings(tmp_path):
+    path = tmp_path / "ds"
+    writer = DatasetWriter(path, N, shard_max_bytes=PER_SHARD * SEQ_BYTES, patches=PATCHES)
+    for i in range(3):
+        writer.add(with_patches(i))
+    writer.flush()  # killed here: the partial holds the shards so far
+    with pytest.raises(UserError, match="different settings"):
+        DatasetWriter(path, N, resume=True, patches={**PATCHES, "size": 16})
+    resumed = DatasetWriter(path, N, shard_max_bytes=PER_SHARD * SEQ_BYTES, resume=True, patches=PATCHES)
+    assert resumed.next_index == 3
+
+
 if __name__ == "__main__":
     child_main(sys.argv[1])

@@ -130,3 +130,35 @@ def test_cli_interrupt_resume_overwrite(cli, tmp_path, monkeypatch, capsys):
     assert cli(["dataset", "synth", "--out", str(out), "--overwrite", *smaller]) == 0
     assert SkyDataset.open(out).num_frames == 4
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ref", "sky"]  # no .partial or .old left
+
+
+def test_cli_synth_with_patches_stores_the_frames_at_the_patch_resolution(cli, tmp_path):
+    from dataclasses import asdict
+
+    from skyviewer.data.skysim import SimConfig, SkySim
+
+    out = tmp_path / "sky"
+    args = ["--sequences", "2", "--frames", "2", "--resolution", "16", "--seed", "3"]
+    patches = ["--patch-resolution", "64", "--patch-size", "8", "--patches-per-frame", "3"]
+    assert cli(["dataset", "synth", "--out", str(out), *args, *patches]) == 0
+    assert cli(["dataset", "info", str(out), "--verify"]) == 0
+    ds = SkyDataset.open(out)
+    assert ds.patch_spec["resolution"] == 64
+    for seq_id in ds.sequence_ids():
+        attributes = ds.records[seq_id].attributes
+        scenario = attributes["scenario"]
+        fields = {k: v for k, v in scenario.items() if k not in ("phase", "sun_elevation_deg")}
+        big = SkySim(SimConfig(resolution=64, step_seconds=20.0, **fields), attributes["seed"])
+        positions = ds.patch_positions(seq_id)
+        assert positions.shape == (2, 3, 2) and positions.min() >= 0 and positions.max() <= 64 - 8
+        for k in range(2):
+            frame = big.frame(k)[0].astype(np.float16)
+            for (r, c), patch in zip(positions[k], ds.patches(seq_id)[k], strict=True):
+                np.testing.assert_allclose(patch, frame[r : r + 8, c : c + 8], rtol=2e-3, atol=1e-3)
+        meta = ds.meta(seq_id)
+        np.testing.assert_allclose(meta["wind_speed_mps"], scenario["wind_speed_mps"], rtol=1e-6)
+        np.testing.assert_allclose(meta["wind_towards_deg"], scenario["wind_towards_deg"], rtol=1e-6)
+        np.testing.assert_allclose(meta["cirrus_cover"], scenario["cirrus_cover"], rtol=1e-6)
+    assert asdict(synth.SynthSettings())["patch_resolution"] == 0  # no patches unless asked for
+    with pytest.raises(UserError, match="--patch-resolution must be >= --resolution"):
+        synth.SynthSettings(resolution=64, patch_resolution=32)

@@ -84,3 +84,27 @@ def test_a_failing_step_is_reported_and_the_worker_recovers(worker):
     worker.model.step = real_step
     wait_for(lambda: worker.stats().error is None)
     assert worker.is_alive()
+
+
+def test_pins_reach_the_running_timeline_smoothly_and_carry_over_a_restart(package_dir):
+    worker = SkyWorker(SkyModel(package_dir), CLOCK, seed=2, pins={"cloud_cover": 0.0}, lookahead=1)
+    feed = SkyFeed(worker, lambda frame: None)
+    worker.start()
+    try:
+        wait_for(lambda: feed.update(0.0) is not None)
+        worker.pin_weather(cloud_cover=1.0)
+        covers = {}
+        while len(covers) < 20:
+            sample = feed.update(60.0)  # one step per update, as fast as the worker goes
+            covers[sample.next.index] = sample.next.conditions["cloud_cover"]
+            time.sleep(0.005)
+        generation = worker.restart(CLOCK, seed=3)
+        wait_for(lambda: feed.update(0.0) is not None and feed.generation == generation)
+        restarted = feed.pair[0].conditions["cloud_cover"]
+    finally:
+        worker.stop()
+    path = np.array([covers[k] for k in sorted(covers)])
+    assert path[0] == 0.0 and path[-1] > 0.9  # frames stepped before the pin keep their cover
+    rise = np.diff(path)
+    assert rise.min() >= 0 and rise.max() <= 1 - np.exp(-60.0 / 300.0) + 1e-6  # 60 s steps, 5 min approach
+    assert restarted == 1.0  # the pin holds in the new timeline from its first frame

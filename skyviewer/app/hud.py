@@ -1,5 +1,5 @@
 """A tiny text overlay in GL: Pillow's built-in font rasterised into a glyph atlas at start-up,
-text laid out on the CPU and drawn as textured quads (shaders/hud.*) in one draw call.
+text laid out on the CPU and drawn as textured quads (skyviewer/shaders/hud.*) in one draw call.
 
 No font files and no new dependencies: `ImageFont.load_default(size)` is the DejaVu-derived
 font Pillow ships. Panels behind the text use the atlas's solid texel, so they are quads of

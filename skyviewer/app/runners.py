@@ -13,19 +13,23 @@ import moderngl
 from skyviewer.app.viewer import KEYS, SkyViewer
 from skyviewer.errors import UserError
 from skyviewer.render.context import (
+    BACKENDS_ENV,
     GL_VERSION,
     INSTALL_HINT,
     create_offscreen_context,
+    display_names,
     finish,
     gl_backends,
+    init_glfw,
+    last_glfw_error,
     release_context,
 )
 from skyviewer.render.targets import OffscreenTarget, window_target
 
 ViewerFactory = Callable[[moderngl.Context, moderngl.Framebuffer], SkyViewer]
-NO_DISPLAY_HINT = (
-    "no display for a window (DISPLAY / WAYLAND_DISPLAY unset): start it under a display "
-    f"(e.g. xvfb-run -a skyviewer view), or render headless with --offscreen, which needs EGL: {INSTALL_HINT}"
+WINDOW_HINT = (
+    "start the viewer under a display (e.g. xvfb-run -a skyviewer view), or render headless with "
+    f"--offscreen, which needs EGL: {INSTALL_HINT}"
 )
 
 
@@ -83,13 +87,17 @@ def _wait_for_first_sky(viewer: SkyViewer, timeout_s: float) -> None:
 
 def run_window(factory: ViewerFactory, size: tuple[int, int], max_frames: int | None = None) -> SkyViewer:
     """Open a glfw window and run until it is closed (or ESC, or max_frames)."""
-    display = os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
-    if not display or "glfw" not in gl_backends():
-        raise UserError(NO_DISPLAY_HINT)
-    import glfw
-
-    if not glfw.init():
-        raise UserError(f"glfw cannot initialise the display: {NO_DISPLAY_HINT}")
+    if not display_names():
+        raise UserError(f"no display for a window (DISPLAY and WAYLAND_DISPLAY are unset): {WINDOW_HINT}")
+    if "glfw" not in gl_backends():
+        raise UserError(
+            f"a window needs glfw, which ${BACKENDS_ENV}={os.environ.get(BACKENDS_ENV)!r} leaves out: "
+            "add glfw to it, or render headless with --offscreen"
+        )
+    try:
+        glfw = init_glfw()
+    except UserError as exc:
+        raise UserError(f"{exc}. {WINDOW_HINT[0].upper()}{WINDOW_HINT[1:]}") from None
     try:
         window = _open_window(glfw, size)
         ctx = moderngl.create_context(require=GL_VERSION)
@@ -110,7 +118,9 @@ def _open_window(glfw, size: tuple[int, int]):
     glfw.window_hint(glfw.OPENGL_FORWARD_COMPAT, glfw.TRUE)
     window = glfw.create_window(*size, "skyviewer", None, None)
     if not window:
-        raise UserError("cannot open an OpenGL 3.3 core window (update the GPU driver or Mesa)")
+        raise UserError(
+            f"cannot open an OpenGL 3.3 core window ({last_glfw_error()}): update the GPU driver or Mesa"
+        )
     glfw.make_context_current(window)
     glfw.swap_interval(1)  # vsync: the display rate is the monitor's
     return window

@@ -9,8 +9,7 @@ thread, and the render path only uploads and draws.
 
 from __future__ import annotations
 
-import time as wall
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -19,6 +18,7 @@ import numpy as np
 
 from skyviewer.app.feed import SkyFeed
 from skyviewer.app.hud import TextLine, TextOverlay
+from skyviewer.app.weather import WeatherControl
 from skyviewer.app.worker import SkyWorker
 from skyviewer.render.camera import Camera
 from skyviewer.render.dome import DomeRenderer, DomeSettings, DomeView
@@ -28,8 +28,10 @@ from skyviewer.render.shaders import ShaderLibrary
 from skyviewer.render.targets import read_display
 from skyviewer.render.upscale import ScaledRender, auto_render_scale, render_dome
 from skyviewer.runtime.model import SkyModel
+from skyviewer.runtime.start import DEFAULT_START
 from skyviewer.runtime.sun import SunClock
 from skyviewer.runtime.timeline import SkySample
+from skyviewer.runtime.weather import WeatherSetting
 
 RED = (1.0, 0.35, 0.3, 1.0)
 GREY = (0.75, 0.8, 0.85, 1.0)
@@ -44,10 +46,17 @@ KEYS = (  # (key name as glfw spells it after KEY_, label, action, help text)
     ("A", "A", "auto_exposure", "auto exposure on / off (off holds the key)"),
     ("RIGHT_BRACKET", "]", "later", "time of day +1 h (new sky)"),
     ("LEFT_BRACKET", "[", "earlier", "time of day -1 h (new sky)"),
-    ("C", "C", "more_cloud", "cloud cover +0.1 (if the package has it)"),
+    ("C", "C", "more_cloud", "cloud cover +0.1 (pins it; if the package has it)"),
     ("X", "X", "less_cloud", "cloud cover -0.1"),
+    ("UP", "up", "more_wind", "wind speed +2 m/s (pins it; if the package has wind)"),
+    ("DOWN", "down", "less_wind", "wind speed -2 m/s"),
+    ("RIGHT", "right", "wind_right", "wind direction +15 deg (clockwise)"),
+    ("LEFT", "left", "wind_left", "wind direction -15 deg"),
+    ("P", "P", "preset", "next weather preset (clear, fair, cloudy, overcast, windy)"),
+    ("W", "W", "weather", "weather free (drifts) / pinned at what is shown"),
     ("F", "F", "fullscreen", "fullscreen on / off"),
     ("S", "S", "screenshot", "PNG of the view + EXR of the HDR sky"),
+    ("L", "L", "scene", "look-dev scene (spheres and ground lit by the sky) on / off"),
     ("TAB", "tab", "hud", "HUD on / off"),
     ("H", "H", "help", "this help"),
     ("ESCAPE", "esc", "quit", "quit"),
@@ -63,14 +72,14 @@ class ViewerConfig:
     """Sky seconds per wall second (60: a sky minute per second)."""
     seed: int = 0
     """Seed of the first sky; R moves to the next."""
-    latitude_deg: float = 46.8
+    latitude_deg: float = DEFAULT_START.latitude_deg
     """Observer latitude, north positive (drives the sun)."""
-    longitude_deg: float = -71.2
+    longitude_deg: float = DEFAULT_START.longitude_deg
     """Observer longitude, east positive."""
-    start_unix_time: float = field(default_factory=wall.time)
-    """UTC time of the first frame, POSIX seconds (default: now)."""
-    cloud_cover: float | None = None
-    """Cloud cover condition; None keeps the package default (ignored without the condition)."""
+    start_unix_time: float = DEFAULT_START.unix_time()
+    """UTC time of the first frame, POSIX seconds (default: the recorder's daytime start too)."""
+    weather: WeatherSetting = WeatherSetting()
+    """Weather preset or auto, and pinned conditions (runtime/weather.py; shared with the recorder)."""
     camera: Camera = Camera(yaw_deg=180.0, pitch_deg=20.0, fov_y_deg=70.0)
     """Initial view: towards the south, a little above the horizon."""
     screenshot_dir: Path = Path("screenshots")
@@ -79,6 +88,8 @@ class ViewerConfig:
     """Show the HUD (TAB toggles)."""
     lookahead: int = 2
     """Model frames the worker keeps ready beyond the one being shown."""
+    scene: bool = False
+    """Show the look-dev scene lit by the sky (L toggles; render/scene.py)."""
     render_scale: float | None = None
     """Dome resolution as a fraction of the window's (the HUD stays full resolution); None: auto,
     0.75 on a software rasteriser such as llvmpipe, 1 on a GPU (render/upscale.py)."""
@@ -109,16 +120,15 @@ class SkyViewer:
         self.seed = config.seed
         self.paused, self.hud_visible, self.help_visible = False, config.hud, False
         self.auto_exposure, self.auto = True, AutoExposure()
-        conditions = {c["name"]: c for c in model.manifest["conditions"]}
-        self.cloud_range = conditions["cloud_cover"]["range"] if "cloud_cover" in conditions else None
-        self.cloud_cover = None
-        if self.cloud_range is not None:
-            default = float(conditions["cloud_cover"]["default"][0])
-            self.cloud_cover = default if config.cloud_cover is None else config.cloud_cover
-        start = {"cloud_cover": self.cloud_cover} if self.cloud_cover is not None else {}
+        self.weather = WeatherControl(model.manifest["conditions"], config.weather)
         clock = SunClock(config.latitude_deg, config.longitude_deg, config.start_unix_time)
-        self.worker = SkyWorker(model, clock, config.seed, start, lookahead=config.lookahead)
-        self.feed = SkyFeed(self.worker, lambda frame: self.dome.push_frame(frame.radiance))
+        self.worker = SkyWorker(model, clock, config.seed, self.weather.pins, lookahead=config.lookahead)
+        self.weather.worker = self.worker
+        self.shaders = shaders
+        self.lighting, self.scene = None, None
+        self.feed = SkyFeed(self.worker, self._upload)
+        if config.scene:
+            self._do_scene()
         self.sample: SkySample | None = None
         self.frame_index = 0
         self.fps = 0.0
@@ -149,7 +159,11 @@ class SkyViewer:
             self.framebuffer.use()
             self.framebuffer.clear(0.02, 0.02, 0.03, 1.0)
         else:
-            render_dome(self.dome, self.framebuffer, self._view(self.sample, frame_time), self.scaled)
+            view = self._view(self.sample, frame_time)
+            overlay = None
+            if self.scene is not None:
+                overlay = lambda fb: self.scene.render(fb, self.lighting, view.blend)  # noqa: E731
+            render_dome(self.dome, self.framebuffer, view, self.scaled, overlay)
         if self.hud_visible:
             self._queue_hud()
         if self.help_visible:
@@ -195,6 +209,27 @@ class SkyViewer:
         fov = self.camera.fov_y_deg * 0.9 ** float(dy)
         self.camera = replace(self.camera, fov_y_deg=min(max(fov, 5.0), 150.0))
 
+    def _upload(self, frame) -> None:
+        """A new model frame: to the dome's texture, and its lighting baked when the scene shows."""
+        self.dome.push_frame(frame.radiance)
+        if self.lighting is not None:
+            self.lighting.push(self.dome.sky.next, frame.sun_dir)
+
+    def _do_scene(self):
+        from skyviewer.render.lighting import SkyLighting
+        from skyviewer.render.scene import LookDevScene
+
+        if self.scene is not None:
+            self.scene.release()
+            self.lighting.release()
+            self.scene = self.lighting = None
+            return
+        self.lighting = SkyLighting(self.ctx, self.model.resolution, shaders=self.shaders)
+        self.scene = LookDevScene(self.ctx, self.shaders)
+        if self.feed.pair is not None:  # both frames on the GPU already: bake them
+            for frame, texture in zip(self.feed.pair, (self.dome.sky.prev, self.dome.sky.next), strict=True):
+                self.lighting.push(texture, frame.sun_dir)
+
     def _do_pause(self):
         self.paused = not self.paused
 
@@ -224,10 +259,28 @@ class SkyViewer:
         self._restart(-3600.0)
 
     def _do_more_cloud(self):
-        self._cloud(+0.1)
+        self.weather.nudge("cloud_cover", +0.1, self.weather_shown())
 
     def _do_less_cloud(self):
-        self._cloud(-0.1)
+        self.weather.nudge("cloud_cover", -0.1, self.weather_shown())
+
+    def _do_more_wind(self):
+        self.weather.nudge("wind_speed", +2.0, self.weather_shown())
+
+    def _do_less_wind(self):
+        self.weather.nudge("wind_speed", -2.0, self.weather_shown())
+
+    def _do_wind_right(self):
+        self.weather.nudge("wind_towards", +15.0, self.weather_shown())
+
+    def _do_wind_left(self):
+        self.weather.nudge("wind_towards", -15.0, self.weather_shown())
+
+    def _do_preset(self):
+        self.weather.next_preset()
+
+    def _do_weather(self):
+        self.weather.toggle(self.weather_shown())
 
     def _do_fullscreen(self):
         self.fullscreen_requested = not self.fullscreen_requested
@@ -250,12 +303,9 @@ class SkyViewer:
         ev = self.dome.settings.exposure_stops + stops
         self.dome.settings = replace(self.dome.settings, exposure_stops=ev)
 
-    def _cloud(self, delta: float) -> None:
-        if self.cloud_range is None:
-            return
-        lo, hi = self.cloud_range
-        self.cloud_cover = round(min(max(self.cloud_cover + delta, lo), hi), 3)
-        self.worker.set_conditions(cloud_cover=self.cloud_cover)
+    def weather_shown(self) -> dict[str, float]:
+        """The conditions of the newer frame on screen (cloud_cover, wind_speed, ...)."""
+        return self.sample.next.conditions if self.sample else {}
 
     def _restart(self, jump_seconds: float) -> None:
         """A new timeline from the time on screen (+ jump): time only runs forward in one."""
@@ -286,6 +336,8 @@ class SkyViewer:
         self.worker.stop()
         self.dome.release()
         self.hud.release()
+        if self.scene is not None:
+            self._do_scene()  # releases it
         if self.scaled is not None:
             self.scaled.release()
 
@@ -302,6 +354,7 @@ class SkyViewer:
                 + (f"   dome x{self.scaled.scale:g}" if self.scaled else "")
             ),
             TextLine(self._sky_line(), GREY),
+            TextLine(self.weather.hud_line(self.weather_shown()), GREY),
         ]
         if stats.error:
             lines.append(TextLine(f"model error: {stats.error}"[:120], RED))
@@ -314,12 +367,11 @@ class SkyViewer:
         unix = self.sample.unix_time if self.sample else self.config.start_unix_time
         utc = datetime.fromtimestamp(unix, timezone.utc)
         solar = datetime.fromtimestamp(unix + self.config.longitude_deg * 240.0, timezone.utc)
-        cloud = f"   cloud {self.cloud_cover:.2f}" if self.cloud_cover is not None else ""
         ev = self.dome.settings.exposure_stops
         exposure = f"EV {ev:+.1f} {'auto' if self.auto_exposure else 'held'}"
         return (
             f"sky {utc:%Y-%m-%d %H:%M} UTC (solar {solar:%H:%M})   x{self.sky_rate:g}   "
-            f"seed {self.seed}{cloud}   {exposure}   H: help"
+            f"seed {self.seed}   {exposure}   H: help"
         )
 
     def _queue_help(self) -> None:

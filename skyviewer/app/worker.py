@@ -5,8 +5,10 @@ far the display has got (`show(index)`); the worker keeps `lookahead` frames ste
 that and publishes each new frame, stamped with its generation, into a queue the render thread
 drains without waiting. Reseeds and time-of-day jumps are requests: they start a new timeline
 (time only runs forward) under a new generation, so frames still in the queue from the old one
-are recognised as stale and dropped. Cloud cover is applied to the running timeline from the
-next step on: frames already stepped stay valid (the model's state continues from them).
+are recognised as stale and dropped. The timeline runs a Weather (runtime/weather.py); pinning or
+freeing a condition reaches it before the next step, and the weather approaches the new value
+from there: frames already stepped stay valid (the model's state continues from them). Pins
+carry over to new timelines, whose free weather starts afresh from their seed.
 
 An exception in a model step is caught and published (`stats().error`); the render thread keeps
 showing its last good frames, and the worker retries after `retry_seconds`.
@@ -22,6 +24,7 @@ from dataclasses import dataclass, replace
 from skyviewer.runtime.model import SkyModel
 from skyviewer.runtime.sun import SunClock
 from skyviewer.runtime.timeline import SkyFrame, SkyTimeline
+from skyviewer.runtime.weather import Weather
 
 RATE_WINDOW_S = 3.0
 """steps/s counts the steps of the last few seconds: at slow sky rates a step is ~1 s apart."""
@@ -68,11 +71,12 @@ class SkyWorker:
         model: SkyModel,
         clock: SunClock,
         seed: int,
-        conditions: dict | None = None,
+        pins: dict[str, float] | None = None,
         lookahead: int = 2,
         retry_seconds: float = 1.0,
     ) -> None:
-        """conditions: package conditions other than the sun (e.g. {"cloud_cover": 0.4}).
+        """pins: the weather's pinned conditions (e.g. {"cloud_cover": 0.4}; {}: all drift); None
+        runs without weather (the package's conditions held at their defaults).
         lookahead: frames kept stepped beyond the newest one the display uses."""
         self._thread = threading.Thread(target=self._run, name="sky-worker", daemon=True)
         self.model = model
@@ -81,8 +85,8 @@ class SkyWorker:
         self.frames: queue.SimpleQueue[StampedFrame] = queue.SimpleQueue()
         self._wake = threading.Condition()
         self._stopping = False
-        self._conditions = dict(conditions or {})
-        self._pending_conditions: dict = {}
+        self._pins = None if pins is None else dict(pins)
+        self._pending_pins: dict = {}
         self._request: _Start | None = _Start(0, clock, seed)
         self._generation = 0
         self._shown = 0  # newest frame index the display uses, in the current generation
@@ -110,10 +114,13 @@ class SkyWorker:
             self._wake.notify()
             return self._generation
 
-    def set_conditions(self, **conditions) -> None:
-        """Conditions (not the sun) for every frame stepped from now on, in any timeline."""
+    def pin_weather(self, **values: float | None) -> None:
+        """Pin weather conditions (None frees one) for every frame stepped from now on, in any
+        timeline; approached smoothly (Weather.pin)."""
+        if self._pins is None:
+            raise RuntimeError("this worker runs without weather")
         with self._wake:
-            self._pending_conditions.update(conditions)
+            self._pending_pins.update(values)
             self._wake.notify()
 
     def show(self, generation: int, index: int) -> None:
@@ -152,10 +159,12 @@ class SkyWorker:
                 if self._stopping:
                     return
                 start, self._request = self._request, None
-                conditions, self._pending_conditions = self._pending_conditions, {}
-                self._conditions.update(conditions)
+                pins, self._pending_pins = self._pending_pins, {}
+                if pins:
+                    self._pins = {**self._pins, **pins}
+                    self._pins = {k: v for k, v in self._pins.items() if v is not None}
             try:
-                self._work(start, conditions)
+                self._work(start, pins)
                 self._error = None
             except Exception as exc:  # any model failure: show it, keep the last good sky
                 self._error = f"{type(exc).__name__}: {exc}"
@@ -165,24 +174,25 @@ class SkyWorker:
                     self._wake.wait(self.retry_seconds)
 
     def _has_work(self) -> bool:
-        if self._request is not None or self._pending_conditions:
+        if self._request is not None or self._pending_pins:
             return True
         return self._timeline is not None and self._published < self._shown + 1 + self.lookahead
 
-    def _work(self, start: _Start | None, conditions: dict) -> None:
+    def _work(self, start: _Start | None, pins: dict) -> None:
         """Apply a request, or step once and publish the new frame."""
         if start is not None:
             self._timed(lambda: self._new_timeline(start))
             return
-        if conditions and self._timeline is not None:
-            self._timeline.set_conditions(**conditions)
+        if pins and self._timeline is not None:
+            self._timeline.weather.pin(**pins)
         if self._timeline is not None and self._published < self._shown + 1 + self.lookahead:
             sample = self._timed(lambda: self._timeline.at(self._published * self._timeline.step_seconds))
             self._publish(self._timeline_generation, sample.next)
 
     def _new_timeline(self, start: _Start):
         self._timeline = None
-        timeline = SkyTimeline(self.model, start.clock, start.seed, **self._conditions)
+        weather = None if self._pins is None else Weather.for_model(self.model, start.seed, self._pins)
+        timeline = SkyTimeline(self.model, start.clock, start.seed, weather)
         sample = timeline.at(0.0)
         self._timeline, self._timeline_generation = timeline, start.generation
         self._published = -1

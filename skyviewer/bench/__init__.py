@@ -100,7 +100,7 @@ def bench_sim(args: argparse.Namespace) -> list[Row]:
 @section("record")
 def bench_record(args: argparse.Namespace) -> list[Row]:
     """`skyviewer record` throughput at 1920x1080 to MP4 (render, readback, x264 medium, mux):
-    models/default if installed, else SkySim stepping once per 30 frames (so the figure is the
+    the default package if installed, else SkySim stepping once per 30 frames (so the figure is the
     recorder's, not the simulator's)."""
     import tempfile
 
@@ -117,7 +117,7 @@ def bench_record(args: argparse.Namespace) -> list[Row]:
         try:
             from skyviewer.runtime.model import SkyModel
 
-            model, source = SkyModel("default"), "models/default"
+            model, source = SkyModel("default"), "the default package"
         except PackageError:
             model, source = (
                 sim_model(replace(config, sky_seconds_per_frame=60.0)),
@@ -172,4 +172,5 @@ def register(subparsers) -> None:
     p.set_defaults(run=run_bench)
 
 
+import skyviewer.bench.lighting  # noqa: E402, F401  (registers 'lighting')
 import skyviewer.bench.viewer  # noqa: E402, F401  (registers 'render' and 'model')

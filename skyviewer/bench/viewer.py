@@ -26,6 +26,10 @@ DEMANDED_STEPS_PER_S = 20
 """Model steps per wall second the viewer is asked for in the 'model' section (the CPU target)."""
 RENDER_SCALES = (1.0, 0.75)
 """Full-resolution dome, and the scaled dome the viewer uses on software GL (render/upscale.py)."""
+NO_TWIN_FORMAT_3 = (
+    "format 3: bench/twin.py rebuilds format-2 start/step nets; a format-3 step is weightless arithmetic"
+    " and its cost is the decoders'"
+)
 BENCH_START = 1_718_985_600.0  # 2024-06-21 16:00 UTC, sun up at the default place
 
 
@@ -117,42 +121,137 @@ def _display_fps(ctx, framebuffer, dome, hud, skies, scaled, seconds: float) -> 
 
 @section("model")
 def bench_model(args: argparse.Namespace) -> list[Row]:
-    """Step time of one package in ONNX Runtime and of the same snapshot in torch eager; then
-    the viewer offscreen at 1280x720 with the model asked for more steps than it can give."""
+    """ONNX Runtime times of one package on each provider available (the CPU, and the GPU provider
+    "auto" picks, if any; or only --providers): format 2, the step that also draws the frame; format 3,
+    the step, each decoder alone and step + decode at each decoder's resolution. Then the package's
+    step in torch eager, and the viewer offscreen at 1280x720 asked for more steps than it can give."""
     from skyviewer.runtime.model import SkyModel
 
     path, source = bench_package(args)
     print(f"model: {source}")
     model = SkyModel(path, providers=args.providers)
-    model.reset(seed=0)
-    n, provider = model.resolution, model.provider.removesuffix("ExecutionProvider")
-    steps_per_s, steps = frames_per_second(lambda k: model.step_encoded(), args.seconds, 20)
-    rows = [{"name": f"step {n}px ONNX Runtime {provider}", "value": round(1000 / steps_per_s, 3)}]
-    rows[0] |= {"unit": "ms/step", "steps": steps}
+    timed = _layered_rows if model.layered else _step_rows
+    rows = [row for provider in bench_providers(args.providers) for row in timed(model, provider, args)]
     rows += _torch_step(model, args.seconds)
     return rows + _steps_while_rendering(model, args.seconds)
 
 
+def bench_providers(request: str) -> list[str]:
+    """ONNX Runtime providers to time on: "auto" gives the CPU plus the GPU provider SkyModel would
+    pick (if one is usable here); anything else gives only the provider it names."""
+    from skyviewer.runtime.providers import CPU, is_gpu, resolve_providers
+
+    best = resolve_providers(request)[0]
+    return [CPU, best] if request == "auto" and is_gpu(best) else [best]
+
+
+def _host_rate(package, provider: str, seconds: float, min_steps: int, resolution: int | None = None) -> Row:
+    """step_encoded() through SkyModel, as hosts run it: {'value': ms per step, 'steps': n}."""
+    from skyviewer.runtime.model import SkyModel
+
+    model = SkyModel(package, providers=[provider], resolution=resolution)
+    model.reset(seed=0)
+    rate, steps = frames_per_second(lambda k: model.step_encoded(), seconds, min_steps)
+    return {"value": round(1000 / rate, 3), "unit": "ms/step", "steps": steps}
+
+
+def _step_rows(model, provider: str, args: argparse.Namespace) -> list[Row]:
+    """Format 2: the step (state and frame in one graph)."""
+    name = f"step {model.resolution}px ONNX Runtime {provider.removesuffix('ExecutionProvider')}"
+    return [{"name": name, **_host_rate(model.package, provider, args.seconds, 20)}]
+
+
+def _layered_rows(model, provider: str, args: argparse.Namespace) -> list[Row]:
+    """Format 3: the step graph alone and each decoder alone (inputs and output bound on the device,
+    so no transfers), then step + decode at each decoder's resolution through SkyModel."""
+    where, package = f"ONNX Runtime {provider.removesuffix('ExecutionProvider')}", model.package
+    inputs = _graph_inputs(package)
+    state = [t["shape"] for t in package.manifest["models"]["step"]["inputs"] if t["role"] == "state"]
+    rows = [{"name": f"step {where}", **_graph_ms(package, "step", provider, inputs, args.seconds, 20)}]
+    rows[0] |= {"unit": "ms/step", "state_values": sum(math.prod(shape) for shape in state)}
+    for px, name in sorted(model.decoders().items()):
+        decode = _graph_ms(package, name, provider, inputs, args.seconds, 3)
+        rows.append({"name": f"decode {px}px {where}", **decode, "unit": "ms/frame"})
+        rows.append(
+            {"name": f"step+decode {px}px {where}", **_host_rate(package, provider, args.seconds, 3, px)}
+        )
+    return rows
+
+
+def _graph_inputs(package) -> dict[str, np.ndarray]:
+    """Inputs for every graph of a package, by name: latents and noise N(0, 1), conditions at their
+    defaults, and the recurrent state as the start model makes it (seed 0)."""
+    import onnxruntime as ort
+
+    rng = np.random.default_rng(0)
+    models = package.manifest["models"]
+    defaults = {c["name"]: c["default"] for c in package.manifest["conditions"]}
+    values = {}
+    for t in (t for spec in models.values() for t in spec["inputs"]):
+        if t["role"] == "condition":
+            values[t["name"]] = np.asarray(defaults[t["condition"]], np.float32).reshape(t["shape"])
+        elif t["role"] in ("latent", "noise"):
+            values[t["name"]] = rng.standard_normal(t["shape"], np.float32)
+    start = ort.InferenceSession(
+        package.files[package.model_file("start")], providers=["CPUExecutionProvider"]
+    )
+    names = [o.name for o in start.get_outputs()]
+    made = dict(zip(names, start.run(None, _feed(start, values)), strict=True))
+    for r in models["step"]["recurrence"]:
+        shape = next(t["shape"] for t in models["step"]["inputs"] if t["name"] == r["input"])
+        initial = r["initial"]
+        fill = isinstance(initial, (int, float))
+        values[r["input"]] = (
+            np.full(shape, initial, np.float32) if fill else made[initial.removeprefix("start:")]
+        )
+    return values
+
+
+def _feed(session, values: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    return {i.name: values[i.name] for i in session.get_inputs()}
+
+
+def _graph_ms(package, model: str, provider: str, values: dict, seconds: float, min_runs: int) -> Row:
+    """One graph's ms per run, its inputs uploaded once and its outputs left on the device."""
+    import onnxruntime as ort
+
+    from skyviewer.runtime.providers import is_gpu, session_providers
+
+    options = ort.SessionOptions()  # as SkyModel's sessions (runtime/model.py)
+    options.log_severity_level = 3
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    data = package.files[package.model_file(model)]
+    session = ort.InferenceSession(data, options, providers=session_providers([provider]))
+    device = "cuda" if is_gpu(provider) else "cpu"
+    binding = session.io_binding()
+    for name, value in _feed(session, values).items():
+        binding.bind_ortvalue_input(name, ort.OrtValue.ortvalue_from_numpy(value, device, 0))
+    for t in package.manifest["models"][model]["outputs"]:  # allocated once, as hosts double-buffer them
+        empty = ort.OrtValue.ortvalue_from_shape_and_type(t["shape"], np.float32, device, 0)
+        binding.bind_ortvalue_output(t["name"], empty)
+    session.run_with_iobinding(binding)  # warm-up: first-run allocations and kernel choices
+    rate, runs = frames_per_second(lambda k: session.run_with_iobinding(binding), seconds, min_runs)
+    return {"value": round(1000 / rate, 3), "unit": "ms/run", "runs": runs, "model": model}
+
+
 def _torch_step(model, seconds: float) -> list[Row]:
-    """Eager torch step time of the package's step snapshot (recorded in its provenance)."""
-    snapshot = Path(model.manifest["provenance"]["runs"]["step"]["snapshot"])
-    if not snapshot.is_file():
-        return [{"name": "step torch eager", "value": "n/a", "unit": "", "why": f"no snapshot {snapshot}"}]
+    """Eager torch step time of the package's step net, rebuilt from the package (bench/twin.py)."""
     import torch
 
-    from skyviewer.train.onnx_export import example_inputs, load_generator
+    from skyviewer.bench.twin import NoTwin, torch_twin
 
+    if model.layered:
+        return [{"name": "step torch eager", "value": "n/a", "unit": "", "why": NO_TWIN_FORMAT_3}]
     try:
-        net, _ = load_generator(snapshot)
-    except RuntimeError as exc:  # trained with an earlier StepModel: its weights no longer fit
-        why = f"{snapshot} does not fit the current StepModel ({str(exc).splitlines()[0]})"
-        return [{"name": "step torch eager", "value": "n/a", "unit": "", "why": why}]
-    inputs = tuple(example_inputs(net).values())  # in forward() order; the names are the ONNX graph's
+        net, inputs, source = torch_twin(model.package, "step")
+    except NoTwin as exc:
+        return [{"name": "step torch eager", "value": "n/a", "unit": "", "why": str(exc)}]
+    args = tuple(inputs.values())  # in forward() order; the names are the ONNX graph's
     with torch.inference_mode():
-        net(*inputs)
-        rate, steps = frames_per_second(lambda k: net(*inputs), seconds, 20)
+        net(*args)
+        rate, steps = frames_per_second(lambda k: net(*args), seconds, 20)
     name = f"step {model.resolution}px torch eager CPU ({torch.get_num_threads()} threads)"
-    return [{"name": name, "value": round(1000 / rate, 3), "unit": "ms/step", "steps": steps}]
+    return [{"name": name, "value": round(1000 / rate, 3), "unit": "ms/step", "steps": steps, "net": source}]
 
 
 def _steps_while_rendering(model, seconds: float) -> list[Row]:

@@ -38,6 +38,14 @@ def _add_synth(dataset) -> None:
     p.add_argument("--step-seconds", type=float, default=d.step_seconds, help="sky time between frames")
     p.add_argument("--seed", type=int, default=d.seed, help="master seed (sequence i is reproducible)")
     p.add_argument("--heldout-fraction", type=float, default=d.heldout_fraction, help="share held out")
+    p.add_argument(
+        "--patch-resolution",
+        type=int,
+        default=d.patch_resolution,
+        help="also store patches of each frame as rendered at this fisheye resolution (0: none)",
+    )
+    p.add_argument("--patch-size", type=int, default=d.patch_size, help="patch side, pixels")
+    p.add_argument("--patches-per-frame", type=int, default=d.patches_per_frame, help="patches per frame")
     p.add_argument("--workers", type=int, default=1, help="simulator processes")
     again = p.add_mutually_exclusive_group()
     again.add_argument("--resume", action="store_true", help="continue OUT.partial from its last shard")
@@ -56,6 +64,9 @@ def run_synth(args) -> int:
         step_seconds=args.step_seconds,
         seed=args.seed,
         heldout_fraction=args.heldout_fraction,
+        patch_resolution=args.patch_resolution,
+        patch_size=args.patch_size,
+        patches_per_frame=args.patches_per_frame,
     )
     command = shlex.join(["skyviewer", *sys.argv[1:]])
     again = {"resume": args.resume, "overwrite": args.overwrite}

@@ -3,6 +3,8 @@
     DATASET/manifest.json             what is where, conventions, splits, provenance
     DATASET/shards/frames-00000.npy   (F, N, N, 3) float16 radiance in nits, plain .npy (memory-mappable)
     DATASET/shards/meta-00000.npy     (F,) FRAME_META_DTYPE, one record per frame
+    DATASET/shards/patches-00000.npy  (F, K, P, P, 3) float16, optional: K patches per frame at a higher res.
+    DATASET/shards/patch-pos-00000.npy (F, K, 2) int32 top-left (row, col) of each patch in that frame
 
 A shard holds whole sequences, up to SHARD_MAX_BYTES of frames. `DatasetWriter` builds
 into DATASET.partial/ and renames it to DATASET only when everything is written, so an
@@ -28,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from skyviewer.data.types import FRAME_META_DTYPE, SkySequence
+from skyviewer.data.types import FRAME_META_DTYPE, SkySequence, empty_meta
 from skyviewer.errors import UserError
 from skyviewer.sky.projection import fisheye_mask
 from skyviewer.sky.radiance import ENCODING, SUN, luminance, to_storage
@@ -40,6 +42,7 @@ SHARD_DIR = "shards"
 SHARD_MAX_BYTES = 256 * 2**20
 """A shard is closed before the next sequence would take its frames past this size."""
 FRAME_DTYPE = np.dtype("<f2")
+POSITION_DTYPE = np.dtype("<i4")
 SPLITS = ("train", "heldout")
 PROJECTION = {
     "name": "equidistant_fisheye",
@@ -63,6 +66,13 @@ class ShardRecord:
     """Number of frames in the shard."""
     sha256: dict[str, str]
     """Hex sha256 of each file, keyed by file name."""
+    patches: str | None = None
+    """File name of the (count, K, P, P, 3) float16 patches (datasets with patches only)."""
+    patch_positions: str | None = None
+    """File name of the (count, K, 2) int32 patch positions."""
+
+    def files(self) -> list[str]:
+        return [name for name in (self.frames, self.meta, self.patches, self.patch_positions) if name]
 
 
 @dataclass
@@ -171,9 +181,11 @@ class DatasetWriter:
         resume: bool = False,
         provenance: dict | None = None,
         shard_max_bytes: int = SHARD_MAX_BYTES,
+        patches: dict | None = None,
     ) -> None:
         """provenance: {"tool", "command", "args"}; on resume, "args" must equal the stored ones
-        (so a resumed build continues the same recipe)."""
+        (so a resumed build continues the same recipe). patches: {"resolution", "size", "per_frame"}
+        when every sequence brings per_frame patches of size x size px of its frames at resolution."""
         self.path = Path(path)
         self.partial = self.path.with_name(self.path.name + ".partial")
         self.shard_max_bytes = shard_max_bytes
@@ -185,19 +197,21 @@ class DatasetWriter:
             raise UserError(f"{self.path} is not a skyviewer dataset: refusing to replace it")
         self._buffer: list[tuple[SequenceRecord, SkySequence]] = []
         self._buffer_bytes = 0
+        self._discarded = False
         # through JSON, so that resume compares like with like (a tuple is stored as a list)
         provenance = json.loads(
             json.dumps({"tool": "skyviewer", **(provenance or {}), "version": version("skyviewer")})
         )
+        patches = _patch_spec(patches)
         if resume and (self.partial / MANIFEST).exists():
-            self.manifest = self._resumed_manifest(resolution, heldout_fraction, provenance)
+            self.manifest = self._resumed_manifest(resolution, heldout_fraction, provenance, patches)
         else:
             if self.partial.exists() and not (resume or overwrite):
                 raise UserError(
                     f"{self.partial} holds an interrupted build: pass --resume to continue it"
                     " or --overwrite to start over"
                 )
-            self.manifest = self._new_manifest(resolution, heldout_fraction, provenance)
+            self.manifest = self._new_manifest(resolution, heldout_fraction, provenance, patches)
             shutil.rmtree(self.partial, ignore_errors=True)
             (self.partial / SHARD_DIR).mkdir(parents=True)
             self._write_manifest()
@@ -214,7 +228,9 @@ class DatasetWriter:
         return len(self.manifest["sequences"]) + len(self._buffer)
 
     @staticmethod
-    def _new_manifest(resolution: int, heldout_fraction: float, provenance: dict) -> dict:
+    def _new_manifest(
+        resolution: int, heldout_fraction: float, provenance: dict, patches: dict | None
+    ) -> dict:
         return {
             "format": FORMAT,
             "version": VERSION,
@@ -225,10 +241,8 @@ class DatasetWriter:
             "units": UNITS,
             "encoding": ENCODING.to_manifest(),
             "sun": SUN.to_manifest(),
-            "frame_meta": [
-                {"name": name, "dtype": dt.base.str, "shape": list(dt.shape)}
-                for name, (dt, _) in FRAME_META_DTYPE.fields.items()
-            ],
+            "frame_meta": _meta_fields(FRAME_META_DTYPE),
+            "patches": patches,
             "split": {"heldout_fraction": heldout_fraction, "rule": "heldout iff ceil((i+1)f) > ceil(i f)"},
             "step_seconds": None,
             "num_frames": 0,
@@ -238,17 +252,23 @@ class DatasetWriter:
             "provenance": {**provenance, "created": datetime.now(timezone.utc).isoformat(timespec="seconds")},
         }
 
-    def _resumed_manifest(self, resolution: int, heldout_fraction: float, provenance: dict) -> dict:
+    def _resumed_manifest(
+        self, resolution: int, heldout_fraction: float, provenance: dict, patches: dict | None
+    ) -> dict:
         manifest = read_manifest(self.partial, allow_partial=True)
-        stored = (manifest["resolution"], manifest["split"]["heldout_fraction"], manifest["provenance"])
-        if stored[:2] != (resolution, heldout_fraction) or stored[2].get("args") != provenance.get("args"):
+        stored = (manifest["resolution"], manifest["split"]["heldout_fraction"], manifest.get("patches"))
+        if (
+            stored != (resolution, heldout_fraction, patches)
+            or manifest["provenance"].get("args") != provenance.get("args")
+            or manifest["frame_meta"] != _meta_fields(FRAME_META_DTYPE)
+        ):
             raise UserError(
                 f"{self.partial / MANIFEST} was started with different settings"
-                f" ({stored[2].get('command', 'unknown command')}): resume with the same ones,"
+                f" ({manifest['provenance'].get('command', 'unknown command')}): resume with the same ones,"
                 " or pass --overwrite to start over"
             )
         _check_files(self.partial, manifest)
-        keep = {name for shard in manifest["shards"] for name in (shard["frames"], shard["meta"])}
+        keep = {name for shard in manifest["shards"] for name in ShardRecord(**shard).files()}
         for stray in (self.partial / SHARD_DIR).iterdir():  # a shard whose manifest update was cut off
             if stray.name not in keep:
                 stray.unlink()
@@ -273,8 +293,10 @@ class DatasetWriter:
         if np.isnan(seq.frames).any():
             raise ValueError(f"sequence {seq_id} has NaN radiance")
         _check_json(seq.attributes, f"attributes of sequence {seq_id}")
+        self._check_patches(seq, seq_id)
         frames = to_storage(seq.frames)
-        if self._buffer and self._buffer_bytes + frames.nbytes > self.shard_max_bytes:
+        nbytes = frames.nbytes + (seq.patches.size * FRAME_DTYPE.itemsize if seq.patches is not None else 0)
+        if self._buffer and self._buffer_bytes + nbytes > self.shard_max_bytes:
             self.flush()
         record = SequenceRecord(
             id=seq_id,
@@ -287,9 +309,37 @@ class DatasetWriter:
             attributes=seq.attributes,
             luminance=_luminance_stats(frames),
         )
+        if seq.patches is not None:
+            seq = replace(
+                seq,
+                patches=to_storage(seq.patches),
+                patch_positions=seq.patch_positions.astype(POSITION_DTYPE),
+            )
         self._buffer.append((record, replace(seq, frames=frames)))
-        self._buffer_bytes += frames.nbytes
+        self._buffer_bytes += nbytes
         return seq_id
+
+    def _check_patches(self, seq: SkySequence, seq_id: str) -> None:
+        """The sequence's patches match the dataset's patch spec, inside their frame, no NaN."""
+        spec = self.manifest["patches"]
+        if spec is None:
+            if seq.patches is not None:
+                raise ValueError(f"sequence {seq_id} has patches, the dataset was started without")
+            return
+        if seq.patches is None:
+            raise ValueError(
+                f"sequence {seq_id} has no patches, the dataset stores {spec['per_frame']} per frame"
+            )
+        k, size = spec["per_frame"], spec["size"]
+        if seq.patches.shape[1:] != (k, size, size, 3):
+            raise ValueError(
+                f"sequence {seq_id}: patches are {seq.patches.shape[1:]}, expected ({k}, {size}, {size}, 3)"
+            )
+        pos = seq.patch_positions
+        if (pos < 0).any() or (pos > spec["resolution"] - size).any():
+            raise ValueError(f"sequence {seq_id}: a patch lies outside the {spec['resolution']} px frame")
+        if np.isnan(seq.patches).any():
+            raise ValueError(f"sequence {seq_id} has NaN patch radiance")
 
     def flush(self) -> None:
         """Write the queued sequences as one shard, then record it in the manifest."""
@@ -299,7 +349,13 @@ class DatasetWriter:
         frames = np.concatenate([s.frames for _, s in self._buffer])
         meta = np.concatenate([s.meta for _, s in self._buffer])
         shard = ShardRecord(f"frames-{index:05d}.npy", f"meta-{index:05d}.npy", len(frames), {})
-        for name, array in ((shard.frames, frames.astype(FRAME_DTYPE, copy=False)), (shard.meta, meta)):
+        arrays = [(shard.frames, frames.astype(FRAME_DTYPE, copy=False)), (shard.meta, meta)]
+        if self.manifest["patches"] is not None:
+            shard.patches, shard.patch_positions = f"patches-{index:05d}.npy", f"patch-pos-{index:05d}.npy"
+            patches = np.concatenate([s.patches for _, s in self._buffer]).astype(FRAME_DTYPE, copy=False)
+            positions = np.concatenate([s.patch_positions for _, s in self._buffer])
+            arrays += [(shard.patches, patches), (shard.patch_positions, positions)]
+        for name, array in arrays:
             target = self.partial / SHARD_DIR / name
             _atomic_write(target, lambda f, a=array: np.save(f, a, allow_pickle=False))
             shard.sha256[name] = sha256_file(target)
@@ -330,11 +386,17 @@ class DatasetWriter:
         _fsync_dir(self.path.parent)
         shutil.rmtree(old, ignore_errors=True)
 
+    def discard(self) -> None:
+        """Delete DATASET.partial and write nothing: for a build that finished with nothing
+        in it, which is no interrupted build for a later run to resume."""
+        shutil.rmtree(self.partial)
+        self._discarded = True
+
     def __enter__(self) -> DatasetWriter:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
-        if exc_type is None:
+        if exc_type is None and not self._discarded:
             self.close()
 
 
@@ -378,7 +440,7 @@ def _check_layout(file: Path, shards: list[ShardRecord], seqs: list[SequenceReco
     if resolution <= 0:
         raise UserError(f"{file}: bad resolution {resolution}")
     for s in shards:
-        for name in (s.frames, s.meta):
+        for name in s.files():
             if Path(name).name != name or name.startswith("."):
                 raise UserError(f"{file}: shard file name {name!r} is not a plain file name")
     covered = [0] * len(shards)
@@ -421,12 +483,53 @@ def _check_npy(path: Path, shape: tuple, dtype: np.dtype) -> None:
         raise UserError(f"{path}: is {path.stat().st_size} bytes, expected {size} (truncated or padded)")
 
 
+def _meta_fields(dtype: np.dtype) -> list[dict]:
+    """The manifest's description of a frame-meta dtype."""
+    return [
+        {"name": name, "dtype": dt.base.str, "shape": list(dt.shape)}
+        for name, (dt, _) in dtype.fields.items()
+    ]
+
+
+def _stored_meta_dtype(file: Path, m: dict) -> np.dtype:
+    """The dtype of the dataset's meta shards, from the manifest: FRAME_META_DTYPE or an older subset
+    of its fields (datasets written before the wind fields), each as FRAME_META_DTYPE has it."""
+    try:
+        fields = [(f["name"], np.dtype(f["dtype"]), tuple(f["shape"])) for f in m["frame_meta"]]
+    except (KeyError, TypeError, ValueError) as e:
+        raise UserError(f"{file}: malformed frame_meta: {e!r}") from None
+    for name, dt, shape in fields:
+        known = FRAME_META_DTYPE.fields.get(name)
+        if known is None or (known[0].base, known[0].shape) != (dt, shape):
+            raise UserError(
+                f"{file}: frame_meta field {name!r} {dt}{list(shape)} is not one this skyviewer reads"
+            )
+    return np.dtype([(name, dt, shape) if shape else (name, dt) for name, dt, shape in fields])
+
+
+def _patch_spec(patches: dict | None) -> dict | None:
+    if patches is None:
+        return None
+    spec = {key: int(patches[key]) for key in ("resolution", "size", "per_frame")}
+    if spec["per_frame"] < 1 or not 1 <= spec["size"] <= spec["resolution"]:
+        raise UserError(f"patches: need per_frame >= 1 and 1 <= size <= resolution, got {spec}")
+    return {**spec, "position": "top-left (row, col) in the resolution x resolution frame"}
+
+
 def _check_files(root: Path, m: dict) -> None:
     """Every shard file exists with the shape, dtype and size the manifest implies."""
-    n = m["resolution"]
-    for s in m["shards"]:
-        _check_npy(root / SHARD_DIR / s["frames"], (s["count"], n, n, 3), FRAME_DTYPE)
-        _check_npy(root / SHARD_DIR / s["meta"], (s["count"],), FRAME_META_DTYPE)
+    n, spec = m["resolution"], m.get("patches")
+    meta_dtype = _stored_meta_dtype(root / MANIFEST, m)
+    for s in map(lambda s: ShardRecord(**s), m["shards"]):
+        _check_npy(root / SHARD_DIR / s.frames, (s.count, n, n, 3), FRAME_DTYPE)
+        _check_npy(root / SHARD_DIR / s.meta, (s.count,), meta_dtype)
+        if spec is None:
+            continue
+        if not (s.patches and s.patch_positions):
+            raise UserError(f"{root / MANIFEST}: the dataset has patches but shard {s.frames} lists none")
+        k, size = spec["per_frame"], spec["size"]
+        _check_npy(root / SHARD_DIR / s.patches, (s.count, k, size, size, 3), FRAME_DTYPE)
+        _check_npy(root / SHARD_DIR / s.patch_positions, (s.count, k, 2), POSITION_DTYPE)
 
 
 class SkyDataset:
@@ -439,6 +542,15 @@ class SkyDataset:
         shard_dir = path / SHARD_DIR
         self._frames = [np.load(shard_dir / s["frames"], mmap_mode="r") for s in manifest["shards"]]
         self._meta = [np.load(shard_dir / s["meta"], mmap_mode="r") for s in manifest["shards"]]
+        with_patches = manifest.get("patches") is not None
+        self._patches = (
+            [np.load(shard_dir / s["patches"], mmap_mode="r") for s in manifest["shards"]]
+            if with_patches
+            else []
+        )
+        self._positions = (
+            [np.load(shard_dir / s["patch_positions"]) for s in manifest["shards"]] if with_patches else []
+        )
 
     @classmethod
     def open(cls, path: str | Path) -> SkyDataset:
@@ -485,9 +597,37 @@ class SkyDataset:
         return self._frames[r.shard][r.offset : r.offset + r.length]
 
     def meta(self, seq_id: str) -> np.ndarray:
-        """(T,) FRAME_META_DTYPE records of the sequence (memory-mapped view)."""
+        """(T,) FRAME_META_DTYPE records of the sequence (memory-mapped view). A dataset written before a
+        field existed reads it as NaN (a copy, then)."""
         r = self._record(seq_id)
-        return self._meta[r.shard][r.offset : r.offset + r.length]
+        stored = self._meta[r.shard][r.offset : r.offset + r.length]
+        if stored.dtype == FRAME_META_DTYPE:
+            return stored
+        meta = empty_meta(r.length)
+        for name in stored.dtype.names:
+            meta[name] = stored[name]
+        return meta
+
+    @property
+    def patch_spec(self) -> dict | None:
+        """{"resolution", "size", "per_frame"} of the stored high-resolution patches, or None."""
+        return self.manifest.get("patches")
+
+    def _patch_shard(self, seq_id: str) -> tuple[SequenceRecord, int]:
+        if self.patch_spec is None:
+            raise UserError(f"{self.path}: the dataset has no patches (synth --patch-resolution makes them)")
+        r = self._record(seq_id)
+        return r, r.shard
+
+    def patches(self, seq_id: str) -> np.ndarray:
+        """(T, K, P, P, 3) float16 nits, memory-mapped: K patches of each frame at patch_spec's resolution."""
+        r, shard = self._patch_shard(seq_id)
+        return self._patches[shard][r.offset : r.offset + r.length]
+
+    def patch_positions(self, seq_id: str) -> np.ndarray:
+        """(T, K, 2) int32 top-left (row, col) of each patch in the patch_spec resolution frame."""
+        r, shard = self._patch_shard(seq_id)
+        return self._positions[shard][r.offset : r.offset + r.length]
 
     def verify(self, progress: bool = False) -> None:
         """Check every shard file against its sha256 in the manifest (reads everything)."""
@@ -505,7 +645,8 @@ class SkyDataset:
         """A readable multi-line description: what `skyviewer dataset info` prints."""
         m, prov, records = self.manifest, self.manifest["provenance"], list(self.records.values())
         n = self.resolution
-        size_mib = sum((self.path / SHARD_DIR / s["frames"]).stat().st_size for s in m["shards"]) / 2**20
+        files = [name for s in m["shards"] for name in ShardRecord(**s).files()]
+        size_mib = sum((self.path / SHARD_DIR / name).stat().st_size for name in files) / 2**20
         lines = [
             f"dataset     {self.path}  ({m['format']} v{m['version']})",
             f"sequences   {self.num_sequences}: " + _counts(r.split for r in records),
@@ -518,6 +659,11 @@ class SkyDataset:
             + _counts(r.source.split(" ", 1)[0] for r in records),  # 'skysim seed=3' -> 'skysim'
             f"created     {prov.get('created', '?')} by {prov.get('tool', '?')} {prov.get('version', '?')}",
         ]
+        if p := self.patch_spec:
+            size = f"{p['size']} x {p['size']} px"
+            lines.insert(
+                4, f"patches     {p['per_frame']} per frame, {size} of the {p['resolution']} px frame"
+            )
         if prov.get("command"):
             lines.append(f"command     {prov['command']}")
         return "\n".join(lines)

@@ -30,6 +30,8 @@ PHASES = {
     "night": (-90.0, -18.0),
 }
 """Times of day by apparent solar elevation (degrees): [low, high)."""
+PATCH_STREAM = 7
+"""Random stream (with the sequence seed) of the patch positions; SkySim's own streams are 1-4."""
 
 
 @dataclass(frozen=True)
@@ -103,6 +105,24 @@ class SynthSettings:
     """Fraction of sequences in the held-out split."""
     ranges: ScenarioRanges = field(default_factory=ScenarioRanges)
     """Where scenarios are drawn from."""
+    patch_resolution: int = 0
+    """With > 0: each frame also gets patches_per_frame patches of the frame as it would be at this
+    resolution (full-resolution detail without storing huge frames); 0 = no patches."""
+    patch_size: int = 64
+    """Side of each patch (pixels at patch_resolution)."""
+    patches_per_frame: int = 8
+    """Patches per frame (random positions whose centres lie inside the horizon circle)."""
+
+    @property
+    def patches(self) -> dict | None:
+        """The dataset's patch spec (DatasetWriter's patches), or None."""
+        if not self.patch_resolution:
+            return None
+        return {
+            "resolution": self.patch_resolution,
+            "size": self.patch_size,
+            "per_frame": self.patches_per_frame,
+        }
 
     def __post_init__(self) -> None:
         checks = [
@@ -111,6 +131,16 @@ class SynthSettings:
             (self.resolution >= 8, "--resolution must be >= 8"),
             (self.step_seconds > 0, "--step-seconds must be > 0"),
             (0.0 <= self.heldout_fraction <= 1.0, "--heldout-fraction must be in [0, 1]"),
+            (self.patch_resolution >= 0, "--patch-resolution must be >= 0 (0: no patches)"),
+            (
+                not self.patch_resolution or self.patch_resolution >= self.resolution,
+                "--patch-resolution must be >= --resolution",
+            ),
+            (
+                not self.patch_resolution or 1 <= self.patch_size <= self.patch_resolution,
+                "--patch-size must be in [1, --patch-resolution]",
+            ),
+            (not self.patch_resolution or self.patches_per_frame >= 1, "--patches-per-frame must be >= 1"),
         ]
         for ok, message in checks:
             if not ok:
@@ -171,16 +201,40 @@ def scenario_config(scenario: dict, resolution: int, step_seconds: float):
     return SimConfig(resolution=resolution, step_seconds=step_seconds, **fields)
 
 
+def patch_positions(rng: np.random.Generator, resolution: int, size: int, shape: tuple) -> np.ndarray:
+    """Top-left (row, col) (*shape, 2) int32 of size x size patches of a resolution-px fisheye whose
+    centres are uniform over the horizon disc (clamped into the frame): patches see sky, and every
+    zenith angle gets its share of the sky's area."""
+    radius = 0.5 * resolution * np.sqrt(rng.uniform(size=shape))
+    angle = rng.uniform(0.0, 2.0 * np.pi, size=shape)
+    centre = 0.5 * resolution + radius[..., None] * np.stack([np.sin(angle), np.cos(angle)], axis=-1)
+    return np.clip(np.rint(centre - 0.5 * size), 0, resolution - size).astype(np.int32)
+
+
 def render_sequence(settings: SynthSettings, index: int) -> SkySequence:
     """Sequence `index` of the dataset `settings` describe (runs in a worker process)."""
     from skyviewer.data.skysim import SkySim
+    from skyviewer.sky.radiance import to_storage
 
     seed = sequence_seed(settings.seed, index)
     rng = np.random.default_rng(seed)
     scenario = sample_scenario(rng, settings.ranges)
     config = scenario_config(asdict(scenario), settings.resolution, settings.step_seconds)
-    seq = SkySim(config, seed).sequence(settings.frames)
+    sim = SkySim(config, seed)
+    seq = sim.sequence(settings.frames)
     seq.attributes = {**seq.attributes, "scenario": asdict(scenario), "seed": seed}
+    if spec := settings.patches:
+        shape = (settings.frames, spec["per_frame"])
+        seq.patch_positions = patch_positions(
+            np.random.default_rng([seed, PATCH_STREAM]), spec["resolution"], spec["size"], shape
+        )
+        seq.patches = np.stack(
+            [
+                to_storage(sim.fisheye_patches(k, spec["resolution"], seq.patch_positions[k], spec["size"]))
+                for k in range(settings.frames)
+            ]
+        )
+        seq.__post_init__()  # check the shapes
     return seq
 
 
@@ -229,6 +283,7 @@ def synthesize(
         overwrite=overwrite,
         resume=resume,
         provenance=provenance,
+        patches=settings.patches,
     )
     jobs = [(settings, i) for i in range(writer.next_index, settings.sequences)]
     bar = tqdm(

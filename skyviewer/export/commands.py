@@ -15,9 +15,13 @@ from skyviewer.errors import UserError
 
 def register(subparsers) -> None:
     """Add `export`."""
-    p = subparsers.add_parser("export", help="export a start and a step run as a sky package")
+    p = subparsers.add_parser("export", help="export a sky run (or a start and a step run) as a sky package")
     p.add_argument(
-        "runs", nargs=2, metavar="RUN", help="run folders (latest snapshot) or snapshot files, any order"
+        "runs",
+        nargs="+",
+        metavar="RUN",
+        help="a sky run (format 3), or a start and a step run in any order (format 2): run folders "
+        "(latest snapshot) or snapshot files",
     )
     p.add_argument("--out", required=True, type=Path, help="package folder to create, e.g. models/mysky")
     p.add_argument("--name", help="package name (default: the --out folder's name)")
@@ -74,13 +78,15 @@ def package_info(args: argparse.Namespace):
 def run(args: argparse.Namespace) -> int:
     from skyviewer.export.package import export_package
 
+    if len(args.runs) > 2:
+        raise UserError(f"give one sky run, or a start and a step run; got {len(args.runs)} runs")
     snapshots = [find_snapshot(r) for r in args.runs]
     manifest = export_package(snapshots, args.out, package_info(args), fp16=args.fp16, make_zip=args.zip)
     print(f"wrote {args.out}" + (f" and {args.out}.zip" if args.zip else ""))
     for kind, spec in manifest["models"].items():
         diffs = [f"fp32 {spec['max_abs_diff_vs_torch']:.1e}"]
         diffs += [f"{v['precision']} {v['max_abs_diff_vs_torch']:.1e}" for v in spec["variants"]]
-        print(f"  {kind:5s} opset {spec['opset']}, op set ok, max |torch - onnx| {', '.join(diffs)}")
+        print(f"  {kind:11s} opset {spec['opset']}, op set ok, max |torch - onnx| {', '.join(diffs)}")
     for name, entry in manifest["files"].items():
         print(f"  {name:18s} {entry['bytes']:>11,d} B  sha256 {entry['sha256'][:16]}")
     return 0

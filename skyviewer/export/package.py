@@ -15,6 +15,7 @@ and an existing package is never overwritten.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import io
 import json
@@ -33,7 +34,7 @@ import torch
 
 from skyviewer.errors import UserError
 from skyviewer.runtime.opset import op_set_problems, opset_of
-from skyviewer.runtime.package import FORMAT, FORMAT_VERSION, MANIFEST_NAME, load_package
+from skyviewer.runtime.package import FORMAT, MANIFEST_NAME, load_package
 from skyviewer.sky.projection import fisheye_mask
 from skyviewer.sky.radiance import ENCODING, SUN
 from skyviewer.train.config import TrainConfig
@@ -104,6 +105,9 @@ class PackageInfo:
     """Where the training data came from (dataset path, sources)."""
     description: str = ""
     """One paragraph for people browsing packages."""
+    decoder_px: tuple[int, ...] = (1024, 2048)
+    """Format 3: output sides of the decoders, each a multiple of 8; the first is decode.onnx (what a
+    CPU host decodes), the others decode_N.onnx (for GPU hosts)."""
 
 
 @dataclass
@@ -147,22 +151,81 @@ def max_abs_diff(path: Path, model: torch.nn.Module, inputs: dict[str, torch.Ten
 
 
 def to_fp16(src: Path, dst: Path) -> None:
-    """fp16 weights and arithmetic, float32 inputs/outputs (Cast at the edges)."""
+    """fp16 weights and arithmetic, float32 inputs/outputs (Cast at the edges), except where the
+    recurrent state is computed: every node that a state output (ROLES) depends on stays float32,
+    so the state carried from step to step is the fp32 model's and only the frames drawn from it
+    are fp16. (Rounded to fp16, the state drifted: the motion's sub-pixel phase rounded to another
+    whole-pixel shift, and within 100 steps the cloud noise was ~5 and the frames 0.2 off fp32's.)
+
+    The converter's node block list cannot keep a path fp32: it casts every blocked node's result
+    to fp16 and back, so a chain of blocked nodes still rounds at each link. So the frame-only
+    nodes are cut out as a model of their own, converted whole, and appended to the state's."""
     try:
         from onnxconverter_common.float16 import convert_float_to_float16
     except ImportError:
         raise UserError("--fp16 needs onnxconverter-common (pip install onnxconverter-common)") from None
-    model = separate_consumed_outputs(onnx.load(src))
+    model = onnx.shape_inference.infer_shapes(separate_consumed_outputs(onnx.load(src)), strict_mode=True)
+    graph = model.graph
+    states = [o.name for o in graph.output if ROLES.get(o.name, {}).get("role") == "state"]
+    on_state_path = ancestors(graph, states)
+    state_nodes = [copy.deepcopy(n) for i, n in enumerate(graph.node) if i in on_state_path]
+    read_by_state = {name for node in state_nodes for name in node.input}
+    frame_nodes = [n for i, n in enumerate(graph.node) if i not in on_state_path]
     with warnings.catch_warnings():  # it announces every tiny constant (norm epsilons) it rounds up to 1e-7
         warnings.simplefilter("ignore", UserWarning)
-        onnx.save(convert_float_to_float16(model, keep_io_types=True), dst)
+        frame = convert_float_to_float16(frame_model(model, frame_nodes, read_by_state), keep_io_types=True)
+    initializers = [copy.deepcopy(t) for t in graph.initializer if t.name in read_by_state]
+    del graph.node[:], graph.initializer[:], graph.value_info[:]
+    graph.node.extend([*state_nodes, *frame.graph.node])
+    graph.initializer.extend([*initializers, *frame.graph.initializer])
+    onnx.save(model, dst)
+
+
+def ancestors(graph: onnx.GraphProto, outputs: list[str]) -> set[int]:
+    """Indices of the nodes that `outputs` depend on (every ancestor, not only the producers)."""
+    producer = {name: i for i, node in enumerate(graph.node) for name in node.output}
+    found: set[int] = set()
+    pending = list(outputs)
+    while pending:
+        i = producer.get(pending.pop())
+        if i is not None and i not in found:
+            found.add(i)
+            pending += graph.node[i].input
+    return found
+
+
+def frame_model(model: onnx.ModelProto, nodes: list[onnx.NodeProto], read_by_state: set[str]):
+    """The frame-only `nodes` of `model` as a model of their own: its inputs are what they read
+    from the state path and the graph's inputs, its outputs the graph's outputs the state path
+    does not make. An initializer the state path also reads is copied under a new name here (it
+    becomes fp16 in this part only)."""
+    graph = model.graph
+    nodes = [copy.deepcopy(n) for n in nodes]
+    made = {name for node in nodes for name in node.output}
+    inits = {t.name: t for t in graph.initializer}
+    typed = {v.name: v for v in [*graph.input, *graph.value_info, *graph.output]}
+    inputs, own = {}, {}
+    for node in nodes:
+        for k, name in enumerate(node.input):
+            if name in inits:
+                node.input[k] = f"{name}__fp16" if name in read_by_state else name
+                own[node.input[k]] = onnx.TensorProto()
+                own[node.input[k]].CopyFrom(inits[name])
+                own[node.input[k]].name = node.input[k]
+            elif name and name not in made:
+                if name not in typed:
+                    raise UserError(f"{graph.name}: no inferred type for {name!r} (needed for fp16)")
+                inputs[name] = typed[name]
+    outputs = [o for o in graph.output if o.name in made]
+    part = onnx.helper.make_graph(nodes, f"{graph.name}_frame", [*inputs.values()], outputs, [*own.values()])
+    return onnx.helper.make_model(part, opset_imports=model.opset_import, ir_version=model.ir_version)
 
 
 def separate_consumed_outputs(model: onnx.ModelProto) -> onnx.ModelProto:
-    """Give each graph output that other nodes also read (the step model's next state feeds its
-    motion head) an Identity of its own. The fp16 converter's keep_io_types casts a graph output
-    back to float32 under its name, so without this those nodes would read float32 into fp16
-    weights (onnx.checker: 'W has inconsistent type')."""
+    """Give each graph output that other nodes also read an Identity of its own. The fp16
+    converter's keep_io_types casts a graph output back to float32 under its name, so without
+    this those nodes would read float32 into fp16 weights (onnx.checker: 'W has inconsistent
+    type'). State outputs no longer pass the converter (to_fp16); frame outputs still do."""
     graph = model.graph
     consumed = {name for node in graph.node for name in node.input}
     for output in graph.output:
@@ -176,11 +239,27 @@ def separate_consumed_outputs(model: onnx.ModelProto) -> onnx.ModelProto:
     return model
 
 
-def tensor_specs(values) -> list[dict]:
-    """Manifest entries for graph inputs or outputs, roles from ROLES."""
+@dataclass
+class Layout:
+    """What differs between the package formats' manifests."""
+
+    format_version: int
+    resolution_px: int
+    """The frames' side (format 3: decode.onnx's output)."""
+    conditions: list[dict]
+    roles: dict[str, dict]
+    """How each graph tensor is fed or used, by name."""
+    recurrence: dict[str, list[dict]]
+    """Per model: which outputs feed which inputs on the next step."""
+    extra: dict
+    """Further top-level manifest fields (format 3: layers)."""
+
+
+def tensor_specs(values, roles: dict[str, dict] = ROLES) -> list[dict]:
+    """Manifest entries for graph inputs or outputs, with their roles."""
     specs = []
     for v in values:
-        if v.name not in ROLES:
+        if v.name not in roles:
             raise UserError(
                 f"tensor {v.name!r} is not in the package contract (skyviewer/export/package.py ROLES)"
             )
@@ -194,7 +273,7 @@ def tensor_specs(values) -> list[dict]:
                 "shape": shape,
                 "dtype": dtype,
                 "layout": "NC" if len(shape) == 2 else "NCHW",
-                **ROLES[v.name],
+                **roles[v.name],
             }
         )
     return specs
@@ -221,28 +300,25 @@ def export_model(snapshot: Path, folder: Path, fp16: bool) -> ModelExport:
     return ModelExport(cfg.model, model, snapshot, cfg, load_snapshot(snapshot)[2], diffs)
 
 
-def model_entry(export: ModelExport, folder: Path) -> dict:
+def model_entry(export: ModelExport, folder: Path, layout: Layout) -> dict:
     graph = onnx.load(folder / f"{export.kind}.onnx")
     return {
         "file": f"{export.kind}.onnx",
         "opset": opset_of(graph),
-        "inputs": tensor_specs(graph.graph.input),
-        "outputs": tensor_specs(graph.graph.output),
+        "inputs": tensor_specs(graph.graph.input, layout.roles),
+        "outputs": tensor_specs(graph.graph.output, layout.roles),
         "max_abs_diff_vs_torch": export.diffs["fp32"],
         "variants": [
             {"precision": p, "file": f"{export.kind}.{p}.onnx", "max_abs_diff_vs_torch": d}
             for p, d in export.diffs.items()
             if p != "fp32"
         ],
-        "recurrence": RECURRENCE[export.kind],
+        "recurrence": layout.recurrence.get(export.kind, []),
     }
 
 
 def render_preview(start: torch.nn.Module, step: torch.nn.Module) -> bytes:
     """PNG of the start sky and PREVIEW_STEPS steps after it (seed 0, default conditions), tone-mapped."""
-    from PIL import Image
-
-    from skyviewer.sky.tonemap import preview
 
     g = torch.Generator().manual_seed(0)
     sun, cover = torch.tensor([DEFAULT_SUN_DIR]), torch.tensor([CONDITIONS[1]["default"]])
@@ -253,10 +329,18 @@ def render_preview(start: torch.nn.Module, step: torch.nn.Module) -> bytes:
             noise = torch.randn(step.noise_shape(1), generator=g)
             frame, field, motion = step(field, motion, noise, sun, cover)
             frames.append(frame)
-    n = frame.shape[-1]
+    return preview_png([f[0].permute(1, 2, 0).numpy() for f in frames])
+
+
+def preview_png(frames: list[np.ndarray]) -> bytes:
+    """PNG of encoded fisheye frames (N, N, 3) side by side, tone-mapped, at least PREVIEW_TILE_PX wide."""
+    from PIL import Image
+
+    from skyviewer.sky.tonemap import preview
+
+    n = frames[0].shape[0]
     mask = fisheye_mask(n)
-    tiles = [preview(ENCODING.decode(f[0].permute(1, 2, 0).numpy()), mask=mask) for f in frames]
-    image = Image.fromarray(np.concatenate(tiles, axis=1))
+    image = Image.fromarray(np.concatenate([preview(ENCODING.decode(f), mask=mask) for f in frames], axis=1))
     scale = max(1, PREVIEW_TILE_PX // n)
     image = image.resize((image.width * scale, image.height * scale), Image.Resampling.NEAREST)
     out = io.BytesIO()
@@ -264,13 +348,13 @@ def render_preview(start: torch.nn.Module, step: torch.nn.Module) -> bytes:
     return out.getvalue()
 
 
-def build_manifest(info: PackageInfo, exports: dict[str, ModelExport], folder: Path) -> dict:
+def build_manifest(info: PackageInfo, exports: dict[str, ModelExport], folder: Path, layout: Layout) -> dict:
     """sky.json for the files already in `folder` (hashed here)."""
     from importlib.metadata import version
 
-    runs = {
-        k: {"snapshot": str(e.snapshot), "training_step": e.training_step, "preset": e.cfg.preset}
-        for k, e in exports.items()
+    runs = {  # per training run: format 3's graphs all come from one
+        e.cfg.model: {"snapshot": str(e.snapshot), "training_step": e.training_step, "preset": e.cfg.preset}
+        for e in exports.values()
     }
     files = {}
     for path in sorted(folder.iterdir()):
@@ -278,7 +362,7 @@ def build_manifest(info: PackageInfo, exports: dict[str, ModelExport], folder: P
         files[path.name] = {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
     return {
         "format": FORMAT,
-        "format_version": FORMAT_VERSION,
+        "format_version": layout.format_version,
         "name": info.name,
         "description": info.description,
         "licence": info.licence,
@@ -291,14 +375,15 @@ def build_manifest(info: PackageInfo, exports: dict[str, ModelExport], folder: P
         },
         "projection": {
             "name": "angular_fisheye_upper_hemisphere",
-            "resolution_px": exports["start"].cfg.resolution_px,
+            "resolution_px": layout.resolution_px,
             "axes": "+Y up, -Z north, +X east; zenith at the centre, north at the top, east on the left "
             "(seen from below), zenith angle proportional to radius (docs/conventions.md)",
         },
         "radiance": {"encoding": ENCODING.to_manifest(), "sun": SUN.to_manifest(), "below_horizon": -1.0},
         "step_seconds": info.step_seconds,
-        "conditions": CONDITIONS,
-        "models": {k: model_entry(e, folder) for k, e in exports.items()},
+        "conditions": layout.conditions,
+        "models": {k: model_entry(e, folder, layout) for k, e in exports.items()},
+        **layout.extra,
         "preview": "preview.png",
         "files": files,
     }
@@ -316,27 +401,21 @@ def write_zip(folder: Path, dst: Path) -> None:
 def export_package(
     snapshots: list[Path], out: Path, info: PackageInfo, fp16: bool = False, make_zip: bool = False
 ) -> dict:
-    """Export a start and a step snapshot (any order) as the package folder `out`; returns the manifest.
-
-    With make_zip, also writes OUT.zip. Refuses to overwrite anything."""
+    """Export a LayerSky snapshot (format 3), or a start and a step snapshot in any order (format 2),
+    as the package folder `out`; returns the manifest. With make_zip, also writes OUT.zip.
+    Refuses to overwrite anything."""
     targets = [out] + ([out.with_name(out.name + ".zip")] if make_zip else [])
     if existing := [str(p) for p in targets if p.exists()]:
         raise UserError(f"{', '.join(existing)}: already exists (choose another --out or remove it)")
     out.parent.mkdir(parents=True, exist_ok=True)
     folder = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
-        exports = {}
-        for snapshot in snapshots:
-            e = export_model(snapshot, folder, fp16)
-            if e.kind in exports:
-                raise UserError(f"{snapshot}: a second {e.kind} snapshot; give one start and one step")
-            exports[e.kind] = e
-        if set(exports) != {"start", "step"}:
-            raise UserError(f"need one start and one step snapshot, got {sorted(exports)}")
-        if exports["start"].cfg.resolution_px != exports["step"].cfg.resolution_px:
-            raise UserError("the start and step snapshots were trained at different resolutions")
-        (folder / "preview.png").write_bytes(render_preview(exports["start"].model, exports["step"].model))
-        manifest = build_manifest(info, exports, folder)
+        layered = len(snapshots) == 1
+        exports, layout, preview_bytes = (_export_layered if layered else _export_pair)(
+            snapshots, folder, fp16, info
+        )
+        (folder / "preview.png").write_bytes(preview_bytes)
+        manifest = build_manifest(info, exports, folder, layout)
         (folder / MANIFEST_NAME).write_text(json.dumps(manifest, indent=2) + "\n")
         load_package(folder)  # the runtime's own loader: what we ship is what hosts accept
         if make_zip:
@@ -346,3 +425,49 @@ def export_package(
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     return manifest
+
+
+def _export_pair(snapshots: list[Path], folder: Path, fp16: bool, info: PackageInfo):
+    """Format 2: a start and a step snapshot."""
+    exports = {}
+    for snapshot in snapshots:
+        e = export_model(snapshot, folder, fp16)
+        if e.kind in exports:
+            raise UserError(f"{snapshot}: a second {e.kind} snapshot; give one start and one step")
+        exports[e.kind] = e
+    if set(exports) != {"start", "step"}:
+        raise UserError(f"need one sky snapshot, or one start and one step snapshot, got {sorted(exports)}")
+    if exports["start"].cfg.resolution_px != exports["step"].cfg.resolution_px:
+        raise UserError("the start and step snapshots were trained at different resolutions")
+    layout = Layout(2, exports["start"].cfg.resolution_px, CONDITIONS, ROLES, RECURRENCE, {})
+    return exports, layout, render_preview(exports["start"].model, exports["step"].model)
+
+
+def _export_layered(snapshots: list[Path], folder: Path, fp16: bool, info: PackageInfo):
+    """Format 3: one LayerSky snapshot -> start, step, decode (CPU resolution), decode_2048."""
+    from skyviewer.export import layered
+    from skyviewer.train.run import load_snapshot
+
+    (snapshot,) = snapshots
+    net, cfg = load_generator(snapshot)
+    if cfg.model != "sky":
+        raise UserError(f"{snapshot}: a {cfg.model} snapshot alone is not a package; give a start and a step")
+    step = load_snapshot(snapshot)[2]
+    first, *more = info.decoder_px
+    resolutions = {"decode": first, **{f"decode_{px}": px for px in more}}
+    exports = {
+        g.name: layered.export_graph(g, folder, fp16, cfg, snapshot, step)
+        for g in layered.graphs(net, info.step_seconds, resolutions)
+    }
+    conditions = CONDITIONS + layered.EXTRA_CONDITIONS
+    layout = Layout(
+        3,
+        first,
+        conditions,
+        layered.ROLES,
+        {"step": layered.RECURRENCE},
+        {"layers": layered.layers_manifest(net)},
+    )
+    defaults = {c["name"]: c["default"] for c in conditions}
+    frames = layered.preview_frames(net, info.step_seconds, defaults, PREVIEW_STEPS, 256)
+    return exports, layout, preview_png(frames)

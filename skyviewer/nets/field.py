@@ -83,7 +83,7 @@ class CloudRenderer(nn.Module):
     Beside the field the convs read a cover mask, sigmoid(sharpness (field_0 - t)) with t the
     field's (1 - cover) quantile: channel 0 is a unit Gaussian at every pixel, so the mask covers
     `cover` of the sky with hard-edged blobs, as SkySim's clouds are thresholded noise. Without it
-    the cpu preset drew a soft mottle whose amount followed the cover only loosely (session 5);
+    the cpu preset drew a soft mottle whose amount followed the cover only loosely (run 00021, fbf651f);
     the threshold's scale and offset and the edge's sharpness are learned."""
 
     def __init__(self, geometry: SkyGeometry, field_channels: int, width: int, layers: int):

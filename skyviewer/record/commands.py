@@ -8,12 +8,13 @@ import sys
 from pathlib import Path
 
 from skyviewer.errors import UserError
-
-DEFAULT_PACKAGE = "default"
+from skyviewer.models import DEFAULT_PACKAGE
+from skyviewer.runtime.weather import checked_pins
 
 
 def register(subparsers) -> None:
     from skyviewer.record.config import FORMATS, VIEWS
+    from skyviewer.runtime.options import add_sky_options
 
     p = subparsers.add_parser(
         "record",
@@ -45,15 +46,11 @@ def register(subparsers) -> None:
     )
     sky = p.add_argument_group("sky")
     sky.add_argument("--seed", type=int, default=0, help="same seed and options, same frames")
-    sky.add_argument("--date", default="2024-06-21", help="date of the first frame (YYYY-MM-DD)")
-    sky.add_argument("--time", default="10:00", help="local mean solar time of the first frame (HH:MM)")
-    sky.add_argument("--lat", type=float, default=47.37, help="observer latitude (deg north)")
-    sky.add_argument("--lon", type=float, default=8.54, help="observer longitude (deg east)")
-    sky.add_argument("--cloud-cover", type=float, help="0 clear .. 1 overcast (default: the package's)")
     sky.add_argument("--exposure", type=float, help="EV on top of auto-exposure (default: the viewer's +1.5)")
     sky.add_argument(
         "--exposure-seconds", type=float, default=0.1, help="auto-exposure time constant (video s)"
     )
+    add_sky_options(p)
     cam = p.add_argument_group("camera view")
     cam.add_argument("--yaw", type=float, default=180.0, help="view azimuth (deg from north towards east)")
     cam.add_argument("--pitch", type=float, default=20.0, help="view elevation (deg)")
@@ -63,6 +60,7 @@ def register(subparsers) -> None:
     enc.add_argument("--crf", type=int, default=18, help="x264 quality (lower is better and larger)")
     enc.add_argument("--preset", default="medium", help="x264 speed preset")
     enc.add_argument("--keyframe-seconds", type=float, default=1.0, help="keyframe and fragment interval")
+    p.add_argument("--scene", action="store_true", help="draw the look-dev scene lit by the sky")
     p.add_argument("--sim", action="store_true", help="record the SkySim simulator instead of a package")
     p.add_argument("--providers", default="auto", help="ONNX Runtime providers: auto, cpu, cuda, tensorrt")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output")
@@ -72,8 +70,9 @@ def register(subparsers) -> None:
 
 def config_from_args(args: argparse.Namespace):
     """RecordConfig of the command line (raises UserError for contradictory options)."""
-    from skyviewer.record.config import DEFAULT_SIZES, RecordConfig, start_time
+    from skyviewer.record.config import DEFAULT_SIZES, RecordConfig
     from skyviewer.render.targets import parse_size
+    from skyviewer.runtime.options import sky_from_args
 
     fmt = args.format or args.out.suffix.lstrip(".").lower()
     if fmt not in ("mp4", "gif") and args.format is None:
@@ -90,30 +89,41 @@ def config_from_args(args: argparse.Namespace):
         out=args.out, format=fmt, view=args.view,
         size=parse_size(args.size) if args.size else DEFAULT_SIZES[args.view],
         frames=frames, fps=args.fps, sky_seconds_per_frame=sky_seconds, seed=args.seed,
-        start_unix_time=start_time(args.date, args.time, args.lon),
-        latitude_deg=args.lat, longitude_deg=args.lon, cloud_cover=args.cloud_cover,
+        **sky_from_args(args),
         yaw_deg=args.yaw, pitch_deg=args.pitch, fov_y_deg=args.fov, pan_deg_per_second=args.pan,
         exposure_stops=args.exposure, exposure_seconds=args.exposure_seconds,
         crf=args.crf, preset=args.preset, keyframe_seconds=args.keyframe_seconds, overwrite=args.overwrite,
+        scene=args.scene,
     )  # fmt: skip
 
 
 def sim_model(config):
-    """SkySim at the recording's place, start time and cloud cover, one sim frame per video frame."""
+    """SkySim at the recording's place and start time, one sim frame per video frame; the weather's
+    pins set its clouds and wind, which stay fixed (SkySim has no weather of its own)."""
     from datetime import datetime, timezone
 
     from skyviewer.data.skysim import SimConfig
     from skyviewer.record.sim_model import SimSkyModel
 
     start = datetime.fromtimestamp(config.start_unix_time, timezone.utc).isoformat()
-    sim = SimConfig(
-        resolution=256,
-        latitude_deg=config.latitude_deg,
-        longitude_deg=config.longitude_deg,
-        start_utc=start,
-        step_seconds=config.sky_seconds_per_frame or 10.0,
-        cloud_cover=0.4 if config.cloud_cover is None else config.cloud_cover,
-    )
+    pins = config.weather.pins()
+    weather = {
+        "cloud_cover": pins.get("cloud_cover", SimConfig.cloud_cover),
+        "cirrus_cover": pins.get("cirrus_cover", SimConfig.cirrus_cover),
+        "wind_speed_mps": pins.get("wind_speed", SimConfig.wind_speed_mps),
+        "wind_towards_deg": pins.get("wind_towards", SimConfig.wind_towards_deg),
+    }
+    try:
+        sim = SimConfig(
+            resolution=256,
+            latitude_deg=config.latitude_deg,
+            longitude_deg=config.longitude_deg,
+            start_utc=start,
+            step_seconds=config.sky_seconds_per_frame or 10.0,
+            **weather,
+        )
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
     return SimSkyModel(sim)
 
 
@@ -144,6 +154,13 @@ def run_record(args: argparse.Namespace) -> int:
     if args.sim and args.package != DEFAULT_PACKAGE:
         raise UserError("give a PACKAGE or --sim, not both")
     model = sim_model(config) if args.sim else load_model(args.package, args.providers)
+    if not args.sim:
+        try:
+            _, notes = checked_pins(model, config.weather)
+        except ValueError as exc:
+            raise UserError(f"{args.package}: {exc}") from None
+        for note in notes:
+            print(f"note: {note}", file=sys.stderr)
     with tqdm(total=config.frames, unit="frame", disable=args.quiet, file=sys.stderr) as bar:
         try:
             result = record(config, model, progress=lambda n: bar.update(n - bar.n))

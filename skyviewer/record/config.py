@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
 from pathlib import Path
 
 from skyviewer.errors import UserError
+from skyviewer.runtime.start import DEFAULT_START
+from skyviewer.runtime.weather import WeatherSetting
 
 VIEWS = ("camera", "equirect", "fisheye", "cube")
 """camera: a perspective view; equirect: 2:1 full-sphere 360 panorama; fisheye: the canonical
@@ -46,14 +47,15 @@ class RecordConfig:
     """Sky time between consecutive frames: 10 at 30 fps plays the sky 300x faster than life."""
     seed: int = 0
     """Seed of the start sky and of every step's noise: the same seed gives the same frames."""
-    start_unix_time: float = 1718964000.0
+    start_unix_time: float = DEFAULT_START.unix_time()
     """UTC time of frame 0 (POSIX seconds); the sun follows it, frame i is at start + i * sky s/frame."""
-    latitude_deg: float = 47.37
+    latitude_deg: float = DEFAULT_START.latitude_deg
     """Observer latitude (sun position), degrees north."""
-    longitude_deg: float = 8.54
+    longitude_deg: float = DEFAULT_START.longitude_deg
     """Observer longitude (sun position), degrees east."""
-    cloud_cover: float | None = None
-    """Package condition cloud_cover (0 clear .. 1 overcast); None keeps the package default."""
+    weather: WeatherSetting = WeatherSetting()
+    """Weather preset or auto, and pinned conditions (runtime/weather.py; shared with the viewer);
+    the free weather is seeded by `seed`, so it too repeats."""
     yaw_deg: float = 180.0
     """camera view: azimuth of the view axis at frame 0, from north towards east."""
     pitch_deg: float = 20.0
@@ -76,6 +78,8 @@ class RecordConfig:
     """mp4: keyframe (and fragment) interval: a killed recording loses at most this much video."""
     overwrite: bool = False
     """Replace an existing output instead of refusing."""
+    scene: bool = False
+    """Draw the look-dev scene lit by the sky (render/scene.py) over the sky."""
 
     @property
     def sky_seconds(self) -> float:
@@ -104,6 +108,10 @@ class RecordConfig:
         for ok, message in problems:
             if not ok:
                 raise UserError(message)
+        try:
+            self.weather.pins()
+        except ValueError as exc:
+            raise UserError(str(exc)) from None
         if self.format == "mp4" and (width % 2 or height % 2):
             raise UserError(f"--size {width}x{height}: H.264 yuv420p needs even width and height")
         if self.view == "equirect" and width != 2 * height:
@@ -118,16 +126,3 @@ class RecordConfig:
     def yaw_at(self, frame_index: int) -> float:
         """Camera yaw of a frame (the pan runs in video time)."""
         return math.fmod(self.yaw_deg + self.pan_deg_per_second * frame_index / self.fps, 360.0)
-
-
-def start_time(day: str, local_solar_time: str, longitude_deg: float) -> float:
-    """POSIX seconds of a date and a local mean solar time 'HH:MM' (UTC + longitude / 15 hours),
-    so noon is noon wherever the observer stands."""
-    try:
-        midnight = datetime.combine(date.fromisoformat(day), datetime.min.time(), timezone.utc)
-        hours, minutes = (int(v) for v in local_solar_time.split(":"))
-    except ValueError:
-        raise UserError(
-            f"--date {day!r} / --time {local_solar_time!r}: expected YYYY-MM-DD and HH:MM"
-        ) from None
-    return midnight.timestamp() + (hours * 60 + minutes) * 60.0 - longitude_deg / 15.0 * 3600.0

@@ -2,7 +2,8 @@
 
 Frame i shows the sky at i * sky_seconds_per_frame after the start (SkyTimeline: model frames
 k, k + 1 and the blend); exposure adapts with the fixed video frame interval; the dither is
-seeded by the frame index. So the same package, seed and options give the same frames.
+seeded by the frame index; the weather is seeded by the seed and evaluated at each model step's
+sky time. So the same package, seed and options give the same frames.
 SIGINT and SIGTERM stop the loop at a frame boundary and the output is closed playable.
 """
 
@@ -20,11 +21,13 @@ from skyviewer.record.views import ViewRenderer
 from skyviewer.record.writers import open_writer
 from skyviewer.render.camera import Camera
 from skyviewer.render.context import create_offscreen_context, release_context
-from skyviewer.render.dome import DomeRenderer, DomeView
+from skyviewer.render.dome import DomeView
 from skyviewer.render.exposure import AutoExposure, AutoExposureConfig
+from skyviewer.render.files import write_json
 from skyviewer.runtime.model import SkyModel
 from skyviewer.runtime.sun import SunClock
 from skyviewer.runtime.timeline import SkySample, SkyTimeline
+from skyviewer.runtime.weather import Weather
 
 
 @dataclass(frozen=True)
@@ -59,13 +62,13 @@ def _stop_on_signals():
             signal.signal(s, handler)
 
 
-def show(dome: DomeRenderer, sample: SkySample, shown: tuple[int, int] | None) -> tuple[int, int]:
+def show(view: ViewRenderer, sample: SkySample, shown: tuple[int, int] | None) -> tuple[int, int]:
     """Make the dome hold the sample's two model frames (uploading only what changed)."""
     wanted = (sample.previous.index, sample.next.index)
     if shown != wanted:
         if shown is None or shown[1] != wanted[0]:
-            dome.push_frame(sample.previous.radiance)  # a jump of several steps: both are new
-        dome.push_frame(sample.next.radiance)
+            view.push_frame(sample.previous)  # a jump of several steps: both are new
+        view.push_frame(sample.next)
     return wanted
 
 
@@ -75,8 +78,8 @@ def record(
     """Record config.frames frames of `model`'s sky. progress(frames written) after each frame."""
     config.check()
     clock = SunClock(config.latitude_deg, config.longitude_deg, config.start_unix_time)
-    conditions = {} if config.cloud_cover is None else {"cloud_cover": config.cloud_cover}
-    timeline = SkyTimeline(model, clock, config.seed, **conditions)
+    weather = Weather.for_model(model, config.seed, config.weather.pins())
+    timeline = SkyTimeline(model, clock, config.seed, weather)
     writer = open_writer(config)
     ctx = create_offscreen_context()
     view = ViewRenderer(ctx, config, model.resolution)
@@ -89,10 +92,13 @@ def record(
                 if stop.requested:
                     break
                 sample = timeline.at(i * config.sky_seconds_per_frame)
-                shown = show(view.dome, sample, shown)
+                shown = show(view, sample, shown)
                 key = exposure.update(view.dome.scene_key_nits(sample.blend), 1.0 / config.fps)
                 dome_view = DomeView(Camera(), key, tuple(sample.sun_dir), blend=sample.blend, frame_index=i)
                 writer.write(view.render(i, dome_view, writer.hdr))
+                if config.view == "cube" and config.format == "exr":  # lighting beside the faces
+                    light = view.lighting.at(sample.blend).to_dict() | {"sky_seconds": sample.sky_seconds}
+                    write_json(writer.partial / f"frame_{i:06d}_light.json", light)
                 if progress is not None:
                     progress(writer.frames)
             complete = writer.frames == config.frames

@@ -10,7 +10,9 @@ import numpy as np
 from skyviewer.record.config import RecordConfig
 from skyviewer.render.camera import Camera
 from skyviewer.render.dome import DomeRenderer, DomeSettings, DomeView
+from skyviewer.render.lighting import SkyLighting
 from skyviewer.render.projections import CubeFaceCamera, PanoramaCamera, Projection
+from skyviewer.render.scene import LookDevScene
 from skyviewer.render.targets import OffscreenTarget
 
 PROJECTIONS = {
@@ -31,6 +33,10 @@ class ViewRenderer:
         self.config = config
         self.dome = DomeRenderer(ctx, sky_size, settings, projection=PROJECTIONS[config.view])
         self.target = OffscreenTarget(ctx, config.size, hdr=config.format == "exr")
+        # Lighting is baked for the scene, and for cube EXRs (their sidecar JSON: SH and sun).
+        wants_lighting = config.scene or (config.view == "cube" and config.format == "exr")
+        self.lighting = SkyLighting(ctx, sky_size) if wants_lighting else None
+        self.scene = LookDevScene(ctx, projection=PROJECTIONS[config.view]) if config.scene else None
 
     def cameras(self, frame_index: int) -> list:
         """The camera(s) of one frame: one, or the six cube faces in OpenGL order."""
@@ -46,9 +52,20 @@ class ViewRenderer:
         images = []
         for camera in self.cameras(frame_index):
             self.dome.render(self.target.framebuffer, replace(view, camera=camera))
+            if self.scene is not None:
+                self.scene.render(self.target.framebuffer, self.lighting, view.blend)
             images.append(self.target.read_radiance() if hdr else self.target.read_display())
         return images
 
+    def push_frame(self, frame) -> None:
+        """A model frame (SkyFrame) to the dome, and its lighting baked where it is needed."""
+        self.dome.push_frame(frame.radiance)
+        if self.lighting is not None:
+            self.lighting.push(self.dome.sky.next, frame.sun_dir)
+
     def release(self) -> None:
+        for obj in (self.lighting, self.scene):
+            if obj is not None:
+                obj.release()
         self.dome.release()
         self.target.release()

@@ -85,8 +85,12 @@ class Mp4Writer(Writer):
         stream.options = {
             "crf": str(config.crf),
             "preset": config.preset,
-            # fixed keyframe interval: fragments (and what a kill can lose) stay keyframe_seconds long
-            "x264-params": f"keyint={gop}:min-keyint={gop}:scenecut=0",
+            # fixed keyframe interval: fragments (and what a kill can lose) stay keyframe_seconds long.
+            # cpu-independent: x264's SIMD macroblock-tree kernels (AVX-512 here) read past the end
+            # of a row of costs when the width is not a multiple of 128 px, so the encoded video
+            # depended on whatever the heap held (other threads' garbage; up to 16/255 apart after
+            # decoding). The portable C kernels make the bytes depend on the frames alone, on any CPU.
+            "x264-params": f"keyint={gop}:min-keyint={gop}:scenecut=0:cpu-independent=1",
         }
         cc = stream.codec_context
         cc.colorspace, cc.color_primaries, cc.color_trc, cc.color_range = 1, 1, 1, 1  # BT.709, limited

@@ -1,1 +1,1 @@
-"""The dome renderer (moderngl, GLSL in shaders/): no torch here, see docs/rendering.md."""
+"""The dome renderer (moderngl, GLSL in skyviewer/shaders/): no torch here, see docs/rendering.md."""

@@ -51,11 +51,49 @@ def gl_backends() -> list[str]:
     return [b.strip() for b in os.environ.get(BACKENDS_ENV, "egl,glfw").split(",") if b.strip()]
 
 
-def _hidden_glfw_context() -> moderngl.Context:
+def display_names() -> str:
+    """The display variables that are set, e.g. "DISPLAY=:99" ("" when none is)."""
+    names = ("DISPLAY", "WAYLAND_DISPLAY")
+    return ", ".join(f"{name}={os.environ[name]}" for name in names if os.environ.get(name))
+
+
+def init_glfw():
+    """glfw, initialised; UserError saying what went wrong if it cannot be.
+
+    GLFW reports failures through its error callback, which pyGLFW turns into a raw
+    GLFWError warning; ours keeps the text instead, so a display that does not answer reads
+    "could not open display :99 (DISPLAY=:99): no X server answered" and nothing else.
+    """
     import glfw
 
-    if not glfw.init():
-        raise RuntimeError("glfw.init() failed")
+    glfw.set_error_callback(_keep_glfw_error)
+    if glfw.init():
+        return glfw
+    error = last_glfw_error() or "glfwInit failed without a reason"
+    if "failed to open display" in error.lower() or "failed to connect to display" in error.lower():
+        x11 = os.environ.get("DISPLAY")
+        server = "X server" if x11 else "Wayland compositor"
+        display = x11 or os.environ.get("WAYLAND_DISPLAY")
+        raise UserError(f"could not open display {display} ({display_names()}): no {server} answered")
+    raise UserError(f"glfw could not initialise ({display_names() or 'no display set'}): {error}")
+
+
+_glfw_errors: list[str] = []
+"""What GLFW reported through its error callback, newest last."""
+
+
+def last_glfw_error() -> str | None:
+    return _glfw_errors[-1] if _glfw_errors else None
+
+
+def _keep_glfw_error(code: int, description: bytes | str) -> None:
+    text = description.decode(errors="replace") if isinstance(description, bytes) else description
+    _glfw_errors.append(text)
+    del _glfw_errors[:-8]  # the last few are all a message needs
+
+
+def _hidden_glfw_context() -> moderngl.Context:
+    glfw = init_glfw()
     glfw.window_hint(glfw.VISIBLE, glfw.FALSE)
     glfw.window_hint(glfw.CONTEXT_VERSION_MAJOR, 3)
     glfw.window_hint(glfw.CONTEXT_VERSION_MINOR, 3)
@@ -63,7 +101,7 @@ def _hidden_glfw_context() -> moderngl.Context:
     glfw.window_hint(glfw.OPENGL_FORWARD_COMPAT, glfw.TRUE)
     window = glfw.create_window(16, 16, "skyviewer offscreen", None, None)
     if not window:
-        raise RuntimeError("cannot create a hidden GL 3.3 core window")
+        raise RuntimeError(f"cannot create a hidden GL 3.3 core window: {last_glfw_error()}")
     glfw.make_context_current(window)
     ctx = moderngl.create_context(require=GL_VERSION)
     ctx.extra = {"glfw_window": window}  # the window owns the context: keep it alive with it

@@ -1,4 +1,4 @@
-"""The sky dome: warps the canonical fisheye sky over the viewer's sky (shaders/dome.*).
+"""The sky dome: warps the canonical fisheye sky over the viewer's sky (skyviewer/shaders/dome.*).
 
 Per displayed frame the host calls render() with a DomeView (camera, sun, exposure key, blend,
 frame index: everything time-dependent is passed in, so recordings are deterministic); per
@@ -65,7 +65,7 @@ class DomeView:
 
 @dataclass(frozen=True)
 class DomeParams:
-    """The values of the GLSL block DomeParams (shaders/uniforms.glsl documents each member)."""
+    """The values of the GLSL block DomeParams (skyviewer/shaders/uniforms.glsl documents each member)."""
 
     cam_right: Vec3
     exposure_scale: float

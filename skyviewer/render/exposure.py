@@ -53,22 +53,43 @@ class LogLuminanceMeter:
             obj.release()
 
 
+CALIBRATION_K = 12.5
+"""Reflected-light meter calibration constant (ISO 2720, as most camera makers set it): a scene
+whose average luminance is L nits meters at EV100 = log2(L * 100 / K)."""
+
+
+def key_nits_at(ev100: float) -> float:
+    """The average luminance (nits) of a scene that meters at EV100 = ev100."""
+    return 2.0**ev100 * CALIBRATION_K / 100.0
+
+
 @dataclass(frozen=True)
 class AutoExposureConfig:
-    """How fast auto-exposure follows the sky, in seconds of viewer time."""
+    """How fast auto-exposure follows the sky, in seconds of viewer time, and how far it may go."""
 
     brighten_seconds: float = 0.4
     """Time constant when the sky gets brighter (eyes and cameras adapt to light quickly)."""
     darken_seconds: float = 1.5
     """Time constant when the sky gets darker (dark adaptation is slower)."""
+    min_ev100: float = 4.0
+    """Darkest scene auto-exposure exposes for: EV100 4, an average of 2 nits, the sky with the
+    sun about 7 deg down as civil twilight ends. Darker skies keep this exposure and fall dark:
+    a 0.004-nit night (EV100 -5) is 9 stops under and renders black, while the glow over the
+    horizon in early nautical twilight still shows. Unreal's Min EV100; a camera's slowest
+    shutter at its highest ISO."""
+    max_ev100: float = 17.0
+    """Brightest scene it exposes for: EV100 17, an average of 16 400 nits, above any daylight
+    sky (SkySim's average 3 000 - 8 000 nits, EV100 14.5 - 16): day is never clamped."""
 
 
 class AutoExposure:
-    """Exponential adaptation of the key in log space, like a camera's auto-exposure."""
+    """Exponential adaptation of the key in log space, like a camera's auto-exposure, within the
+    config's EV100 range (manual exposure compensation on top of it is not bounded)."""
 
     def __init__(self, config: AutoExposureConfig = AutoExposureConfig()) -> None:
         self.config = config
         self._log_key: float | None = None
+        self._log_range = tuple(math.log(key_nits_at(ev)) for ev in (config.min_ev100, config.max_ev100))
 
     @property
     def key_nits(self) -> float | None:
@@ -76,11 +97,11 @@ class AutoExposure:
         return None if self._log_key is None else math.exp(self._log_key)
 
     def update(self, target_key_nits: float, dt_seconds: float) -> float:
-        """Move towards target_key_nits over dt_seconds of viewer time; returns the new key.
-
-        The first update jumps straight to the target.
+        """Move towards target_key_nits, clamped to the EV100 range, over dt_seconds of viewer
+        time; returns the new key. The first update jumps straight to the (clamped) target.
         """
-        target = math.log(max(target_key_nits, 1e-12))
+        lo, hi = self._log_range
+        target = min(max(math.log(max(target_key_nits, 1e-12)), lo), hi)
         if self._log_key is None:
             self._log_key = target
         else:

@@ -31,6 +31,13 @@ def write_png(path: Path, image: np.ndarray, compress_level: int = 6) -> Path:
     )
 
 
+def write_json(path: Path, data: dict) -> Path:
+    """A JSON file (indented), written atomically."""
+    import json
+
+    return _atomic(path, lambda tmp: tmp.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8"))
+
+
 def write_exr(path: Path, radiance: np.ndarray) -> Path:
     """(H, W, 3) linear radiance (nits) -> float32 RGB OpenEXR, ZIP-compressed (float16 would
     overflow on the sun's 1.6e9 nits)."""

@@ -1,6 +1,6 @@
 """View projections of the dome beyond the perspective camera: whole-sky masters for recording.
 
-The dome shader takes its view ray from shaders/view_projection.glsl, compiled per projection
+The dome shader takes its view ray from skyviewer/shaders/view_projection.glsl, compiled per projection
 (DomeRenderer(projection=...)). Each projection comes with a camera object that dome_params()
 reads like a Camera (ray_basis, pixel_angle):
 
@@ -21,7 +21,7 @@ from skyviewer.sky.projection import cube_face_direction
 
 
 class Projection(IntEnum):
-    """VIEW_PROJECTION values of shaders/view_projection.glsl."""
+    """VIEW_PROJECTION values of skyviewer/shaders/view_projection.glsl."""
 
     PERSPECTIVE = 0
     EQUIRECT = 1

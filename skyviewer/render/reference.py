@@ -1,4 +1,4 @@
-"""Numpy reference of the whole dome (shaders/dome.vert + dome.frag), for tests.
+"""Numpy reference of the whole dome (skyviewer/shaders/dome.vert + dome.frag), for tests.
 
 Camera ray -> canonical fisheye uv (skyviewer.sky.projection, the conventions' own code) ->
 bilinear sample of both frames with GL's rules (texel centres at (i + 0.5) / N, clamp to

@@ -1,4 +1,4 @@
-"""GLSL sources from shaders/, with a tiny `#include "file.glsl"` resolver, and a program cache.
+"""GLSL sources from skyviewer/shaders/, with a tiny `#include "file.glsl"` resolver, and a program cache.
 
 GLSL has no include directive of its own. Ours is resolved before compilation: each included
 file is inlined once (a second include of the same file is dropped, so shared pieces need no
@@ -15,8 +15,9 @@ import moderngl
 
 from skyviewer.errors import UserError
 
-SHADER_DIR = Path(__file__).resolve().parents[2] / "shaders"
-"""The repository's shaders/ folder (the GLSL is shared with the Unity/Unreal samples)."""
+SHADER_DIR = Path(__file__).resolve().parents[1] / "shaders"
+"""skyviewer/shaders/: package data, so an installed viewer has them (the GLSL is also what the
+Unity/Unreal samples are generated from)."""
 
 _INCLUDE = re.compile(r'^\s*#include\s+"([^"]+)"\s*$')
 

@@ -65,10 +65,13 @@ class ScaledRender:
         self.vao.release()
 
 
-def render_dome(dome, output: moderngl.Framebuffer, view, scaled: ScaledRender | None) -> None:
-    """Draw `dome` (a DomeRenderer) for `view` into `output`, through `scaled` when given."""
-    if scaled is None:
-        dome.render(output, view)
-    else:
-        dome.render(scaled.target(output), view)
+def render_dome(dome, output: moderngl.Framebuffer, view, scaled: ScaledRender | None, overlay=None) -> None:
+    """Draw `dome` (a DomeRenderer) for `view` into `output`, through `scaled` when given;
+    overlay(framebuffer), when given, draws over the dome in the same framebuffer (the look-dev
+    scene)."""
+    target = output if scaled is None else scaled.target(output)
+    dome.render(target, view)
+    if overlay is not None:
+        overlay(target)
+    if scaled is not None:
         scaled.present(output)

@@ -3,7 +3,8 @@
     from skyviewer.runtime import SkyModel, load_package, SunClock
 
 Submodules: package (the one loader and validator), model (SkyModel), providers
-(execution-provider choice), sun (SunClock), doctor, commands (validate / list / doctor).
+(execution-provider choice), sun (SunClock), timeline (SkyTimeline), weather (Weather), doctor,
+commands (validate / list / doctor).
 Names are imported on first use, so `import skyviewer.runtime` stays cheap for the CLI.
 """
 
@@ -17,6 +18,7 @@ _EXPORTS = {
     "PackageError": "skyviewer.runtime.package",
     "load_package": "skyviewer.runtime.package",
     "SunClock": "skyviewer.runtime.sun",
+    "Weather": "skyviewer.runtime.weather",
 }
 
 __all__ = sorted(_EXPORTS)

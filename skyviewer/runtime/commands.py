@@ -1,11 +1,12 @@
 """`skyviewer validate | list | doctor`: check packages, find them, check this machine.
 
-    skyviewer validate models/default        # or a .zip, or a package name
+    skyviewer validate default               # a package name, folder or .zip
     skyviewer list
     skyviewer doctor
 
-Any command that takes a package takes a name (looked up in models/ and the per-user
-folder, see runtime/package.py) or a path. onnxruntime is imported inside the handlers.
+Any command that takes a package takes a name (looked up in ./models, the per-user folder and
+the packages bundled with skyviewer: runtime/package.py) or a path. onnxruntime is imported
+inside the handlers.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ def register(subparsers) -> None:
     p.add_argument("package", help="package name, folder or .zip")
     p.add_argument("--providers", default="auto", help="auto, cpu, cuda or tensorrt (default: auto)")
     p.set_defaults(run=validate)
-    p = subparsers.add_parser("list", help="list the sky packages in models/ and the per-user folder")
+    p = subparsers.add_parser("list", help="list the sky packages in ./models, the per-user folder, bundled")
     p.set_defaults(run=list_packages)
     p = subparsers.add_parser("doctor", help="show what is installed and usable on this machine")
     p.set_defaults(run=doctor)
@@ -70,6 +71,7 @@ def _run_once(package, precision: str, providers: str) -> int:
 
 
 def list_packages(args: argparse.Namespace) -> int:
+    from skyviewer.models import BUNDLED_DIR
     from skyviewer.runtime.package import PackageError, find_packages, load_package, search_dirs
 
     paths = find_packages()
@@ -80,7 +82,8 @@ def list_packages(args: argparse.Namespace) -> int:
             p = load_package(path)
             mib = sum(len(b) for b in p.files.values()) / 2**20
             seconds = p.manifest["step_seconds"]
-            print(f"{p.name:20s} {p.resolution:5d} px  {seconds:6g} s/step  {mib:7.1f} MiB  {path}")
+            where = f"bundled ({path})" if path.parent == BUNDLED_DIR else str(path)
+            print(f"{p.name:20s} {p.resolution:5d} px  {seconds:6g} s/step  {mib:7.1f} MiB  {where}")
         except PackageError as e:
             print(f"{path.name:20s} INVALID: {e}")
     return 0

@@ -21,7 +21,7 @@ from collections.abc import Sequence
 import numpy as np
 import onnxruntime as ort
 
-from skyviewer.runtime.package import SkyPackage, load_package
+from skyviewer.runtime.package import SkyPackage, decode_resolution, load_package
 from skyviewer.runtime.providers import is_gpu, resolve_providers, session_providers
 from skyviewer.sky.radiance import LogEncoding
 
@@ -62,19 +62,31 @@ class SkyModel:
     """A loaded sky package, ready to draw a start sky and step it forward."""
 
     def __init__(
-        self, package: SkyPackage | str, providers: str | Sequence[str] = "auto", precision: str = "fp32"
+        self,
+        package: SkyPackage | str,
+        providers: str | Sequence[str] = "auto",
+        precision: str = "fp32",
+        resolution: int | None = None,
     ):
         """package: a SkyPackage, a path, or a package name. providers: "auto", "cpu", "cuda",
         "tensorrt" or ONNX Runtime names (see providers.resolve_providers). precision: "fp32" or
-        "fp16" (the package's fp16 variant, same inputs and outputs)."""
+        "fp16" (the package's fp16 variant, same inputs and outputs; format 3 keeps its state graphs
+        in fp32). resolution: format 3, the frame side to decode (one of decoders(); default: the
+        largest on a GPU, the package's own on the CPU)."""
         self.package = package if isinstance(package, SkyPackage) else load_package(package)
         self.manifest = self.package.manifest
+        self.layered = "decode" in self.manifest["models"]
+        """Format 3: start and step carry a small state; a decoder draws each frame from it."""
         chosen = resolve_providers(providers)
-        self._start = _Graph(self.package, "start", precision, chosen)
-        self._step = _Graph(self.package, "step", precision, chosen)
+        state_precision = "fp32" if self.layered else precision
+        self._start = _Graph(self.package, "start", state_precision, chosen)
+        self._step = _Graph(self.package, "step", state_precision, chosen)
         self.provider = self._step.session.get_providers()[0]
         """The provider the step model actually runs on."""
         self.device = "cuda" if is_gpu(self.provider) else "cpu"
+        self._decode = (
+            _Graph(self.package, self._decoder_name(resolution), precision, chosen) if self.layered else None
+        )
         enc = self.manifest["radiance"]["encoding"]
         self.encoding = LogEncoding(eps=enc["eps"], x_max=enc["x_max"])
         self._ranges = {c["name"]: c for c in self.manifest["conditions"]}
@@ -88,9 +100,30 @@ class SkyModel:
         self.steps = 0
         """Steps taken since the last reset."""
 
+    def decoders(self) -> dict[int, str]:
+        """Format 3: output side (px) -> decoder model name; format 2: the frame's own side."""
+        if not self.layered:
+            return {self.package.resolution: "step"}
+        return {
+            decode_resolution(self.manifest, m): m for m in self.manifest["models"] if m.startswith("decode")
+        }
+
+    def _decoder_name(self, resolution: int | None) -> str:
+        available = self.decoders()
+        if resolution is None:
+            return available[max(available)] if self.device == "cuda" else "decode"
+        if resolution not in available:
+            raise ValueError(
+                f"{self.package.source}: no decoder for {resolution} px; it has {sorted(available)}"
+            )
+        return available[resolution]
+
     @property
     def resolution(self) -> int:
-        return self.package.resolution
+        """Side of the frames this model produces."""
+        if self._decode is None:
+            return self.package.resolution
+        return int(_frame_tensor(self._decode.spec["outputs"])["shape"][-1])
 
     @property
     def step_seconds(self) -> float:
@@ -138,8 +171,13 @@ class SkyModel:
                 fill = np.full(tensor["shape"], initial, np.dtype(tensor["dtype"]))
                 self._values[r["input"]] = ort.OrtValue.ortvalue_from_numpy(fill, self.device, 0)
             self._spares[r["input"]] = self._empty(tensor)
-        self._frame = start_out[_frame_tensor(self._start.spec["outputs"])["name"]]
-        self._frame_spare = self._empty(_frame_tensor(self._step.spec["outputs"]))
+        if self._decode is None:
+            self._frame = start_out[_frame_tensor(self._start.spec["outputs"])["name"]]
+            self._frame_spare = self._empty(_frame_tensor(self._step.spec["outputs"]))
+        else:
+            frame = _frame_tensor(self._decode.spec["outputs"])
+            self._frame, self._frame_spare = self._empty(frame), self._empty(frame)
+            self._draw()
         self.steps = 0
 
     def step_encoded(self) -> ort.OrtValue:
@@ -152,13 +190,25 @@ class SkyModel:
         spec = self._step.spec
         inputs = {**self._host_inputs(spec), **self._values}
         outputs = {r["output"]: self._spares[r["input"]] for r in spec["recurrence"]}
-        outputs[_frame_tensor(spec["outputs"])["name"]] = self._frame_spare
+        if self._decode is None:
+            outputs[_frame_tensor(spec["outputs"])["name"]] = self._frame_spare
         self._step.run(inputs, outputs)
         self._values, self._spares = self._spares, self._values
-        self._frame, self._frame_spare = self._frame_spare, self._frame
         self._now = dict(self._next)
+        if self._decode is None:
+            self._frame, self._frame_spare = self._frame_spare, self._frame
+        else:
+            self._draw()
         self.steps += 1
         return self._frame
+
+    def _draw(self) -> None:
+        """Format 3: decode the current state under the current conditions into self._frame."""
+        spec = self._decode.spec
+        states = {t["name"]: self._values[t["name"]] for t in spec["inputs"] if t["role"] == "state"}
+        self._decode.run(
+            {**self._host_inputs(spec), **states}, {_frame_tensor(spec["outputs"])["name"]: self._frame}
+        )
 
     def step(self) -> np.ndarray:
         """Advance one step; the new frame as (N, N, 3) float16 linear radiance (nits)."""

@@ -4,7 +4,8 @@ A package is untrusted data. This is the one loader that `validate`, `list`, Sky
 the exporter's self-check share, so a package that passes here passes everywhere:
 
 1. the path: a folder or a .zip; zip entries are bounded in count, size and compression
-   ratio (zip bombs) and read with a hard byte limit (headers can lie);
+   ratio (zip bombs), must not name a path out of the package (zip slip), and are read
+   with a hard byte limit (headers can lie);
 2. sky.json: bounded size, strict JSON (no duplicate keys, no NaN), the JSON Schema
    sky.schema.json, then the cross-references the schema cannot express;
 3. every listed file: a plain file name (never a path out of the package), not a symlink,
@@ -26,15 +27,19 @@ import zipfile
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
-from pathlib import Path
+from pathlib import Path, PureWindowsPath
 
 import onnx
 
 from skyviewer.errors import UserError
+from skyviewer.models import BUNDLED_DIR
 from skyviewer.runtime.opset import op_set_problems, opset_of
 
 FORMAT = "skyviewer-sky-package"
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
+"""What the exporter writes. Format 3: start -> state, step: state -> state, decode: state -> frame
+(the frame at the host's resolution); format 2 (the frame is the step's own output) still plays."""
+FORMAT_VERSIONS = (2, 3)
 MANIFEST_NAME = "sky.json"
 USER_DIR_ENV = "SKYVIEWER_PACKAGES"
 """Environment variable naming the per-user package folder (overrides the XDG default)."""
@@ -101,12 +106,13 @@ class SkyPackage:
 
 
 def search_dirs() -> list[Path]:
-    """Where packages are looked up by name: ./models, then the per-user folder."""
+    """Where packages are looked up by name, first match wins: ./models (relative to the
+    working folder), the per-user folder, then the packages bundled with skyviewer."""
     user = os.environ.get(USER_DIR_ENV)
     if user is None:
         data_home = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
         user = Path(data_home) / "skyviewer" / "packages"
-    return [Path("models"), Path(user)]
+    return [Path("models"), Path(user), BUNDLED_DIR]
 
 
 def find_packages() -> list[Path]:
@@ -172,6 +178,11 @@ class _ZipReader:
         if total > limits.total_bytes:
             raise PackageError(f"{path}: inflates to {total} bytes, over the {limits.total_bytes}-byte limit")
         for e in entries:
+            if _leaves_package(e.filename):
+                raise PackageError(
+                    f"{path}: entry {e.filename!r} names a path outside the package"
+                    " (absolute, a drive, or '..'): refused even though it is never read"
+                )
             ratio = e.file_size / max(e.compress_size, 1)
             if e.file_size > 1 << 20 and ratio > limits.zip_ratio:
                 raise PackageError(f"{path}: entry {e.filename!r} inflates {ratio:.0f}x (zip bomb?)")
@@ -193,6 +204,13 @@ class _ZipReader:
         return data
 
 
+def _leaves_package(name: str) -> bool:
+    """Whether a zip entry name would land outside the folder it is unpacked into (zip slip):
+    absolute, with a drive, or with a '..' part ('/' and '\\' both separate, as on Windows)."""
+    path = PureWindowsPath(name)
+    return bool(path.anchor) or ".." in path.parts
+
+
 # ---------------------------------------------------------------- the loader
 
 
@@ -203,8 +221,7 @@ def load_package(name_or_path: str | Path, limits: Limits = LIMITS) -> SkyPackag
     manifest = parse_manifest(reader.read(MANIFEST_NAME, limits.manifest_bytes), source / MANIFEST_NAME)
     check_references(manifest, source)
     files = read_files(reader, manifest, source, limits)
-    for model in ("start", "step"):
-        spec = manifest["models"][model]
+    for spec in manifest["models"].values():
         for file in [spec["file"], *(v["file"] for v in spec["variants"])]:
             check_onnx(files[file], spec, f"{source}: {file}")
     check_png(files[manifest["preview"]], f"{source}: {manifest['preview']}", limits)
@@ -265,10 +282,46 @@ def check_references(m: dict, source: Path) -> None:
             raise PackageError(
                 f"{where} condition {c['name']}: default {c['default']} does not fit shape/range"
             )
-    n = m["projection"]["resolution_px"]
     for model, spec in m["models"].items():
-        _check_tensors(spec, conditions, n, f"{where} models.{model}")
-    _check_recurrence(m["models"], f"{where} models.step.recurrence")
+        _check_tensors(spec, conditions, decode_resolution(m, model), f"{where} models.{model}")
+    if m["format_version"] == 2:
+        _check_recurrence(m["models"], f"{where} models.step.recurrence")
+    else:
+        _check_layered(m, where)
+
+
+def decode_resolution(m: dict, model: str) -> int:
+    """Side of the frames a model outputs: decode_N gives N px, any other model the package's own."""
+    _, _, suffix = model.partition("_")
+    return int(suffix) if model.startswith("decode_") else m["projection"]["resolution_px"]
+
+
+def _check_layered(m: dict, where: str) -> None:
+    """Format 3: start and step carry only state, every decoder reads that state and draws one frame."""
+    models = m["models"]
+    if "decode" not in models or "layers" not in m:
+        raise PackageError(f"{where} format 3 needs models.decode and layers")
+    if any(
+        t["role"] == "frame" for k in ("start", "step") for t in models[k]["outputs"] + models[k]["inputs"]
+    ):
+        raise PackageError(f"{where} format 3: start and step carry state only; frames come from decode")
+    _check_step_state(models, f"{where} models.step.recurrence")
+    fed = {r["input"] for r in models["step"]["recurrence"]}
+    for name, spec in models.items():
+        if not name.startswith("decode"):
+            continue
+        if (
+            spec["recurrence"]
+            or sum(t["role"] == "frame" for t in spec["outputs"]) != 1
+            or len(spec["outputs"]) != 1
+        ):
+            raise PackageError(
+                f"{where} models.{name}: a decoder has one output, the frame, and no recurrence"
+            )
+        if unknown := sorted(
+            t["name"] for t in spec["inputs"] if t["role"] == "state" and t["name"] not in fed
+        ):
+            raise PackageError(f"{where} models.{name}: state inputs {unknown} are not the step's state")
 
 
 def _check_tensors(spec: dict, conditions: dict, n: int, where: str) -> None:
@@ -292,9 +345,17 @@ def _check_tensors(spec: dict, conditions: dict, n: int, where: str) -> None:
 
 
 def _check_recurrence(models: dict, where: str) -> None:
-    start_outputs = {t["name"]: t for t in models["start"]["outputs"]}
+    """Format 2: start and step each output the frame; the step feeds back its state."""
     if sum(t["role"] == "frame" for t in models["start"]["outputs"]) != 1:
         raise PackageError(f"{where}: the start model needs exactly one frame output")
+    if sum(t["role"] == "frame" for t in models["step"]["outputs"]) != 1:
+        raise PackageError(f"{where}: the step model needs exactly one frame output")
+    _check_step_state(models, where)
+
+
+def _check_step_state(models: dict, where: str) -> None:
+    """Every state input of the step is fed back from one of its outputs, starting from a start output."""
+    start_outputs = {t["name"]: t for t in models["start"]["outputs"]}
     step = models["step"]
     ins, outs = ({t["name"]: t for t in step[k]} for k in ("inputs", "outputs"))
     if models["start"]["recurrence"]:
@@ -304,8 +365,6 @@ def _check_recurrence(models: dict, where: str) -> None:
         t["name"] for t in step["inputs"] if t["role"] in ("frame", "state") and t["name"] not in fed
     ):
         raise PackageError(f"{where}: step inputs {unfed} are never fed back")
-    if sum(t["role"] == "frame" for t in step["outputs"]) != 1:
-        raise PackageError(f"{where}: the step model needs exactly one frame output")
     for r in step["recurrence"]:
         if r["input"] not in ins or r["output"] not in outs:
             raise PackageError(f"{where}: {r['output']} -> {r['input']} names a tensor the step model lacks")

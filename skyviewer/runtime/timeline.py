@@ -9,17 +9,21 @@ start time and conditions give the same frames for the same t, whatever the wall
     timeline = SkyTimeline(SkyModel("default"), SunClock(46.8, -71.2, 1.7e9), seed=1)
     sky = timeline.at(12.5)        # sky seconds since the start
     renderer.push(sky.previous, sky.next); blend = sky.blend
+
+With a Weather (runtime/weather.py), each step's cloud, cirrus and wind conditions are the
+weather's at that step's sky time, so they drift (or approach a pin) as sky time runs.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from skyviewer.runtime.model import SkyModel
 from skyviewer.runtime.sun import SunClock
+from skyviewer.runtime.weather import Weather
 
 
 @dataclass(frozen=True)
@@ -34,6 +38,8 @@ class SkyFrame:
     """(3,) unit world direction to the sun at this frame."""
     unix_time: float
     """UTC time of the frame (POSIX seconds)."""
+    conditions: dict[str, float] = field(default_factory=dict)
+    """The model's one-value conditions (cloud_cover, wind_speed, ...) this frame was made under."""
 
 
 @dataclass(frozen=True)
@@ -72,13 +78,17 @@ class SkyTimeline:
     current previous frame raises ValueError; start a new timeline (reseed) instead.
     """
 
-    def __init__(self, model: SkyModel, clock: SunClock, seed: int, **conditions) -> None:
-        """conditions: other package conditions (e.g. cloud_cover=0.4), held until changed."""
+    def __init__(
+        self, model: SkyModel, clock: SunClock, seed: int, weather: Weather | None = None, **conditions
+    ) -> None:
+        """weather: sets its conditions at every step's sky time (it must be fresh: at time 0).
+        conditions: other package conditions (e.g. cloud_cover=0.4), held until changed."""
         self.model = model
         self.seed = seed
+        self.weather = weather
         self._clock = replace(clock)  # our own copy: the timeline advances it
         self._start_unix_time = clock.unix_time
-        model.set_conditions(sun_dir=self._clock.direction(), **conditions)
+        model.set_conditions(sun_dir=self._clock.direction(), **{**conditions, **self._weather_at(0)})
         model.reset(seed)
         self._frames = [self._frame(0, model.frame())]
         self._frames.append(self._step())
@@ -108,8 +118,13 @@ class SkyTimeline:
         """Produce the next frame with the sun where it will be at that frame's time."""
         index = self._frames[-1].index + 1
         self._clock.unix_time = self._start_unix_time + index * self.step_seconds
-        self.model.set_conditions(sun_dir=self._clock.direction())
+        self.model.set_conditions(sun_dir=self._clock.direction(), **self._weather_at(index))
         return self._frame(index, self.model.step())
 
+    def _weather_at(self, index: int) -> dict[str, float]:
+        return {} if self.weather is None else self.weather.at(index * self.step_seconds)
+
     def _frame(self, index: int, radiance: np.ndarray) -> SkyFrame:
-        return SkyFrame(index, radiance, self.model.conditions()["sun_dir"].copy(), self._clock.unix_time)
+        now = self.model.conditions()
+        scalars = {k: float(v[0]) for k, v in now.items() if k != "sun_dir" and v.size == 1}
+        return SkyFrame(index, radiance, now["sun_dir"].copy(), self._clock.unix_time, scalars)

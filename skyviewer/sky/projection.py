@@ -24,6 +24,7 @@ All direction<->coordinate functions accept numpy arrays or torch tensors.
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -92,8 +93,16 @@ def fisheye_directions(n: int, dtype=np.float32) -> tuple[np.ndarray, np.ndarray
 
 
 def fisheye_mask(n: int) -> np.ndarray:
-    """Boolean (n, n): True for pixels whose centre lies on or inside the horizon circle."""
-    return fisheye_directions(n)[1]
+    """Boolean (n, n): True for pixels whose centre lies on or inside the horizon circle (a read-only
+    array, made once per size: training asks for it with every frame it encodes)."""
+    return _fisheye_mask(n)
+
+
+@functools.cache
+def _fisheye_mask(n: int) -> np.ndarray:
+    mask = fisheye_directions(n)[1]
+    mask.flags.writeable = False
+    return mask
 
 
 # ---------------------------------------------------------------- equirectangular

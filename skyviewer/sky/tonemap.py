@@ -1,5 +1,5 @@
 """Reference tone mapping: exposure -> ACES filmic curve -> sRGB. The viewer's shader
-(shaders/tonemap.glsl) implements the same steps; tests compare the two.
+(skyviewer/shaders/tonemap.glsl) implements the same steps; tests compare the two.
 
 Exposure follows camera practice: `exposure_stops` (EV) scales radiance by 2**stops
 on top of a key that maps `key_nits` to middle grey (0.18). Auto-exposure picks the

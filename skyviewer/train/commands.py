@@ -23,7 +23,11 @@ def register(subparsers) -> None:
     """Add `train` with its `start` and `step` subcommands."""
     train = subparsers.add_parser("train", help="train the start GAN or the step model")
     models = train.add_subparsers(dest="model", metavar="MODEL", required=True)
-    for model, text in (("start", "start-sky GAN"), ("step", "recurrent next-frame model")):
+    for model, text in (
+        ("sky", "LayerSky: layered clouds decoded at any resolution (start, step, decoder)"),
+        ("start", "start-sky GAN (package format 2)"),
+        ("step", "recurrent next-frame model (package format 2)"),
+    ):
         p = models.add_parser(model, help=f"train the {text}", description=__doc__.splitlines()[0])
         p.add_argument("--data", required=True, help="dataset folder (skyviewer dataset build / import)")
         p.add_argument("--preset", choices=PRESET_NAMES, default="cpu", help="named config (default: cpu)")

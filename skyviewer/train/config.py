@@ -11,7 +11,7 @@ import dataclasses
 import typing
 from dataclasses import dataclass, field
 
-MODELS = ("start", "step")
+MODELS = ("start", "step", "sky")
 
 
 @dataclass
@@ -45,6 +45,27 @@ class NetConfig:
     (detached) times this gain. Clouds are a deviation of ~0.05 in the encoding on a sky spanning
     [-1, 1]; a critic given the images alone stayed at chance against cloudless fakes, one given the
     deviation x10 told them apart in 100 steps (docs/training.md)."""
+
+
+@dataclass
+class SkyNetConfig:
+    """LayerSky (model 'sky', nets/sky.py): the layer state's size and the critics' views."""
+
+    grid: int = 64
+    """Side of each layer's state grid (cells); the tile is grid x LayerSpec.cell_m metres wide."""
+    kernel_px: int = 9
+    """Side (odd, cells) of the learned kernels that shape the state's white noise into fields."""
+    detail_px: int = 256
+    """Side of the learned cumulus detail texture (texels)."""
+    detail_period_m: float = 2560.0
+    """Width of the detail texture on the layer (m): 10 m texels. A 1,024 px fisheye pixel at the
+    zenith spans 1,500 m x pi / 1,024 = 4.6 m; SkySim's finest cumulus detail is ~78 m."""
+    patch_px: int = 64
+    """Side of the full-resolution patches the patch critic sees (a multiple of 8)."""
+    patches_per_frame: int = 2
+    """Patches drawn from each frame of a batch."""
+    global_px: int = 64
+    """Resolution of the whole skies the global critic sees."""
 
 
 @dataclass
@@ -134,7 +155,8 @@ class ScheduleConfig:
 @dataclass
 class TrainConfig:
     model: str = "start"
-    """Which model: 'start' (GAN) or 'step' (recurrent next frame)."""
+    """Which model: 'sky' (LayerSky: start, step and decoder from one GAN), or the format-2 pair
+    'start' (GAN) and 'step' (recurrent next frame)."""
     preset: str = "custom"
     """Name of the preset this config came from (goes into the run folder name)."""
     resolution_px: int = 64
@@ -142,6 +164,7 @@ class TrainConfig:
     net: NetConfig = field(default_factory=NetConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     rollout: RolloutConfig = field(default_factory=RolloutConfig)
+    sky: SkyNetConfig = field(default_factory=SkyNetConfig)
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
 
     def to_dict(self) -> dict:
@@ -246,7 +269,50 @@ def _gpu(model: str) -> TrainConfig:
     )
 
 
+def _sky_smoke() -> TrainConfig:
+    """LayerSky for tests: 64 px data, 16 px patches, a 16-cell grid."""
+    cfg = _smoke("sky")
+    cfg.resolution_px = 64
+    cfg.sky = SkyNetConfig(grid=16, kernel_px=5, detail_px=32, patch_px=16, patches_per_frame=1, global_px=16)
+    return cfg
+
+
+def _sky_cpu() -> TrainConfig:
+    """LayerSky on 2 CPU cores: 1,024 px data (dataset synth --resolution 1024), 64 px patches."""
+    return TrainConfig(
+        model="sky",
+        preset="cpu",
+        resolution_px=1024,
+        # Narrow critics (8 channels at 64 px, at most 32): on 2 cores they are most of a step.
+        net=NetConfig(disc_channel_base=512, disc_max_channels=32),
+        optim=OptimConfig(batch_size=8, lr_g=1e-3, lr_d=5e-4, r1_every_steps=8, ema_halflife_samples=2000),
+        schedule=ScheduleConfig(
+            total_steps=6000,
+            tick_every_steps=250,
+            snapshot_every_steps=250,
+            checkpoint_every_steps=250,
+            threads=2,
+        ),
+    )
+
+
+def _sky_gpu() -> TrainConfig:
+    """LayerSky on CUDA: 2,048 px data, 128 px patches, wider critics, bf16 autocast."""
+    return TrainConfig(
+        model="sky",
+        preset="gpu",
+        resolution_px=2048,
+        net=NetConfig(disc_channel_base=16384, disc_max_channels=256),
+        sky=SkyNetConfig(grid=128, patch_px=128, patches_per_frame=4, global_px=128),
+        optim=OptimConfig(batch_size=32, r1_gamma=0.4, mixed_precision=True),
+        schedule=ScheduleConfig(
+            total_steps=100_000, tick_every_steps=1000, snapshot_every_steps=5000, checkpoint_every_steps=5000
+        ),
+    )
+
+
 PRESETS = {"smoke": _smoke, "cpu": _cpu, "gpu": _gpu}
+SKY_PRESETS = {"smoke": _sky_smoke, "cpu": _sky_cpu, "gpu": _sky_gpu}
 
 
 def preset(model: str, name: str) -> TrainConfig:
@@ -255,4 +321,4 @@ def preset(model: str, name: str) -> TrainConfig:
         raise ValueError(f"model must be one of {MODELS}, got {model!r}")
     if name not in PRESETS:
         raise KeyError(name)
-    return PRESETS[name](model)
+    return SKY_PRESETS[name]() if model == "sky" else PRESETS[name](model)

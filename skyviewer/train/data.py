@@ -20,6 +20,8 @@ from skyviewer.errors import UserError
 from skyviewer.sky.projection import fisheye_mask
 from skyviewer.sky.radiance import ENCODING
 
+ENCODED_CACHE_BYTES = 6 * 2**30
+"""Memory the samplers may keep encoded frames in (float16); the rest are re-read and encoded."""
 DEFAULT_CLOUD_COVER = 0.5
 """Stands in for unknown (NaN) cloud cover, e.g. of real captures."""
 
@@ -44,7 +46,7 @@ def encode_frames(frames: np.ndarray, resolution: int) -> torch.Tensor:
     x = torch.from_numpy(np.asarray(frames, dtype=np.float32)).permute(0, 3, 1, 2)  # (L, 3, R, R)
     if x.shape[-1] != resolution:
         x = F.interpolate(x, size=(resolution, resolution), mode="area")
-    mask = torch.from_numpy(fisheye_mask(resolution))
+    mask = torch.from_numpy(fisheye_mask(resolution).copy())
     return torch.where(mask, ENCODING.encode(x), torch.tensor(-1.0))
 
 
@@ -69,6 +71,8 @@ class ClipSampler:
         self.probs = starts / starts.sum()  # every clip start equally likely
         self.conds = {i: conditions(dataset.meta(i), i) for i in self.ids}
         self.rng = np.random.default_rng(seed)
+        self._cache: dict[tuple[str, int], torch.Tensor] = {}
+        self._cached_bytes = 0
 
     def draw(self, count: int) -> list[tuple[int, int]]:
         """`count` random clip positions: (index into self.ids, first frame)."""
@@ -83,10 +87,22 @@ class ClipSampler:
         frames, sun, cover = [], [], []
         for k, t in positions:
             seq_id, window = self.ids[k], slice(t, t + self.length)
-            frames.append(encode_frames(self.dataset.frames(seq_id)[window], self.resolution))
+            frames.append(self.encoded(seq_id, t))
             sun.append(self.conds[seq_id][0][window])
             cover.append(self.conds[seq_id][1][window])
         return Clips(torch.stack(frames), torch.from_numpy(np.stack(sun)), torch.from_numpy(np.stack(cover)))
+
+    def encoded(self, seq_id: str, t: int) -> torch.Tensor:
+        """Frames t .. t + length - 1 of a sequence, encoded (L, 3, N, N). Kept in memory as float16
+        while the cache budget lasts: encoding 1,024 px frames costs more than a training step."""
+        key = (seq_id, t)
+        if key in self._cache:
+            return self._cache[key].float()
+        frames = encode_frames(self.dataset.frames(seq_id)[t : t + self.length], self.resolution)
+        if self._cached_bytes + frames.numel() * 2 <= ENCODED_CACHE_BYTES:
+            self._cache[key] = frames.half()
+            self._cached_bytes += frames.numel() * 2
+        return frames
 
     def sample(self) -> Clips:
         """A batch of uniformly random clips."""

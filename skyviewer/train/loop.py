@@ -29,11 +29,12 @@ from skyviewer.train.run import (
     save_snapshot,
     save_training_state,
 )
+from skyviewer.train.sky import SkyTask
 from skyviewer.train.start import StartTask
 from skyviewer.train.step import StepTask
 from skyviewer.train.visual import plot_losses, write_gif
 
-TASKS = {"start": StartTask, "step": StepTask}
+TASKS = {"start": StartTask, "step": StepTask, "sky": SkyTask}
 
 
 def train(

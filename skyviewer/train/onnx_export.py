@@ -21,7 +21,7 @@ from torch import nn
 
 from skyviewer.nets.start import StartGenerator
 from skyviewer.nets.step import StepModel
-from skyviewer.train import start, step
+from skyviewer.train import sky, start, step
 from skyviewer.train.config import TrainConfig
 from skyviewer.train.run import load_snapshot
 
@@ -30,7 +30,9 @@ OPSET = 15
 
 
 def build_generator(cfg: TrainConfig) -> nn.Module:
-    return {"start": start.build_generator, "step": step.build_generator}[cfg.model](cfg)
+    return {"start": start.build_generator, "step": step.build_generator, "sky": sky.build_generator}[
+        cfg.model
+    ](cfg)
 
 
 def load_generator(snapshot: str | Path) -> tuple[nn.Module, TrainConfig]:

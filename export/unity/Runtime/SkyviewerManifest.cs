@@ -20,14 +20,15 @@ namespace Skyviewer
         [JsonProperty("radiance")] public SkyRadiance radiance;
         [JsonProperty("step_seconds")] public float stepSeconds;
         [JsonProperty("conditions")] public List<SkyCondition> conditions;
-        [JsonProperty("models")] public SkyModels models;
+        // "start", "step" and, format 3, "decode" and "decode_N" (the same decoder at N px).
+        [JsonProperty("models")] public Dictionary<string, SkyModelSpec> models;
     }
 
     [Serializable]
     public sealed class SkyProjection
     {
         [JsonProperty("name")] public string name;            // "angular_fisheye_upper_hemisphere"
-        [JsonProperty("resolution_px")] public int resolutionPx;
+        [JsonProperty("resolution_px")] public int resolutionPx;  // format 3: decode.onnx's output side
     }
 
     [Serializable]
@@ -58,17 +59,10 @@ namespace Skyviewer
     [Serializable]
     public sealed class SkyCondition
     {
-        [JsonProperty("name")] public string name;            // "sun_dir", "cloud_cover"
+        [JsonProperty("name")] public string name;            // "sun_dir", "cloud_cover"; format 3 also "cirrus_cover", "wind_speed", "wind_towards"
         [JsonProperty("shape")] public int[] shape;
         [JsonProperty("range")] public float[] range;
         [JsonProperty("default")] public float[] defaultValue;
-    }
-
-    [Serializable]
-    public sealed class SkyModels
-    {
-        [JsonProperty("start")] public SkyModelSpec start;
-        [JsonProperty("step")] public SkyModelSpec step;
     }
 
     [Serializable]
@@ -79,6 +73,14 @@ namespace Skyviewer
         [JsonProperty("inputs")] public List<SkyTensor> inputs;
         [JsonProperty("outputs")] public List<SkyTensor> outputs;
         [JsonProperty("recurrence")] public List<SkyRecurrence> recurrence;
+        [JsonProperty("variants")] public List<SkyVariant> variants;
+    }
+
+    [Serializable]
+    public sealed class SkyVariant
+    {
+        [JsonProperty("precision")] public string precision;  // "fp16": same float32 inputs and outputs
+        [JsonProperty("file")] public string file;
     }
 
     [Serializable]

@@ -216,10 +216,12 @@ def run_import(args: argparse.Namespace) -> int:
     )
     try:
         with writer:
-            written = _write_sources(writer, sources, options, report)
-            _check(
-                written > 0, f"{', '.join(args.paths)}: no sequence could be imported (reasons in {target})"
-            )
+            if _write_sources(writer, sources, options, report) == 0:
+                writer.discard()  # finished with nothing to resume: a rerun needs no --resume/--overwrite
+                raise UserError(
+                    f"{', '.join(args.paths)}: nothing was importable, no dataset written"
+                    f" ({len(report.skipped)} input(s) skipped, reasons in {target})"
+                )
     finally:  # also when interrupted: the report says how far it got
         report.write(target)
         print(report.summary())

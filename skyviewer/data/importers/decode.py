@@ -3,12 +3,16 @@
 LDR (PNG, JPEG, ... via Pillow) is sRGB-decoded and scaled so that sRGB white is
 `scale_nits`; HDR (OpenEXR via the OpenEXR bindings, Radiance .hdr via OpenCV) is
 kept linear and multiplied by `hdr_scale`. Anything a decoder cannot read, and any
-radiance that is not finite and non-negative, raises report.Skip with the reason.
+radiance that is not finite and non-negative, raises report.Skip with the reason; so
+does an image whose header declares more pixels than Pillow's decompression-bomb limit.
 """
 
 from __future__ import annotations
 
 import struct
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -79,6 +83,30 @@ def read_radiance_hdr(path: Path) -> np.ndarray:
     return np.ascontiguousarray(bgr[..., ::-1], dtype=np.float32)
 
 
+@contextmanager
+def open_pillow(path: Path) -> Iterator:
+    """Image.open(path) for the with-block; raises Skip when the header declares more pixels
+    than Image.MAX_IMAGE_PIXELS (~89 Mpx).
+
+    Pillow raises past twice that limit but only warns below, and would then allocate the
+    pixels: a decompression bomb, or a frame far too large to import either way, so the
+    warning is raised too and both are refused before the pixels are allocated.
+    """
+    from PIL import Image
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as im:
+                yield im
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
+        raise Skip(
+            UNREADABLE,
+            f"cannot decode {path.suffix.lower() or 'file'}: its header declares an image too large"
+            f" to decode safely, a decompression bomb? (Pillow: {e})",
+        ) from e
+
+
 def read_ldr(path: Path) -> np.ndarray:
     """(H, W, 3) float32 linear [0, 1] of an sRGB-encoded image read with Pillow.
 
@@ -86,9 +114,7 @@ def read_ldr(path: Path) -> np.ndarray:
     is dropped. 16-bit grey keeps its precision; Pillow reads 16-bit-per-channel RGB
     PNGs as 8 bits per channel.
     """
-    from PIL import Image
-
-    with Image.open(path) as im:
+    with open_pillow(path) as im:
         im.load()  # decode now, so truncation is caught here
         if im.mode.startswith("I;16"):
             grey = np.asarray(im, dtype=np.float32) / 65535.0

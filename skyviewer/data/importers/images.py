@@ -12,7 +12,7 @@ from pathlib import Path
 
 from skyviewer.data.importers.decode import IMAGE_SUFFIXES, read_image
 from skyviewer.data.importers.pipeline import Candidate, ImportOptions, Source
-from skyviewer.data.importers.report import NO_TIMESTAMP, ImportReport
+from skyviewer.data.importers.report import NO_TIMESTAMP, ImportReport, Skip
 from skyviewer.data.importers.timestamps import time_from_exif, time_from_name
 
 
@@ -21,7 +21,7 @@ def image_files(folder: Path) -> list[Path]:
 
 
 def capture_time(path: Path, utc_offset_hours: float) -> float | None:
-    """POSIX time from the file name, else from EXIF, else None."""
+    """POSIX time from the file name, else from EXIF, else None; raises Skip (decompression bomb)."""
     t = time_from_name(path.name, utc_offset_hours)
     return t if t is not None else time_from_exif(path, utc_offset_hours)
 
@@ -30,7 +30,11 @@ def find_images(folder: Path, options: ImportOptions, report: ImportReport) -> S
     """The folder's images in capture-time order (ties keep name order: the later one is a duplicate)."""
     timed = []
     for path in image_files(folder):
-        t = capture_time(path, options.utc_offset_hours)
+        try:
+            t = capture_time(path, options.utc_offset_hours)
+        except Skip as e:
+            report.skip(str(path), e.code, e.message)
+            continue
         if t is None:
             reason = "no date-time in the file name (like 20240501_123000) and no EXIF DateTimeOriginal"
             report.skip(str(path), NO_TIMESTAMP, reason)

@@ -8,8 +8,10 @@ all of them, and records every frame it leaves out in the ImportReport.
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
+from itertools import compress
 from typing import Literal
 
 import numpy as np
@@ -102,6 +104,11 @@ class Candidate:
     """Returns linear radiance (H, W, 3) float32 in nits; raises report.Skip."""
 
 
+def _size(shape: tuple[int, ...]) -> str:
+    """WxH of an (H, W, C) shape."""
+    return f"{shape[1]}x{shape[0]}"
+
+
 def to_canonical(image: np.ndarray, options: ImportOptions) -> np.ndarray:
     """(H, W, 3) source frame -> (N, N, 3) float32 canonical fisheye; raises Skip (aspect)."""
     if options.projection == "equirect":
@@ -138,7 +145,7 @@ class _Run:
     times: list[float] = field(default_factory=list)
     unix_times: list[float] = field(default_factory=list)
     labels: list[str] = field(default_factory=list)
-    source_shape: tuple[int, ...] | None = None
+    source_shapes: list[tuple[int, ...]] = field(default_factory=list)
 
 
 class SequenceBuilder:
@@ -165,28 +172,46 @@ class SequenceBuilder:
             c.time_s - run.times[-1] > max_gap or len(run.frames) >= self.options.max_frames
         )
 
-    def check_shape(self, shape: tuple[int, ...]) -> None:
-        expected = self.run.source_shape
-        if expected is not None and shape != expected:
-            raise Skip(
-                SIZE_MISMATCH,
-                f"{shape[1]}x{shape[0]} differs from its sequence's {expected[1]}x{expected[0]}",
-            )
-
     def append(self, c: Candidate, source_shape: tuple[int, ...], frame: np.ndarray) -> None:
         run = self.run
         run.frames.append(to_storage(frame))
         run.times.append(c.time_s)
         run.unix_times.append(c.unix_time)
         run.labels.append(c.label)
-        run.source_shape = source_shape
+        run.source_shapes.append(source_shape)
         self.last = (c.time_s, c.label)
+
+    def keep_common_size(self, run: _Run) -> _Run:
+        """The run's frames of the source size most of them have; the others are skipped.
+
+        Decided over the whole run, not by its first frame, so one odd frame anywhere costs
+        only itself; a tie goes to the size seen first. The choice is noted in the report.
+        """
+        counts = Counter(run.source_shapes)  # in first-seen order, which most_common keeps for ties
+        if len(counts) == 1:
+            return run
+        shape, n = counts.most_common(1)[0]
+        keep = [s == shape for s in run.source_shapes]
+        why = f"the size of {n} of its {len(keep)} frames"
+        for label, other in zip(run.labels, run.source_shapes, strict=True):
+            if other != shape:
+                self.report.skip(
+                    label, SIZE_MISMATCH, f"{_size(other)} differs from its sequence's {_size(shape)} ({why})"
+                )
+        sizes = ", ".join(f"{_size(s)}: {k}" for s, k in counts.items())
+        self.report.note(
+            run.labels[keep.index(True)],
+            f"frames of {len(counts)} sizes ({sizes}): the sequence is {_size(shape)}, {why}"
+            f" (the most common; a tie goes to the first seen); {len(keep) - n} skipped as {SIZE_MISMATCH}",
+        )
+        return _Run(**{f.name: list(compress(getattr(run, f.name), keep)) for f in fields(run)})
 
     def finish_run(self) -> Iterator[SkySequence]:
         """Yield the collected run as a SkySequence (if long enough) and start a new one."""
         run, self.run = self.run, _Run()
         if not run.frames:
             return
+        run = self.keep_common_size(run)
         if len(run.frames) < self.options.min_frames:
             self.report.skip(
                 run.labels[0],
@@ -252,7 +277,6 @@ def import_frames(source: Source, report: ImportReport, progress: bool = False) 
             frame = to_canonical(image, options)  # checks the frame itself before its sequence
             if builder.ends_run(c):
                 yield from builder.finish_run()
-            builder.check_shape(image.shape)
         except Skip as e:
             report.skip(c.label, e.code, e.message)
             continue

@@ -10,6 +10,8 @@ import re
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+from skyviewer.data.importers.decode import open_pillow
+
 # YYYYMMDD?hhmmss with optional separators: 20240501_123000, IMG_20240501_123000,
 # 2024-05-01T12-30-00, 2024-05-01 12:30:00, 20240501123000. Digits may not touch it
 # on either side, so frame numbers are not read as dates.
@@ -46,11 +48,13 @@ def time_from_folders(day: str, clock: str, utc_offset_hours: float = 0.0) -> fl
 
 
 def time_from_exif(path: Path, utc_offset_hours: float = 0.0) -> float | None:
-    """POSIX time of EXIF DateTimeOriginal (with OffsetTimeOriginal if present), or None."""
-    from PIL import Image
+    """POSIX time of EXIF DateTimeOriginal (with OffsetTimeOriginal if present), or None.
 
+    Raises report.Skip for a decompression bomb (decode.open_pillow): that, unlike a
+    missing time, is a reason of its own.
+    """
     try:
-        with Image.open(path) as im:
+        with open_pillow(path) as im:
             exif = im.getexif().get_ifd(_EXIF_IFD)
     except (OSError, ValueError, SyntaxError):  # unreadable: the decode step reports it
         return None

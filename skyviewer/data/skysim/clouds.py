@@ -36,9 +36,20 @@ EARTH_RADIUS_M = 6.371e6
 GROUND_ALBEDO = 0.2
 
 
+# Anisotropic filtering: a footprint longer than TAP_ANISOTROPY x its width is split into taps
+# along its long axis, at most MAX_TAPS (beyond that the taps themselves stretch and their level
+# blurs across-view detail: the far band is mostly haze by then).
+TAP_ANISOTROPY = 2.0
+MAX_TAPS = 4
+
+
 @dataclass
 class LayerGeometry:
-    """Per-pixel intersections of the view rays with one layer; flat arrays (M,)."""
+    """Per-ray intersections of the view rays with one layer; flat arrays (M,).
+
+    A pixel's footprint on the layer is a rectangle: radial_m along the horizontal direction of
+    the ray (the zenith-angle step times the distance times the slant: it stretches towards the
+    horizon) by across_m (the azimuthal step times the distance)."""
 
     x_m: np.ndarray
     """East coordinate of the hit point (m)."""
@@ -48,32 +59,40 @@ class LayerGeometry:
     """Distance along the view ray to the layer (m)."""
     slant: np.ndarray
     """1 / cos of the local zenith angle at the hit point: path length through the layer per thickness."""
-    footprint_m: np.ndarray
-    """Length (m) of a pixel's footprint on the layer that picks its level of detail. Towards the
-    horizon the footprint is long radially (x slant) and short across: radial^3/4 x across^1/4
-    keeps the across-view detail (the broken look of far clouds, compressed by perspective) instead
-    of blurring everything to the long side, while leaving little radial detail to alias."""
+    radial_x: np.ndarray
+    """East component of the unit horizontal direction of the ray (the footprint's long axis)."""
+    radial_y: np.ndarray
+    """North component of that direction."""
+    radial_m: np.ndarray
+    """Footprint length along the ray's horizontal direction (m)."""
+    across_m: np.ndarray
+    """Footprint length across it (m)."""
 
     @classmethod
-    def build(cls, directions: np.ndarray, altitude_m: float, pixel_angle_rad: float) -> LayerGeometry:
-        """directions (M, 3) unit view rays; rays below the horizon are clamped to it."""
+    def build(
+        cls, directions: np.ndarray, altitude_m: float, zenith_step_rad, azimuth_step_rad
+    ) -> LayerGeometry:
+        """directions (M, 3) unit view rays (rays below the horizon are clamped to it); zenith_step_rad,
+        azimuth_step_rad (M,) or scalars: the pixel's angular size along the zenith angle and across
+        it (an equidistant fisheye pixel of angle a: a and a sin(theta)/theta)."""
         r, h = EARTH_RADIUS_M, altitude_m
         mu = np.clip(directions[:, 1].astype(np.float64), 0.0, 1.0)
         t = -r * mu + np.sqrt(r * r * mu * mu + 2.0 * r * h + h * h)
         mu_local = (r * mu + t) / (r + h)
         slant = 1.0 / np.maximum(mu_local, 0.02)
         horizontal = np.sqrt(np.maximum(1.0 - mu * mu, 1e-12))
-        scale = t * horizontal / np.maximum(np.hypot(directions[:, 0], directions[:, 2]), 1e-12)
-        # Radial side t * da * slant; azimuthal side t * da * sin(theta)/theta (equidistant fisheye).
-        theta = np.arccos(mu)
-        footprint = t * pixel_angle_rad * slant**0.75 * np.sinc(theta / math.pi) ** 0.25
+        norm = np.maximum(np.hypot(directions[:, 0], directions[:, 2]), 1e-12)
+        scale = t * horizontal / norm
         f32 = np.float32
         return cls(
             x_m=(directions[:, 0] * scale).astype(f32),
             y_m=(-directions[:, 2] * scale).astype(f32),
             distance_m=t.astype(f32),
             slant=slant.astype(f32),
-            footprint_m=footprint.astype(f32),
+            radial_x=(directions[:, 0] / norm).astype(f32),
+            radial_y=(-directions[:, 2] / norm).astype(f32),
+            radial_m=(t * zenith_step_rad * slant).astype(f32),
+            across_m=(t * azimuth_step_rad * np.ones_like(t)).astype(f32),
         )
 
     def haze_transmittance(self, altitude_m: float, visibility_m: float) -> np.ndarray:
@@ -90,8 +109,64 @@ class LayerGeometry:
         ) / RAYLEIGH_SCALE_HEIGHT_M * mean_density(RAYLEIGH_SCALE_HEIGHT_M)
         return np.exp(-beta * self.distance_m).astype(np.float32)
 
+    def taps(self, max_taps: int = MAX_TAPS) -> Taps:
+        """The rays' footprints split into taps along their long axis (anisotropic filtering)."""
+        count = np.clip(np.rint(self.radial_m / (TAP_ANISOTROPY * self.across_m)), 1, max_taps)
+        count = count.astype(np.int64)
+        starts = np.cumsum(count) - count
+        ray = np.repeat(np.arange(len(count)), count)
+        along = ((np.arange(len(ray)) - starts[ray] + 0.5) / count[ray] - 0.5).astype(np.float32)
+        radial = self.radial_m[ray] / count[ray].astype(np.float32)  # each tap's radial length
+        offset = along * self.radial_m[ray]
+        rx, ry = self.radial_x[ray], self.radial_y[ray]
+        return Taps(
+            x_m=self.x_m[ray] + offset * rx,
+            y_m=self.y_m[ray] + offset * ry,
+            radial_x=rx,
+            radial_y=ry,
+            radial_m=radial,
+            across_m=self.across_m[ray],
+            starts=starts,
+            count=count.astype(np.float32),
+        )
+
+
+@dataclass
+class Taps:
+    """Points on a layer that sample each ray's footprint: n taps spread along its long (radial)
+    axis, each covering radial_m x across_m and reading the texture level of its longer side. So a
+    far, radially stretched footprint keeps its across-view detail (the broken look of far clouds)
+    without the radial aliasing (comb-like edges) of one lookup at a level finer than the footprint.
+    Flat arrays (T,), taps of a ray contiguous."""
+
+    x_m: np.ndarray
+    y_m: np.ndarray
+    radial_x: np.ndarray
+    radial_y: np.ndarray
+    radial_m: np.ndarray
+    across_m: np.ndarray
+    starts: np.ndarray
+    """(M,) index of each ray's first tap."""
+    count: np.ndarray
+    """(M,) number of taps of each ray (float32, for means)."""
+
+    @property
+    def footprint_m(self) -> np.ndarray:
+        """(T,) the longer side of each tap's footprint: what picks its prefiltered level."""
+        return np.maximum(self.radial_m, self.across_m)
+
+    def mean(self, values: np.ndarray) -> np.ndarray:
+        """(M,) mean over each ray's taps of values (T,)."""
+        return np.add.reduceat(values, self.starts) / self.count
+
+    def spread(self, dx: np.ndarray, dy: np.ndarray) -> np.ndarray:
+        """(T,) how much a field with gradient (dx, dy) per metre changes across each tap's footprint."""
+        along = (dx * self.radial_x + dy * self.radial_y) * self.radial_m
+        across = (dy * self.radial_x - dx * self.radial_y) * self.across_m
+        return np.sqrt(along * along + across * across)
+
     def lod(self, feature_m: float) -> np.ndarray:
-        """Contrast (M,) left of noise with features of size feature_m when averaged over a pixel."""
+        """Contrast (T,) left of noise with features of size feature_m when averaged over a tap."""
         return (1.0 / np.sqrt(1.0 + (self.footprint_m / feature_m) ** 2)).astype(np.float32)
 
 

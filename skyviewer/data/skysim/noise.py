@@ -39,8 +39,14 @@ class Texture:
             np.int32
         )
 
-    def sample(self, u: np.ndarray, v: np.ndarray, level_offset: np.ndarray | int = 0) -> np.ndarray:
-        """Bilinear values at texel coordinates u (columns), v (rows), any real values (wraps)."""
+    def sample(
+        self, u: np.ndarray, v: np.ndarray, level_offset: np.ndarray | int = 0, gradient: bool = False
+    ):
+        """Bilinear values at texel coordinates u (columns), v (rows), any real values (wraps).
+
+        gradient=True also returns d/du and d/dv of the bilinear surface (from the same four
+        gathers): what an edge needs to know how far the field moves across a pixel.
+        """
         s = self.size
         u0 = np.floor(u)
         v0 = np.floor(v)
@@ -62,7 +68,11 @@ class Texture:
         c = np.take(self.flat, idx)
         d = np.take(self.flat, idx + 1)
         bottom = c + (d - c) * fu
-        return top + (bottom - top) * fv
+        value = top + (bottom - top) * fv
+        if not gradient:
+            return value
+        du = (b - a) + ((d - c) - (b - a)) * fv
+        return value, du, bottom - top
 
 
 def spectral_texture(
@@ -129,21 +139,35 @@ class EvolvingField:
         return (level * (tex.size + 1) ** 2).astype(np.int32), residual
 
     def sample(
-        self, x_m: np.ndarray, y_m: np.ndarray, t_seconds: float, drift_m: np.ndarray, level_offset=0
-    ) -> np.ndarray:
+        self,
+        x_m: np.ndarray,
+        y_m: np.ndarray,
+        t_seconds: float,
+        drift_m: np.ndarray,
+        level_offset=0,
+        gradient: bool = False,
+    ):
         """Field (zero mean, unit std) at plane points x (east), y (north) in metres.
 
         drift_m: (2,) how far the air has moved (east, north) by time t; the pattern
         at t is the pattern at 0 shifted by it. level_offset: from level_of().
+        gradient=True also returns the field's derivatives d/dx, d/dy (per metre).
         """
         k = self.texels_per_m
         u = (x_m - np.float32(drift_m[0])) * np.float32(k)
         v = (y_m - np.float32(drift_m[1])) * np.float32(-k)  # texture rows grow southwards, like image rows
-        total = 0.0
+        total, du, dv = 0.0, 0.0, 0.0
         for phase in (0, 1):
             weight, offset = self._phase(t_seconds, phase)
             if weight > 1e-4:
-                total = total + np.float32(weight) * self.texture.sample(
-                    u + np.float32(offset[0]), v + np.float32(offset[1]), level_offset
+                out = self.texture.sample(
+                    u + np.float32(offset[0]), v + np.float32(offset[1]), level_offset, gradient
                 )
-        return total
+                w = np.float32(weight)
+                if not gradient:
+                    total = total + w * out
+                    continue
+                total, du, dv = total + w * out[0], du + w * out[1], dv + w * out[2]
+        if not gradient:
+            return total
+        return total, du * np.float32(k), dv * np.float32(-k)

@@ -67,12 +67,9 @@ def henyey_greenstein(cos_angle, g: float):
 
 
 class ScatteringTable:
-    """Per-frame single-scattering integrals, looked up per pixel.
+    """Per-frame single-scattering integrals, looked up per view ray (rows() once per ray set)."""
 
-    view_elevation (M,): elevation of each pixel's view ray (rad), fixed per pixel.
-    """
-
-    def __init__(self, turbidity: float, view_elevation: np.ndarray):
+    def __init__(self, turbidity: float):
         # Extinction coefficients at sea level (1/m, (3,)) of each species.
         self.rayleigh = rayleigh_depth() / RAYLEIGH_SCALE_HEIGHT_M
         self.aerosol = aerosol_depth(turbidity) / AEROSOL_SCALE_HEIGHT_M
@@ -80,11 +77,15 @@ class ScatteringTable:
         # Rows are spaced as the square root of elevation: the horizon changes fastest.
         rows = np.linspace(0.0, 1.0, VIEW_ROWS)
         self.elevations = 0.5 * math.pi * rows**2
-        row = np.sqrt(np.clip(view_elevation / (0.5 * math.pi), 0.0, 1.0)) * (VIEW_ROWS - 1)
-        self.row0 = np.minimum(row.astype(np.int32), VIEW_ROWS - 2)
-        self.row_frac = (row - self.row0).astype(np.float32)
         self._cache: tuple[float, np.ndarray] | None = None
         self._transmittance = self._transmittance_table()
+
+    @staticmethod
+    def rows(view_elevation: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Table row (int32) and fraction (float32) of view rays at elevations (M,) (rad)."""
+        row = np.sqrt(np.clip(view_elevation / (0.5 * math.pi), 0.0, 1.0)) * (VIEW_ROWS - 1)
+        row0 = np.minimum(row.astype(np.int32), VIEW_ROWS - 2)
+        return row0, (row - row0).astype(np.float32)
 
     def _transmittance_table(self) -> np.ndarray:
         """Optical depth (HEIGHT_ROWS, ZENITH_COLUMNS, 3) from a height to the top of the atmosphere
@@ -176,24 +177,30 @@ class ScatteringTable:
         return np.ascontiguousarray(table.reshape(-1, TABLE_CHANNELS).T, dtype=np.float32)
 
     def radiance(
-        self, sun_elevation_deg: float, cos_dazimuth: np.ndarray, cos_gamma: np.ndarray, sun_rgb: np.ndarray
+        self,
+        rows: tuple[np.ndarray, np.ndarray],
+        sun_elevation_deg: float,
+        cos_dazimuth: np.ndarray,
+        cos_gamma: np.ndarray,
+        sun_rgb: np.ndarray,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Single-scattered radiance (M, 3) for a sun of top-of-atmosphere irradiance sun_rgb (3,),
         and the reddening (M, 3): the mean transmittance of the sunlight to where that light was
-        scattered (phase-free)."""
+        scattered (phase-free). rows: from rows() for the rays."""
         if self._cache is None or self._cache[0] != sun_elevation_deg:
             self._cache = (sun_elevation_deg, self._integrals(math.radians(sun_elevation_deg)))
         table = self._cache[1]  # (9, rows * columns): channels first, so the lerps run on rows of M
         col = np.arccos(np.clip(cos_dazimuth, -1.0, 1.0)) * np.float32((AZIMUTH_COLUMNS - 1) / math.pi)
         col0 = np.minimum(col.astype(np.int32), AZIMUTH_COLUMNS - 2)
         fc = col - col0.astype(np.float32)
-        i00 = self.row0 * AZIMUTH_COLUMNS + col0
+        row0, row_frac = rows
+        i00 = row0 * AZIMUTH_COLUMNS + col0
         top = np.take(table, i00, axis=1)
         top += (np.take(table, i00 + 1, axis=1) - top) * fc
         i00 += AZIMUTH_COLUMNS
         bottom = np.take(table, i00, axis=1)
         bottom += (np.take(table, i00 + 1, axis=1) - bottom) * fc
-        top += (bottom - top) * self.row_frac
+        top += (bottom - top) * row_frac
         ray, mie, white = top[:3], top[3:6], top[6:]
         reddening = (ray + mie) / np.maximum(white, 1e-30)
         phased = ray * rayleigh_phase(cos_gamma) + mie * henyey_greenstein(cos_gamma, AEROSOL_G)

@@ -1,8 +1,11 @@
 // USkyviewerSkyComponent (see the header). The loop is skyviewer/runtime/model.py's, driven by the
-// manifest's tensor roles: latent/noise inputs get fresh N(0, 1) draws, conditions get the sun and
-// cloud cover now / at the frame being produced, the step model's recurrent inputs get the
-// previous step's outputs. Steps run on a worker thread (NNE CPU, RunSync) one step ahead of the
-// display; the display blends the previous and the newest frame over step_seconds of sky time.
+// manifest's tensor roles: latent/noise inputs get fresh N(0, 1) draws, conditions get the sun, cloud
+// and wind now / at the frame being produced, the step model's recurrent inputs get the previous
+// step's outputs. Format 3: the start and the step make only the state, and a decoder draws every
+// frame from it (decode.onnx on NNE's CPU runtime, or the largest decode_N.onnx on its GPU runtime).
+// Format 2: the frame is the start's and each step's own output. Steps (and decodes) run on a worker
+// thread (RunSync) one step ahead of the display; the display blends the previous and the newest
+// frame over step_seconds of sky time.
 #include "SkyviewerSkyComponent.h"
 
 #include "Async/Async.h"
@@ -17,6 +20,7 @@
 #include "NNE.h"
 #include "NNEModelData.h"
 #include "NNERuntimeCPU.h"
+#include "NNERuntimeGPU.h"
 #include "NNETypes.h"
 #include "Serialization/JsonReader.h"
 #include "Serialization/JsonSerializer.h"
@@ -26,9 +30,16 @@ DEFINE_LOG_CATEGORY_STATIC(LogSkyviewerSky, Log, All);
 namespace
 {
 	const TCHAR* PackageFormat = TEXT("skyviewer-sky-package");
-	const int32 PackageFormatVersion = 2;
+	const int32 PackageFormatVersions[] = {2, 3};
+	const TCHAR* ModelStart = TEXT("start");
+	const TCHAR* ModelStep = TEXT("step");
+	const TCHAR* ModelDecode = TEXT("decode");     // the decoder at projection.resolution_px (CPU hosts)
+	const TCHAR* DecoderPrefix = TEXT("decode_");  // decode_N: the same decoder at N px (GPU hosts)
 	const TCHAR* ConditionSunDir = TEXT("sun_dir");
 	const TCHAR* ConditionCloudCover = TEXT("cloud_cover");
+	const TCHAR* ConditionCirrusCover = TEXT("cirrus_cover");
+	const TCHAR* ConditionWindSpeed = TEXT("wind_speed");
+	const TCHAR* ConditionWindTowards = TEXT("wind_towards");
 	const TCHAR* InitialFromStart = TEXT("start:");
 
 	// Unreal (+X north, +Y east, +Z up; left-handed) <-> skyviewer (+X east, +Y up, -Z north; right-handed).
@@ -46,9 +57,68 @@ namespace
 		const double Up = FMath::Sin(Decl) * FMath::Sin(Phi) + FMath::Cos(Decl) * FMath::Cos(Phi) * FMath::Cos(H);
 		return FVector(East, Up, -North).GetSafeNormal();
 	}
+
+	bool IsDecoder(const FString& Model) { return Model == ModelDecode || Model.StartsWith(DecoderPrefix); }
+
+	// Every name of Names among Spec's inputs and outputs (the contract lists in the header).
+	template <int32 N>
+	bool HasAll(const Skyviewer::FModelSpec& Spec, const TCHAR* const (&Names)[N], const FString& Model)
+	{
+		for (const TCHAR* Name : Names)
+		{
+			auto Named = [Name](const Skyviewer::FTensorSpec& T) { return T.Name == Name; };
+			if (!Spec.Inputs.ContainsByPredicate(Named) && !Spec.Outputs.ContainsByPredicate(Named))
+			{
+				UE_LOG(LogSkyviewerSky, Error, TEXT("%s model: no tensor %s"), *Model, Name);
+				return false;
+			}
+		}
+		return true;
+	}
+
+	// Static shapes (the manifest's shapes are the graph's), then a runner binding host tensors by name
+	// in the order of the graph's own tensor descriptions. The NNE CPU and GPU instances share this API.
+	template <typename TInstance>
+	Skyviewer::FRunModel MakeRunner(TSharedPtr<TInstance> Instance, const Skyviewer::FModelSpec& Spec, const FString& File)
+	{
+		if (!Instance.IsValid())
+		{
+			UE_LOG(LogSkyviewerSky, Error, TEXT("%s: NNE could not create the model"), *File);
+			return nullptr;
+		}
+		TArray<UE::NNE::FTensorShape> Shapes;
+		for (const UE::NNE::FTensorDesc& Desc : Instance->GetInputTensorDescs())
+		{
+			Shapes.Add(UE::NNE::FTensorShape::MakeFromSymbolic(Desc.GetShape()));
+		}
+		if (Instance->SetInputTensorShapes(Shapes) != TInstance::ESetInputTensorShapesStatus::Ok)
+		{
+			UE_LOG(LogSkyviewerSky, Error, TEXT("%s: SetInputTensorShapes failed"), *File);
+			return nullptr;
+		}
+		return [Instance, Spec](const Skyviewer::FTensors& Inputs, Skyviewer::FTensors& Outputs)
+		{
+			TArray<UE::NNE::FTensorBindingCPU> In, Out;
+			for (const UE::NNE::FTensorDesc& Desc : Instance->GetInputTensorDescs())
+			{
+				const TArray<float>* Data = Inputs.Find(Desc.GetName());
+				if (Data == nullptr) return false;
+				In.Add({(void*)Data->GetData(), uint64(Data->Num()) * sizeof(float)});
+			}
+			for (const UE::NNE::FTensorDesc& Desc : Instance->GetOutputTensorDescs())
+			{
+				const Skyviewer::FTensorSpec* S = Spec.Outputs.FindByPredicate([&](const Skyviewer::FTensorSpec& T) { return T.Name == Desc.GetName(); });
+				if (S == nullptr) return false;
+				TArray<float>& Data = Outputs.Add(S->Name);
+				Data.SetNumUninitialized(S->Count());
+				Out.Add({Data.GetData(), uint64(Data.Num()) * sizeof(float)});
+			}
+			return Instance->RunSync(In, Out) == TInstance::ERunSyncStatus::Ok;
+		};
+	}
 }
 
-int32 USkyviewerSkyComponent::FTensorSpec::Count() const
+int32 Skyviewer::FTensorSpec::Count() const
 {
 	int32 N = 1;
 	for (uint32 D : Shape) N *= int32(D);
@@ -62,16 +132,16 @@ USkyviewerSkyComponent::USkyviewerSkyComponent()
 
 // ------------------------------------------------------------------ package
 
-bool USkyviewerSkyComponent::ParseModel(const TSharedPtr<FJsonObject>& Json, FModelSpec& Out) const
+bool USkyviewerSkyComponent::ParseModel(const TSharedPtr<FJsonObject>& Json, Skyviewer::FModelSpec& Out) const
 {
 	if (!Json.IsValid()) return false;
 	Out.File = Json->GetStringField(TEXT("file"));
-	auto ParseTensors = [](const TArray<TSharedPtr<FJsonValue>>& Array, TArray<FTensorSpec>& Into)
+	auto ParseTensors = [](const TArray<TSharedPtr<FJsonValue>>& Array, TArray<Skyviewer::FTensorSpec>& Into)
 	{
 		for (const TSharedPtr<FJsonValue>& Value : Array)
 		{
 			const TSharedPtr<FJsonObject> T = Value->AsObject();
-			FTensorSpec Spec;
+			Skyviewer::FTensorSpec Spec;
 			Spec.Name = T->GetStringField(TEXT("name"));
 			for (const TSharedPtr<FJsonValue>& D : T->GetArrayField(TEXT("shape"))) Spec.Shape.Add(uint32(D->AsNumber()));
 			Spec.Role = T->GetStringField(TEXT("role"));
@@ -108,9 +178,10 @@ bool USkyviewerSkyComponent::LoadPackage()
 	}
 	TSharedPtr<FJsonObject> Root;
 	if (!FJsonSerializer::Deserialize(TJsonReaderFactory<>::Create(Text), Root) || !Root.IsValid()
-		|| Root->GetStringField(TEXT("format")) != PackageFormat || Root->GetIntegerField(TEXT("format_version")) != PackageFormatVersion)
+		|| Root->GetStringField(TEXT("format")) != PackageFormat
+		|| !MakeArrayView(PackageFormatVersions).Contains(int32(Root->GetIntegerField(TEXT("format_version")))))
 	{
-		UE_LOG(LogSkyviewerSky, Error, TEXT("%s/sky.json is not a %s v%d manifest"), *Dir, PackageFormat, PackageFormatVersion);
+		UE_LOG(LogSkyviewerSky, Error, TEXT("%s/sky.json is not a %s manifest of version 2 or 3"), *Dir, PackageFormat);
 		return false;
 	}
 	Resolution = Root->GetObjectField(TEXT("projection"))->GetIntegerField(TEXT("resolution_px"));
@@ -126,97 +197,98 @@ bool USkyviewerSkyComponent::LoadPackage()
 	for (const TSharedPtr<FJsonValue>& Value : Root->GetArrayField(TEXT("conditions")))
 	{
 		const TSharedPtr<FJsonObject> C = Value->AsObject();
-		TArray<float> Default;
-		for (const TSharedPtr<FJsonValue>& V : C->GetArrayField(TEXT("default"))) Default.Add(float(V->AsNumber()));
-		ConditionDefaults.Emplace(C->GetStringField(TEXT("name")), Default);
+		FCondition& Condition = Conditions.Add(C->GetStringField(TEXT("name")));
+		for (const TSharedPtr<FJsonValue>& V : C->GetArrayField(TEXT("default"))) Condition.Default.Add(float(V->AsNumber()));
+		const TArray<TSharedPtr<FJsonValue>>& Range = C->GetArrayField(TEXT("range"));
+		Condition.Lo = float(Range[0]->AsNumber());
+		Condition.Hi = float(Range[1]->AsNumber());
 	}
 	const TSharedPtr<FJsonObject> Models = Root->GetObjectField(TEXT("models"));
-	if (!ParseModel(Models->GetObjectField(TEXT("start")), StartSpec) || !ParseModel(Models->GetObjectField(TEXT("step")), StepSpec)) return false;
-
-	auto Has = [](const FModelSpec& Spec, const TCHAR* Name)
-	{
-		return Spec.Inputs.ContainsByPredicate([Name](const FTensorSpec& T) { return T.Name == Name; })
-			|| Spec.Outputs.ContainsByPredicate([Name](const FTensorSpec& T) { return T.Name == Name; });
-	};
-	for (const TCHAR* Name : Skyviewer::StartInputs) if (!Has(StartSpec, Name)) { UE_LOG(LogSkyviewerSky, Error, TEXT("start model: no input %s"), Name); return false; }
-	for (const TCHAR* Name : Skyviewer::StartOutputs) if (!Has(StartSpec, Name)) { UE_LOG(LogSkyviewerSky, Error, TEXT("start model: no output %s"), Name); return false; }
-	for (const TCHAR* Name : Skyviewer::StepInputs) if (!Has(StepSpec, Name)) { UE_LOG(LogSkyviewerSky, Error, TEXT("step model: no input %s"), Name); return false; }
-	for (const TCHAR* Name : Skyviewer::StepOutputs) if (!Has(StepSpec, Name)) { UE_LOG(LogSkyviewerSky, Error, TEXT("step model: no output %s"), Name); return false; }
-
-	StartInstance = CreateInstance(StartModelData, FPaths::Combine(Dir, StartSpec.File));
-	StepInstance = CreateInstance(StepModelData, FPaths::Combine(Dir, StepSpec.File));
-	return StartInstance.IsValid() && StepInstance.IsValid();
+	if (!ParseModel(Models->GetObjectField(ModelStart), StartSpec) || !ParseModel(Models->GetObjectField(ModelStep), StepSpec)) return false;
+	bLayered = Models->HasField(ModelDecode);
+	const bool bContract = bLayered
+		? HasAll(StartSpec, Skyviewer::LayeredStartInputs, ModelStart) && HasAll(StartSpec, Skyviewer::LayeredStartOutputs, ModelStart)
+			&& HasAll(StepSpec, Skyviewer::LayeredStepInputs, ModelStep) && HasAll(StepSpec, Skyviewer::LayeredStepOutputs, ModelStep)
+		: HasAll(StartSpec, Skyviewer::StartInputs, ModelStart) && HasAll(StartSpec, Skyviewer::StartOutputs, ModelStart)
+			&& HasAll(StepSpec, Skyviewer::StepInputs, ModelStep) && HasAll(StepSpec, Skyviewer::StepOutputs, ModelStep);
+	if (!bContract) return false;
+	RunStart = CreateInstance(StartModelData, FPaths::Combine(Dir, StartSpec.File), StartSpec);
+	RunStep = CreateInstance(StepModelData, FPaths::Combine(Dir, StepSpec.File), StepSpec);
+	return RunStart && RunStep && (!bLayered || ChooseDecoder(Models, Dir));
 }
 
-TSharedPtr<UE::NNE::IModelInstanceCPU> USkyviewerSkyComponent::CreateInstance(UNNEModelData* Asset, const FString& File) const
+// Format 3: with bGpuDecoder and the GPU runtime present, the decoder with the largest output
+// (decode_N, e.g. 2,048 px) on the GPU; otherwise decode.onnx on the CPU runtime. The frame side
+// (and so the textures') is the chosen decoder's output.
+bool USkyviewerSkyComponent::ChooseDecoder(const TSharedPtr<FJsonObject>& Models, const FString& Dir)
 {
-	UNNEModelData* Data = Asset;
-	if (Data == nullptr)
+	const bool bGpu = bGpuDecoder && UE::NNE::GetRuntime<INNERuntimeGPU>(GpuRuntimeName).IsValid();
+	FString Chosen = ModelDecode;
+	int32 Largest = 0;
+	for (const TPair<FString, TSharedPtr<FJsonValue>>& Model : Models->Values)
 	{
-		TArray<uint8> Bytes;
-		if (!FFileHelper::LoadFileToArray(Bytes, *File))
+		Skyviewer::FModelSpec Spec;
+		if (!IsDecoder(Model.Key) || !ParseModel(Model.Value->AsObject(), Spec)) continue;
+		if (!HasAll(Spec, Skyviewer::DecodeInputs, Model.Key) || !HasAll(Spec, Skyviewer::DecodeOutputs, Model.Key)) return false;
+		const int32 Side = int32(Spec.Outputs.FindByPredicate([](const Skyviewer::FTensorSpec& T) { return T.Role == TEXT("frame"); })->Shape[3]);
+		if ((bGpu && Side > Largest) || (!bGpu && Model.Key == ModelDecode))
 		{
-			UE_LOG(LogSkyviewerSky, Error, TEXT("cannot read %s"), *File);
-			return nullptr;
+			Chosen = Model.Key;
+			Largest = Side;
+			DecodeSpec = Spec;
+			Resolution = Side;
 		}
-		Data = NewObject<UNNEModelData>(const_cast<USkyviewerSkyComponent*>(this));
-		Data->Init(TEXT("onnx"), Bytes);
 	}
-	TWeakInterfacePtr<INNERuntimeCPU> Runtime = UE::NNE::GetRuntime<INNERuntimeCPU>(RuntimeName);
-	if (!Runtime.IsValid())
+	const FString File = FPaths::Combine(Dir, DecodeSpec.File);
+	RunDecode = bGpu ? CreateGpuInstance(GpuDecodeModelData, File, DecodeSpec) : CreateInstance(DecodeModelData, File, DecodeSpec);
+	UE_LOG(LogSkyviewerSky, Log, TEXT("decoder %s (%d px) on %s"), *Chosen, Resolution, bGpu ? *GpuRuntimeName : *RuntimeName);
+	return bool(RunDecode);
+}
+
+UNNEModelData* USkyviewerSkyComponent::ModelData(UNNEModelData* Asset, const FString& File) const
+{
+	if (Asset != nullptr) return Asset;
+	TArray<uint8> Bytes;
+	if (!FFileHelper::LoadFileToArray(Bytes, *File))
 	{
-		UE_LOG(LogSkyviewerSky, Error, TEXT("NNE runtime %s not found (enable the NNERuntimeORT plugin)"), *RuntimeName);
+		UE_LOG(LogSkyviewerSky, Error, TEXT("cannot read %s"), *File);
+		return nullptr;
+	}
+	UNNEModelData* Data = NewObject<UNNEModelData>(const_cast<USkyviewerSkyComponent*>(this));
+	Data->Init(TEXT("onnx"), Bytes);
+	return Data;
+}
+
+Skyviewer::FRunModel USkyviewerSkyComponent::CreateInstance(UNNEModelData* Asset, const FString& File, const Skyviewer::FModelSpec& Spec) const
+{
+	TWeakInterfacePtr<INNERuntimeCPU> Runtime = UE::NNE::GetRuntime<INNERuntimeCPU>(RuntimeName);
+	UNNEModelData* Data = ModelData(Asset, File);
+	if (!Runtime.IsValid() || Data == nullptr)
+	{
+		UE_LOG(LogSkyviewerSky, Error, TEXT("%s: no model data, or NNE runtime %s not found (enable the NNERuntimeORT plugin)"), *File, *RuntimeName);
 		return nullptr;
 	}
 	TSharedPtr<UE::NNE::IModelCPU> Model = Runtime->CreateModelCPU(Data);
-	TSharedPtr<UE::NNE::IModelInstanceCPU> Instance = Model.IsValid() ? Model->CreateModelInstanceCPU() : nullptr;
-	if (!Instance.IsValid())
-	{
-		UE_LOG(LogSkyviewerSky, Error, TEXT("%s: NNE could not create the model"), *File);
-		return nullptr;
-	}
-	// Static shapes: the manifest's shapes are the graph's.
-	TArray<UE::NNE::FTensorShape> Shapes;
-	for (const UE::NNE::FTensorDesc& Desc : Instance->GetInputTensorDescs())
-	{
-		Shapes.Add(UE::NNE::FTensorShape::MakeFromSymbolic(Desc.GetShape()));
-	}
-	if (Instance->SetInputTensorShapes(Shapes) != UE::NNE::IModelInstanceCPU::ESetInputTensorShapesStatus::Ok)
-	{
-		UE_LOG(LogSkyviewerSky, Error, TEXT("%s: SetInputTensorShapes failed"), *File);
-		return nullptr;
-	}
-	return Instance;
+	return MakeRunner(Model.IsValid() ? Model->CreateModelInstanceCPU() : nullptr, Spec, File);
 }
 
-// Bindings in the order of the graph's own tensor descriptions, matched by name.
-bool USkyviewerSkyComponent::RunModel(UE::NNE::IModelInstanceCPU& Instance, const FModelSpec& Spec,
-	const TMap<FString, TArray<float>>& Inputs, TMap<FString, TArray<float>>& Outputs)
+// NNE's GPU interface: host tensors in and out, inference on the GPU (e.g. NNERuntimeORTDml on D3D12).
+Skyviewer::FRunModel USkyviewerSkyComponent::CreateGpuInstance(UNNEModelData* Asset, const FString& File, const Skyviewer::FModelSpec& Spec) const
 {
-	TArray<UE::NNE::FTensorBindingCPU> In, Out;
-	for (const UE::NNE::FTensorDesc& Desc : Instance.GetInputTensorDescs())
-	{
-		const TArray<float>* Data = Inputs.Find(Desc.GetName());
-		if (Data == nullptr) return false;
-		In.Add({(void*)Data->GetData(), uint64(Data->Num()) * sizeof(float)});
-	}
-	for (const UE::NNE::FTensorDesc& Desc : Instance.GetOutputTensorDescs())
-	{
-		const FTensorSpec* S = Spec.Outputs.FindByPredicate([&](const FTensorSpec& T) { return T.Name == Desc.GetName(); });
-		if (S == nullptr) return false;
-		TArray<float>& Data = Outputs.Add(S->Name);
-		Data.SetNumUninitialized(S->Count());
-		Out.Add({Data.GetData(), uint64(Data.Num()) * sizeof(float)});
-	}
-	return Instance.RunSync(In, Out) == UE::NNE::IModelInstanceCPU::ERunSyncStatus::Ok;
+	TWeakInterfacePtr<INNERuntimeGPU> Runtime = UE::NNE::GetRuntime<INNERuntimeGPU>(GpuRuntimeName);
+	UNNEModelData* Data = ModelData(Asset, File);
+	if (!Runtime.IsValid() || Data == nullptr) return nullptr;
+	TSharedPtr<UE::NNE::IModelGPU> Model = Runtime->CreateModelGPU(Data);
+	return MakeRunner(Model.IsValid() ? Model->CreateModelInstanceGPU() : nullptr, Spec, File);
 }
 
-// Latent / noise: fresh N(0, 1); conditions: the values now or at the frame being produced.
-TMap<FString, TArray<float>> USkyviewerSkyComponent::HostInputs(const FModelSpec& Spec,
-	const TMap<FString, TArray<float>>& CondNow, const TMap<FString, TArray<float>>& CondNext)
+// Latent / noise: fresh N(0, 1); conditions: the values of the input frame ("current") or of the
+// frame being produced ("next"). Frame / state inputs come from the recurrence.
+Skyviewer::FTensors USkyviewerSkyComponent::HostInputs(const Skyviewer::FModelSpec& Spec,
+	const Skyviewer::FTensors& CondNow, const Skyviewer::FTensors& CondNext)
 {
-	TMap<FString, TArray<float>> Inputs;
-	for (const FTensorSpec& T : Spec.Inputs)
+	Skyviewer::FTensors Inputs;
+	for (const Skyviewer::FTensorSpec& T : Spec.Inputs)
 	{
 		if (T.Role == TEXT("latent") || T.Role == TEXT("noise"))
 		{
@@ -224,12 +296,29 @@ TMap<FString, TArray<float>> USkyviewerSkyComponent::HostInputs(const FModelSpec
 			Data.SetNumUninitialized(T.Count());
 			for (float& X : Data) X = Gaussian();
 		}
-		else if (T.Role == TEXT("condition"))
+		else if (T.Role == TEXT("condition") && T.At == TEXT("next"))
 		{
-			Inputs.Add(T.Name, (T.At == TEXT("next") ? CondNext : CondNow).FindChecked(T.Condition));
+			Inputs.Add(T.Name, CondNext.FindChecked(T.Condition));
+		}
+		else if (T.Role == TEXT("condition") && T.At == TEXT("current"))
+		{
+			Inputs.Add(T.Name, CondNow.FindChecked(T.Condition));
 		}
 	}
 	return Inputs;
+}
+
+// Format 3: the decoder draws a frame from a state (its "state" inputs are the step's recurrent inputs,
+// by name); Inputs holds its host inputs (the conditions of the frame it draws).
+bool USkyviewerSkyComponent::RunDecoder(const Skyviewer::FRunModel& Decode, const Skyviewer::FModelSpec& Spec,
+	Skyviewer::FTensors Inputs, const Skyviewer::FTensors& State, TArray<float>& Frame)
+{
+	for (const Skyviewer::FTensorSpec& T : Spec.Inputs)
+		if (T.Role == TEXT("state")) Inputs.Add(T.Name, State.FindChecked(T.Name));
+	Skyviewer::FTensors Outputs;
+	if (!Decode(Inputs, Outputs)) return false;
+	Frame = MoveTemp(Outputs.FindChecked(FrameOutput(Spec)));
+	return true;
 }
 
 float USkyviewerSkyComponent::Gaussian()  // Box-Muller
@@ -267,7 +356,7 @@ void USkyviewerSkyComponent::EndPlay(const EEndPlayReason::Type Reason)
 
 bool USkyviewerSkyComponent::ResetSky(int32 NewSeed)
 {
-	if (!StartInstance.IsValid() || !StepInstance.IsValid()) return false;
+	if (!RunStart || !RunStep || (bLayered && !RunDecode)) return false;
 	if (bPending) Pending.Wait();
 	bPending = false;
 	Random.Initialize(NewSeed);
@@ -276,8 +365,8 @@ bool USkyviewerSkyComponent::ResetSky(int32 NewSeed)
 	Now.Reset();
 	SetConditions(Now, 0.0);
 	Next = Now;
-	TMap<FString, TArray<float>> StartOut;
-	if (!RunModel(*StartInstance, StartSpec, HostInputs(StartSpec, Now, Next), StartOut))
+	Skyviewer::FTensors StartOut;
+	if (!RunStart(HostInputs(StartSpec, Now, Next), StartOut))
 	{
 		UE_LOG(LogSkyviewerSky, Error, TEXT("start model failed"));
 		return false;
@@ -293,40 +382,62 @@ bool USkyviewerSkyComponent::ResetSky(int32 NewSeed)
 		}
 		else
 		{
-			const FTensorSpec* S = StepSpec.Inputs.FindByPredicate([&](const FTensorSpec& T) { return T.Name == R.Key; });
+			const Skyviewer::FTensorSpec* S = StepSpec.Inputs.FindByPredicate([&](const Skyviewer::FTensorSpec& T) { return T.Name == R.Key; });
 			TArray<float>& Fill = Recurrent.Add(R.Key);
 			Fill.Init(float(Initial->AsNumber()), S->Count());
 		}
 	}
-	const TArray<float>& StartFrame = StartOut.FindChecked(FrameOutput(StartSpec));
-	UploadFrame(StartFrame, SkyPrev);
-	UploadFrame(StartFrame, SkyNext);
+	TArray<float> StartFrame;
+	if (!bLayered) StartFrame = StartOut.FindChecked(FrameOutput(StartSpec));
+	else if (!RunDecoder(RunDecode, DecodeSpec, HostInputs(DecodeSpec, Now, Now), Recurrent, StartFrame))
+	{
+		UE_LOG(LogSkyviewerSky, Error, TEXT("decoder failed"));
+		return false;
+	}
+	const TArray<FFloat16Color> Texels = ToRadiance(StartFrame, Resolution, EncodingEps, EncodingXMax);
+	UploadFrame(Texels, SkyPrev);
+	UploadFrame(Texels, SkyNext);
 	LaunchStep();
 	return true;
 }
 
-// The output with role "frame" (start: sky, step: next_frame) is the newest frame.
-FString USkyviewerSkyComponent::FrameOutput(const FModelSpec& Spec)
+// The output with role "frame" (format 2: start sky, step next_frame; format 3: each decoder's sky).
+FString USkyviewerSkyComponent::FrameOutput(const Skyviewer::FModelSpec& Spec)
 {
-	return Spec.Outputs.FindByPredicate([](const FTensorSpec& T) { return T.Role == TEXT("frame"); })->Name;
+	return Spec.Outputs.FindByPredicate([](const Skyviewer::FTensorSpec& T) { return T.Role == TEXT("frame"); })->Name;
 }
 
-// Runs the step after the newest frame on a worker thread (one step ahead of the display).
+// Runs the step after the newest frame on a worker thread (one step ahead of the display); format 3
+// then decodes the new state there too, and the frame is converted to radiance there.
 void USkyviewerSkyComponent::LaunchStep()
 {
 	// The newest frame (SkyNext, conditions Next) is the step's input; it makes the frame at
-	// SkySeconds + StepSeconds, under the conditions computed here.
-	TMap<FString, TArray<float>> StepNext = Next;
+	// SkySeconds + StepSeconds, under the conditions computed here (wind: "next").
+	Skyviewer::FTensors StepNext = Next;
 	SetConditions(StepNext, SkySeconds + StepSeconds);
-	TMap<FString, TArray<float>> Inputs = HostInputs(StepSpec, Next, StepNext);
+	Skyviewer::FTensors Inputs = HostInputs(StepSpec, Next, StepNext);
 	for (const TPair<FString, FString>& R : StepSpec.Recurrence) Inputs.Add(R.Key, Recurrent.FindChecked(R.Key));
+	// The decoder draws the new frame under that frame's own conditions ("current" for it).
+	Skyviewer::FTensors DecodeInputs = bLayered ? HostInputs(DecodeSpec, StepNext, StepNext) : Skyviewer::FTensors();
 	PendingNext = StepNext;
-	TSharedPtr<UE::NNE::IModelInstanceCPU> Instance = StepInstance;
-	const FModelSpec Spec = StepSpec;
-	Pending = Async(EAsyncExecution::ThreadPool, [Instance, Spec, Inputs = MoveTemp(Inputs)]()
+	Pending = Async(EAsyncExecution::ThreadPool,
+		[Step = RunStep, Decode = RunDecode, StepSpec = StepSpec, DecodeSpec = DecodeSpec, Inputs = MoveTemp(Inputs),
+			DecodeInputs = MoveTemp(DecodeInputs), N = Resolution, Eps = EncodingEps, XMax = EncodingXMax]()
 	{
 		FStepResult Result;
-		Result.bOk = RunModel(*Instance, Spec, Inputs, Result.Outputs);
+		Result.bOk = Step(Inputs, Result.Outputs);
+		TArray<float> Frame;
+		if (Result.bOk && Decode)
+		{
+			Skyviewer::FTensors State;  // the step's outputs under the names the next step (and the decoder) read
+			for (const TPair<FString, FString>& R : StepSpec.Recurrence) State.Add(R.Key, Result.Outputs.FindChecked(R.Value));
+			Result.bOk = RunDecoder(Decode, DecodeSpec, DecodeInputs, State, Frame);
+		}
+		else if (Result.bOk)
+		{
+			Frame = MoveTemp(Result.Outputs.FindChecked(FrameOutput(StepSpec)));
+		}
+		if (Result.bOk) Result.Texels = ToRadiance(Frame, N, Eps, XMax);
 		return Result;
 	});
 	bPending = true;
@@ -337,7 +448,7 @@ void USkyviewerSkyComponent::FinishStep(FStepResult&& Result)
 	bPending = false;
 	if (!Result.bOk)
 	{
-		UE_LOG(LogSkyviewerSky, Error, TEXT("step model failed"));
+		UE_LOG(LogSkyviewerSky, Error, TEXT("step or decoder failed"));
 		SetComponentTickEnabled(false);
 		return;
 	}
@@ -347,7 +458,7 @@ void USkyviewerSkyComponent::FinishStep(FStepResult&& Result)
 	SkySeconds += StepSeconds;
 	SinceStep = FMath::Max(0.0, SinceStep - StepSeconds);
 	Swap(SkyPrev, SkyNext);
-	UploadFrame(Result.Outputs.FindChecked(FrameOutput(StepSpec)), SkyNext);
+	UploadFrame(MoveTemp(Result.Texels), SkyNext);
 	LaunchStep();
 }
 
@@ -365,16 +476,29 @@ void USkyviewerSkyComponent::TickComponent(float DeltaTime, ELevelTick TickType,
 
 // ------------------------------------------------------------------ conditions
 
-void USkyviewerSkyComponent::SetConditions(TMap<FString, TArray<float>>& Into, double AtSkySeconds) const
+void USkyviewerSkyComponent::SetConditions(Skyviewer::FTensors& Into, double AtSkySeconds) const
 {
-	for (const TPair<FString, TArray<float>>& C : ConditionDefaults)
-		if (!Into.Contains(C.Key)) Into.Add(C.Key, C.Value);
-	if (TArray<float>* Cover = Into.Find(ConditionCloudCover); Cover && CloudCover >= 0.f) (*Cover)[0] = FMath::Clamp(CloudCover, 0.f, 1.f);
+	for (const TPair<FString, FCondition>& C : Conditions)
+		if (!Into.Contains(C.Key)) Into.Add(C.Key, C.Value.Default);
+	SetScalar(Into, ConditionCloudCover, CloudCover);
+	SetScalar(Into, ConditionCirrusCover, CirrusCover);  // format 3 only (format 2 has no such condition)
+	SetScalar(Into, ConditionWindSpeed, WindSpeed);
+	SetScalar(Into, ConditionWindTowards, WindTowardsDeg);
 	if (TArray<float>* Sun = Into.Find(ConditionSunDir))
 	{
 		const FVector D = SunDirectionSky(AtSkySeconds);
 		*Sun = {float(D.X), float(D.Y), float(D.Z)};
 	}
+}
+
+// A one-value condition from a property: negative = the manifest's default, else clamped to its range.
+// A change reaches the sky at the next step (wind: "next") or the next decode; nothing resets.
+void USkyviewerSkyComponent::SetScalar(Skyviewer::FTensors& Into, const TCHAR* Name, float Value) const
+{
+	TArray<float>* V = Into.Find(Name);
+	const FCondition* C = Conditions.Find(Name);
+	if (V == nullptr || C == nullptr) return;
+	(*V)[0] = Value < 0.f ? C->Default[0] : FMath::Clamp(Value, C->Lo, C->Hi);
 }
 
 FVector USkyviewerSkyComponent::SunDirectionSky(double AtSkySeconds) const
@@ -383,8 +507,8 @@ FVector USkyviewerSkyComponent::SunDirectionSky(double AtSkySeconds) const
 		return UnrealToSky(-SunLight->GetForwardVector());
 	if (SunSource == ESkyviewerSunSource::SolarPath)
 		return SolarPathSky(LatitudeDeg, DayOfYear, StartHour + AtSkySeconds / 3600.0);
-	for (const TPair<FString, TArray<float>>& C : ConditionDefaults)
-		if (C.Key == ConditionSunDir) return FVector(C.Value[0], C.Value[1], C.Value[2]).GetSafeNormal();
+	if (const FCondition* C = Conditions.Find(ConditionSunDir))
+		return FVector(C->Default[0], C->Default[1], C->Default[2]).GetSafeNormal();
 	return FVector(0, 1, 0);
 }
 
@@ -413,34 +537,45 @@ UTexture2D* USkyviewerSkyComponent::MakeTexture() const
 }
 
 // Encoded NCHW (1, 3, N, N) -> radiance (nits) RGBA half, row 0 (north) first = v = 0. The decode
-// is the exact inverse of the manifest's encoding (radiance.encoding: eps, x_max).
-void USkyviewerSkyComponent::UploadFrame(const TArray<float>& Encoded, UTexture2D* Target) const
+// is the exact inverse of the manifest's encoding (radiance.encoding: eps, x_max). Runs on the worker
+// thread for steps: at 2,048 px it is 4 M texels.
+TArray<FFloat16Color> USkyviewerSkyComponent::ToRadiance(const TArray<float>& Encoded, int32 N, float Eps, float XMax)
 {
-	const int32 N = Resolution, Plane = N * N;
+	const int32 Plane = N * N;
 	check(Encoded.Num() == 3 * Plane);
-	const double Lo = FMath::Log2(double(EncodingEps));
-	const double Stops = FMath::Log2(double(EncodingXMax) + EncodingEps) - Lo;
-	FFloat16Color* Texels = new FFloat16Color[Plane];
+	const double Lo = FMath::Log2(double(Eps));
+	const double Stops = FMath::Log2(double(XMax) + Eps) - Lo;
+	TArray<FFloat16Color> Texels;
+	Texels.SetNumUninitialized(Plane);
 	for (int32 I = 0; I < Plane; ++I)
 	{
 		float Rgb[3];
 		for (int32 C = 0; C < 3; ++C)
 		{
 			const double E = FMath::Clamp(double(Encoded[C * Plane + I]), -1.0, 1.0);
-			Rgb[C] = float(FMath::Max(FMath::Pow(2.0, (E + 1.0) * 0.5 * Stops + Lo) - EncodingEps, 0.0));
+			Rgb[C] = float(FMath::Max(FMath::Pow(2.0, (E + 1.0) * 0.5 * Stops + Lo) - Eps, 0.0));
 		}
 		Texels[I] = FFloat16Color(FLinearColor(Rgb[0], Rgb[1], Rgb[2], 1.f));
 	}
+	return Texels;
+}
+
+void USkyviewerSkyComponent::UploadFrame(TArray<FFloat16Color> Texels, UTexture2D* Target) const
+{
+	const int32 N = Resolution;
+	check(Texels.Num() == N * N);
+	// The texels move to the heap; the render thread frees them once uploaded.
+	TArray<FFloat16Color>* Owned = new TArray<FFloat16Color>(MoveTemp(Texels));
 	FUpdateTextureRegion2D* Region = new FUpdateTextureRegion2D(0, 0, 0, 0, N, N);
-	Target->UpdateTextureRegions(0, 1, Region, N * sizeof(FFloat16Color), sizeof(FFloat16Color), (uint8*)Texels,
-		[](uint8* Data, const FUpdateTextureRegion2D* Regions)
+	Target->UpdateTextureRegions(0, 1, Region, N * sizeof(FFloat16Color), sizeof(FFloat16Color), (uint8*)Owned->GetData(),
+		[Owned](uint8*, const FUpdateTextureRegion2D* Regions)
 		{
-			delete[] (FFloat16Color*)Data;
+			delete Owned;
 			delete Regions;
 		});
 }
 
-// DomeParams (shaders/uniforms.glsl) as material parameters; SkyviewerSky.ush packs them back.
+// DomeParams (skyviewer/shaders/uniforms.glsl) as material parameters; SkyviewerSky.ush packs them back.
 void USkyviewerSkyComponent::UpdateMaterial()
 {
 	const FVector SunUE = GetSunDirection();

@@ -1,12 +1,14 @@
-// USkyviewerSkyComponent: plays a skyviewer sky package (sky.json + start.onnx + step.onnx) with
-// NNE (UE 5.4+) and feeds the frames to a sky-sphere material built on SkyviewerSky.ush.
+// USkyviewerSkyComponent: plays a skyviewer sky package (sky.json, start.onnx, step.onnx and, format 3,
+// decode.onnx / decode_N.onnx) with NNE (UE 5.5+) and feeds the frames to a sky-sphere material built
+// on SkyviewerSky.ush.
 // Written against the documented NNE / Engine APIs and NOT compiled here: see README.md.
 #pragma once
 
 #include "Components/ActorComponent.h"
 #include "CoreMinimal.h"
 #include "Async/Future.h"
-#include "NNERuntimeCPU.h"
+#include "Math/Float16Color.h"
+#include "Templates/Function.h"
 #include "SkyviewerSkyComponent.generated.h"
 
 class UMaterialInstanceDynamic;
@@ -16,14 +18,46 @@ class UNNEModelData;
 class UDirectionalLightComponent;
 class FJsonObject;
 
+// NNE is a private dependency (Build.cs): this public header names none of its types; the model
+// instances hide behind Skyviewer::FRunModel and the .cpp includes NNE's headers.
 namespace Skyviewer
 {
-	// The package contract (skyviewer/train/onnx_export.py, skyviewer/export/package.py), checked
-	// against each manifest at load; tests/test_engine_samples.py checks these lists against the exporter.
+	// The package contract, checked against each manifest at load; tests/test_engine_samples.py checks
+	// these lists against the exporter.
+	// Format 2 (skyviewer/train/onnx_export.py): start and step each output the frame.
 	inline constexpr const TCHAR* StartInputs[] = {TEXT("z"), TEXT("sun_dir"), TEXT("cloud_cover")};
 	inline constexpr const TCHAR* StartOutputs[] = {TEXT("sky"), TEXT("field")};
 	inline constexpr const TCHAR* StepInputs[] = {TEXT("field"), TEXT("motion"), TEXT("noise"), TEXT("sun_dir_next"), TEXT("cloud_cover")};
 	inline constexpr const TCHAR* StepOutputs[] = {TEXT("next_frame"), TEXT("next_field"), TEXT("next_motion")};
+	// Format 3 (skyviewer/export/layered.py): start and step carry the state, a decoder draws the frame.
+	inline constexpr const TCHAR* LayeredStartInputs[] = {TEXT("z_a"), TEXT("z_b"), TEXT("z_motion")};
+	inline constexpr const TCHAR* LayeredStartOutputs[] = {TEXT("noise_a"), TEXT("noise_b"), TEXT("motion")};
+	inline constexpr const TCHAR* LayeredStepInputs[] = {TEXT("noise_a"), TEXT("noise_b"), TEXT("motion"), TEXT("noise"), TEXT("wind_speed"), TEXT("wind_towards")};
+	inline constexpr const TCHAR* LayeredStepOutputs[] = {TEXT("next_noise_a"), TEXT("next_noise_b"), TEXT("next_motion")};
+	inline constexpr const TCHAR* DecodeInputs[] = {TEXT("noise_a"), TEXT("noise_b"), TEXT("motion"), TEXT("sun_dir"), TEXT("cloud_cover"), TEXT("cirrus_cover")};
+	inline constexpr const TCHAR* DecodeOutputs[] = {TEXT("sky")};
+
+	/** One input or output of a package model (the manifest's tensor entry). */
+	struct FTensorSpec
+	{
+		FString Name;
+		TArray<uint32> Shape;
+		FString Role;       // latent | noise | condition | frame | state
+		FString Condition;  // role == condition
+		FString At;         // role == condition: current | next
+		int32 Count() const;
+	};
+	/** One package model: its file, tensors and (step) recurrence. */
+	struct FModelSpec
+	{
+		FString File;
+		TArray<FTensorSpec> Inputs, Outputs;
+		TArray<TPair<FString, FString>> Recurrence;  // step input <- output of the previous step
+		TMap<FString, TSharedPtr<class FJsonValue>> Initial;  // input -> number or "start:OUTPUT"
+	};
+	using FTensors = TMap<FString, TArray<float>>;
+	/** Runs one model instance (NNE CPU or GPU interface) on host tensors, by name. */
+	using FRunModel = TFunction<bool(const FTensors& Inputs, FTensors& Outputs)>;
 }
 
 UENUM(BlueprintType)
@@ -42,7 +76,7 @@ class SKYVIEWERSKY_API USkyviewerSkyComponent : public UActorComponent
 public:
 	USkyviewerSkyComponent();
 
-	/** Folder of the sky package (sky.json, start.onnx, step.onnx), absolute or relative to the project's Content/. */
+	/** Folder of the sky package (sky.json, start.onnx, step.onnx, decode*.onnx), absolute or relative to the project's Content/. */
 	UPROPERTY(EditAnywhere, Category = "Skyviewer|Package")
 	FDirectoryPath PackageDir;
 
@@ -51,10 +85,21 @@ public:
 	TObjectPtr<UNNEModelData> StartModelData;
 	UPROPERTY(EditAnywhere, Category = "Skyviewer|Package")
 	TObjectPtr<UNNEModelData> StepModelData;
+	/** Format 3, optional: imported decode.onnx (the CPU decoder) instead of the file. */
+	UPROPERTY(EditAnywhere, Category = "Skyviewer|Package")
+	TObjectPtr<UNNEModelData> DecodeModelData;
+	/** Format 3, optional: imported decode_N.onnx of the package's largest decoder (the GPU decoder) instead of the file. */
+	UPROPERTY(EditAnywhere, Category = "Skyviewer|Package")
+	TObjectPtr<UNNEModelData> GpuDecodeModelData;
 
-	/** NNE CPU runtime (ONNX Runtime on the CPU). */
+	/** NNE CPU runtime (ONNX Runtime on the CPU): start, step, and the decoder when no GPU runtime is used. */
 	UPROPERTY(EditAnywhere, Category = "Skyviewer|Package")
 	FString RuntimeName = TEXT("NNERuntimeORTCpu");
+	/** Format 3: decode with the package's largest decoder (decode_N, e.g. 2,048 px) on this NNE GPU runtime when it exists. */
+	UPROPERTY(EditAnywhere, Category = "Skyviewer|Package")
+	bool bGpuDecoder = true;
+	UPROPERTY(EditAnywhere, Category = "Skyviewer|Package")
+	FString GpuRuntimeName = TEXT("NNERuntimeORTDml");
 
 	UPROPERTY(EditAnywhere, Category = "Skyviewer|Package")
 	int32 Seed = 1;
@@ -75,6 +120,15 @@ public:
 	/** Fraction of the sky covered by cloud; negative = the manifest's default. */
 	UPROPERTY(EditAnywhere, Category = "Skyviewer|Conditions")
 	float CloudCover = -1.f;
+	/** Format 3: fraction of the high (cirrus) layer covered; negative = the manifest's default. */
+	UPROPERTY(EditAnywhere, Category = "Skyviewer|Conditions")
+	float CirrusCover = -1.f;
+	/** Format 3: wind speed at the cumulus layer, m/s (the cirrus moves faster); negative = the manifest's default. */
+	UPROPERTY(EditAnywhere, Category = "Skyviewer|Conditions")
+	float WindSpeed = -1.f;
+	/** Format 3: where the clouds drift towards, degrees from geographic north towards east (90: east); negative = the manifest's default. */
+	UPROPERTY(EditAnywhere, Category = "Skyviewer|Conditions", meta = (ClampMin = "-1", ClampMax = "360"))
+	float WindTowardsDeg = -1.f;
 	/** Driven by the sky's sun (SolarPath / ManifestDefault) or read (DirectionalLight). */
 	UPROPERTY(EditAnywhere, Category = "Skyviewer|Conditions")
 	TObjectPtr<UDirectionalLightComponent> SunLight;
@@ -115,57 +169,53 @@ protected:
 	virtual void TickComponent(float DeltaTime, ELevelTick TickType, FActorComponentTickFunction* ThisTickFunction) override;
 
 private:
-	struct FTensorSpec
+	struct FCondition
 	{
-		FString Name;
-		TArray<uint32> Shape;
-		FString Role;       // latent | noise | condition | frame | state
-		FString Condition;  // role == condition
-		FString At;         // role == condition: current | next
-		int32 Count() const;
-	};
-	struct FModelSpec
-	{
-		FString File;
-		TArray<FTensorSpec> Inputs, Outputs;
-		TArray<TPair<FString, FString>> Recurrence;  // step input <- output of the previous step
-		TMap<FString, TSharedPtr<class FJsonValue>> Initial;  // input -> number or "start:OUTPUT"
+		TArray<float> Default;
+		float Lo = 0.f, Hi = 0.f;  // range of every element
 	};
 	struct FStepResult
 	{
 		bool bOk = false;
-		TMap<FString, TArray<float>> Outputs;
+		Skyviewer::FTensors Outputs;  // the step's outputs (state; format 2 also the frame)
+		TArray<FFloat16Color> Texels;  // the new frame as radiance, made on the worker thread
 	};
 
 	bool LoadPackage();
-	bool ParseModel(const TSharedPtr<FJsonObject>& Json, FModelSpec& Out) const;
-	TSharedPtr<UE::NNE::IModelInstanceCPU> CreateInstance(UNNEModelData* Asset, const FString& File) const;
-	static bool RunModel(UE::NNE::IModelInstanceCPU& Instance, const FModelSpec& Spec, const TMap<FString, TArray<float>>& Inputs, TMap<FString, TArray<float>>& Outputs);
-	static FString FrameOutput(const FModelSpec& Spec);
-	TMap<FString, TArray<float>> HostInputs(const FModelSpec& Spec, const TMap<FString, TArray<float>>& CondNow, const TMap<FString, TArray<float>>& CondNext);
+	bool ParseModel(const TSharedPtr<FJsonObject>& Json, Skyviewer::FModelSpec& Out) const;
+	bool ChooseDecoder(const TSharedPtr<FJsonObject>& Models, const FString& Dir);
+	UNNEModelData* ModelData(UNNEModelData* Asset, const FString& File) const;
+	Skyviewer::FRunModel CreateInstance(UNNEModelData* Asset, const FString& File, const Skyviewer::FModelSpec& Spec) const;
+	Skyviewer::FRunModel CreateGpuInstance(UNNEModelData* Asset, const FString& File, const Skyviewer::FModelSpec& Spec) const;
+	static FString FrameOutput(const Skyviewer::FModelSpec& Spec);
+	Skyviewer::FTensors HostInputs(const Skyviewer::FModelSpec& Spec, const Skyviewer::FTensors& CondNow, const Skyviewer::FTensors& CondNext);
+	static bool RunDecoder(const Skyviewer::FRunModel& Decode, const Skyviewer::FModelSpec& Spec, Skyviewer::FTensors Inputs, const Skyviewer::FTensors& State, TArray<float>& Frame);
 	void LaunchStep();
 	void FinishStep(FStepResult&& Result);
-	void UploadFrame(const TArray<float>& Encoded, UTexture2D* Target) const;
-	void SetConditions(TMap<FString, TArray<float>>& Into, double SkySeconds) const;
+	static TArray<FFloat16Color> ToRadiance(const TArray<float>& Encoded, int32 N, float Eps, float XMax);
+	void UploadFrame(TArray<FFloat16Color> Texels, UTexture2D* Target) const;
+	void SetConditions(Skyviewer::FTensors& Into, double SkySeconds) const;
+	void SetScalar(Skyviewer::FTensors& Into, const TCHAR* Name, float Value) const;
 	FVector SunDirectionSky(double SkySeconds) const;
 	void UpdateMaterial();
 	UTexture2D* MakeTexture() const;
 	float Gaussian();
 
-	FModelSpec StartSpec, StepSpec;
-	TSharedPtr<UE::NNE::IModelCPU> StartModel, StepModel;
-	TSharedPtr<UE::NNE::IModelInstanceCPU> StartInstance, StepInstance;
+	Skyviewer::FModelSpec StartSpec, StepSpec, DecodeSpec;
+	Skyviewer::FRunModel RunStart, RunStep;
+	Skyviewer::FRunModel RunDecode;  // format 3 only: the chosen decoder (CPU or GPU runtime)
+	bool bLayered = false;           // format 3: the package has models.decode
 	float StepSeconds = 60.f;
 	float EncodingEps = 1e-4f, EncodingXMax = 65504.f;
 	float SunRadiusDeg = 0.2666f, SunLuminanceNits = 1.6e9f, SunLimbU = 0.6f;
-	int32 Resolution = 0;
-	TArray<TPair<FString, TArray<float>>> ConditionDefaults;
+	int32 Resolution = 0;            // side of the frames: the decoder's output (format 3) or projection.resolution_px
+	TMap<FString, FCondition> Conditions;
 
-	TMap<FString, TArray<float>> Now, Next;        // conditions of the displayed pair: previous / newest frame
-	TMap<FString, TArray<float>> Recurrent;        // step inputs fed back (field, motion), host memory
+	Skyviewer::FTensors Now, Next;        // conditions of the displayed pair: previous / newest frame
+	Skyviewer::FTensors Recurrent;        // step inputs fed back (the state), host memory
 	TFuture<FStepResult> Pending;
 	bool bPending = false;
-	TMap<FString, TArray<float>> PendingNext;      // conditions of the frame the pending step makes
+	Skyviewer::FTensors PendingNext;      // conditions of the frame the pending step makes
 
 	UPROPERTY(Transient)
 	TObjectPtr<UTexture2D> SkyPrev;

@@ -17,19 +17,6 @@ flat out float v_sun_visibility;
 flat out vec2 v_sun_uv;         // the sun's fisheye uv
 flat out vec3 v_sun_strength;   // the disc's mean radiance at that visibility (sun_strength)
 
-const int HORIZON_SAMPLES = 64;
-
-// Mean radiance just above the horizon, all azimuths: the haze colour the ground fades into.
-vec3 horizon_mean(sampler2D sky) {
-    float r = inner_radius(textureSize(sky, 0).x);
-    vec3 sum = vec3(0.0);
-    for (int k = 0; k < HORIZON_SAMPLES; ++k) {
-        float a = float(k) * (4.0 * HALF_PI / float(HORIZON_SAMPLES));
-        sum += textureLod(sky, vec2(0.5) + 0.5 * r * vec2(cos(a), sin(a)), 0.0).rgb;
-    }
-    return sum / float(HORIZON_SAMPLES);
-}
-
 void main() {
     vec2 p = fullscreen_position(gl_VertexID);
     v_ndc = p;

@@ -29,3 +29,17 @@ vec2 clamp_to_radius(vec2 uv, float r_max) {
 float inner_radius(int n) {
     return 1.0 - 3.0 / float(n);
 }
+
+const int HORIZON_SAMPLES = 64;
+
+// Mean radiance just above the horizon, all azimuths: the haze colour the ground fades into
+// (the dome's ground and the lighting's, shaders/lighting_env.glsl).
+vec3 horizon_mean(sampler2D sky) {
+    float r = inner_radius(textureSize(sky, 0).x);
+    vec3 sum = vec3(0.0);
+    for (int k = 0; k < HORIZON_SAMPLES; ++k) {
+        float a = float(k) * (4.0 * HALF_PI / float(HORIZON_SAMPLES));
+        sum += textureLod(sky, vec2(0.5) + 0.5 * r * vec2(cos(a), sin(a)), 0.0).rgb;
+    }
+    return sum / float(HORIZON_SAMPLES);
+}

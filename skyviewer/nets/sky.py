@@ -1,0 +1,373 @@
+"""LayerSky: clouds on layers at altitude, a small recurrent state, decoded at any resolution.
+
+The state lives where clouds do: per cloud layer (cumulus, cirrus) two white-noise grids
+over a periodic tile of the layer plane (metres east/north), the phase of the cross-fade
+between them, and how far the wind has carried the layer. Everything a viewer sees is
+decoded from that state per pixel, at whatever resolution the host asks for:
+
+    field_l  = K_l * (cos(pi p / 2) A_l + sin(pi p / 2) B_l)     learned spectrum, unit variance
+    (x, y)   = where the pixel's view ray meets layer l           spherical shell at altitude h_l
+    h        = field_c(x, y) + gain(footprint) detail(x, y)      learned detail texture, moves
+                                                                 with the layer, fades with distance
+    alpha    = sigmoid(s (h - t(cover)))                         cumulus opacity at full resolution
+    colour   = shading MLP at 1/8 resolution (geometry, sun,     lit sides, dark bases, cirrus,
+               conditions, the fields and the field towards the   the clear sky behind
+               sun), upsampled
+    sky      = tanh(base + alpha (A + B tanh(relu(h - t))))
+
+Because the layer is projected inside the model, clouds near the horizon are smaller and
+slower than overhead by construction (perspective), and they flatten radially. The step
+is exact arithmetic, no network: the offset moves with the wind, the phase advances and,
+when it wraps, A <- B and B <- fresh noise; the cross-fade keeps every field value unit
+variance, so a rollout is stationary for any length (docs/training.md).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from skyviewer.nets.blocks import LRELU_SLOPE, SkyBackground, SkyGeometry, init_weights
+from skyviewer.nets.field import COVER_LIMIT, LOGISTIC_PROBIT
+
+EARTH_RADIUS_M = 6.371e6
+LAYERS = ("cumulus", "cirrus")
+SHADING_FACTOR = 8
+"""The shading maps are computed at 1/8 of the output resolution and upsampled (bilinear)."""
+SHADING_HIDDEN = 32
+"""Width of the shading MLP."""
+SHADING_INPUTS = 16
+"""geometry (dir 3, cos to sun, glow, slant) + conditions (sun 3, cover, cirrus cover)
++ cumulus field (2) + cumulus field towards the sun + cirrus field (2)."""
+DETAIL_INIT_SHORTEST_TEXELS = 8.0
+"""The detail texture starts as periodic noise with wavelengths down to 8 texels (80 m at 10 m
+texels: SkySim's finest cumulus detail is ~78 m); training reshapes it freely."""
+FIELD_CHANNELS = 2
+"""Field channels per layer: channel 0 shapes the clouds, channel 1 varies their light."""
+
+
+@dataclass(frozen=True)
+class LayerSpec:
+    """Geometry and timing of one cloud layer (SkySim's values: data/skysim/config.py)."""
+
+    altitude_m: float
+    cell_m: float
+    """Side of one state-grid cell on the layer plane."""
+    lifetime_s: float
+    """Cross-fade period: a noise grid lives for two of these (SkySim's cloud_lifetime_s / 2)."""
+    wind_scale: float
+    """Layer wind as a multiple of the wind condition (cumulus 1; cirrus 2, as in SkySim)."""
+
+
+CUMULUS = LayerSpec(altitude_m=1500.0, cell_m=400.0, lifetime_s=450.0, wind_scale=1.0)
+CIRRUS = LayerSpec(altitude_m=9000.0, cell_m=1500.0, lifetime_s=900.0, wind_scale=2.0)
+SPECS = (CUMULUS, CIRRUS)
+
+
+def layer_hit(dirs: torch.Tensor, altitude_m: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(east_m, north_m, distance_m) where view rays dirs (..., 3, P) meet a spherical shell at
+    altitude_m; rays at or below the horizon are clamped to it. The distance uses the form
+    without cancellation: t = (2Rh + h^2) / (R mu + sqrt(R^2 mu^2 + 2Rh + h^2))."""
+    r, h = EARTH_RADIUS_M, altitude_m
+    mu = dirs[..., 1, :].clamp(0.0, 1.0)
+    c = 2.0 * r * h + h * h
+    t = c / (r * mu + torch.sqrt((r * mu) ** 2 + c))
+    return dirs[..., 0, :] * t, -dirs[..., 2, :] * t, t
+
+
+def bilinear_periodic(grid: torch.Tensor, u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """Sample grid (B, C, G, G), periodic, at texel coordinates u (columns), v (rows) (B or 1, P):
+    (B, C, P). Written with floor and GatherElements (ONNX opset 11; GridSample needs 16)."""
+    b, c, g, _ = grid.shape
+    # One wrapped row and column appended: the +1 neighbours never wrap, so one index serves all four
+    # taps (the decoder runs this per output pixel; every full-resolution op counts).
+    wide = torch.cat([grid, grid[:, :, :1]], dim=2)
+    flat = torch.cat([wide, wide[:, :, :, :1]], dim=3).reshape(b, c, (g + 1) ** 2)
+    u, v = u - torch.floor(u / g) * g, v - torch.floor(v / g) * g  # in [0, g)
+    u0, v0 = torch.floor(u).clamp(max=g - 1), torch.floor(v).clamp(max=g - 1)  # u = g by rounding
+    fu, fv = (u - u0)[:, None], (v - v0)[:, None]  # (B, 1, P)
+    index = (v0 * (g + 1) + u0).long()[:, None].expand(b, c, -1)  # (B, C, P)
+
+    def tap(offset: int) -> torch.Tensor:
+        return flat.gather(2, index + offset)
+
+    v0u0, v0u1, v1u0, v1u1 = tap(0), tap(1), tap(g + 1), tap(g + 2)
+    top = v0u0 + fu * (v0u1 - v0u0)
+    bottom = v1u0 + fu * (v1u1 - v1u0)
+    return top + fv * (bottom - top)
+
+
+class LayerSkyNet(nn.Module):
+    """The learned parts and the decoder. State (per batch element):
+
+    noise_a, noise_b  (B, 2 * FIELD_CHANNELS, G, G)  white noise, cumulus channels first
+    motion            (B, 6)  per layer: offset east, offset north (fractions of its tile), fade phase,
+                              all in [0, 1): tile fractions keep float32 exact to ~1e-7 of a tile forever
+    """
+
+    def __init__(self, grid: int, kernel_px: int, detail_px: int, detail_period_m: float):
+        super().__init__()
+        self.grid, self.kernel_px = grid, kernel_px
+        self.detail_period_m = detail_period_m
+        r = torch.arange(kernel_px, dtype=torch.float32) - kernel_px // 2
+        gauss = torch.exp(-(r[:, None] ** 2 + r[None, :] ** 2) / (2 * (kernel_px / 5) ** 2))
+        self.kernel = nn.Parameter(gauss.expand(2 * FIELD_CHANNELS, 1, -1, -1).clone())
+        self.detail = nn.Parameter(band_limited_noise(detail_px, DETAIL_INIT_SHORTEST_TEXELS))
+        self.detail_gain = nn.Parameter(torch.tensor(0.5))
+        self.cover_affine = nn.Parameter(torch.tensor([1.0, 0.0]))  # threshold scale, offset
+        self.sharpness = nn.Parameter(torch.tensor(4.0))
+        self.shading = nn.Sequential(
+            nn.Conv1d(SHADING_INPUTS, SHADING_HIDDEN, 1),
+            nn.LeakyReLU(LRELU_SLOPE),
+            nn.Conv1d(SHADING_HIDDEN, SHADING_HIDDEN, 1),
+            nn.LeakyReLU(LRELU_SLOPE),
+            nn.Conv1d(SHADING_HIDDEN, 10, 1),  # cumulus A (3), B (3), cirrus colour (3), cirrus alpha (1)
+        )
+        init_weights(self.shading)
+        nn.init.zeros_(self.shading[-1].weight)
+        # The background is SkyBackground's MLP, applied to direction lists (it is per pixel).
+        self.background = SkyBackground(SkyGeometry(8))
+        self._direction_maps: dict[int, torch.Tensor] = {}
+
+    def directions(
+        self, origins: list[tuple[int, int]], size: int, resolution: int, indices: dict | None = None
+    ) -> torch.Tensor:
+        """View directions (1 or B, 3, size * size) of square pixel blocks at origins (row, col) of a
+        `resolution` px fisheye (origins may be -1: the shading margin). Training decodes thousands of
+        patches: it slices them from a per-resolution map made once. The exported decoder computes
+        its one whole-frame block from `indices` (resolution -> pixel indices, see SkyDecode) in the
+        graph: a map would be MBs of constants; ONNX Runtime folds the arithmetic at load instead."""
+        if indices is not None:  # the whole frame, from the decoder's index buffers (see SkyDecode)
+            return pixel_dirs(indices[resolution], indices[resolution], resolution)
+        if resolution not in self._direction_maps:  # indices -1 .. resolution: the shading margin
+            every = torch.arange(-1, resolution + 1, dtype=torch.float32)
+            grid = pixel_dirs(every, every, resolution).reshape(3, resolution + 2, resolution + 2)
+            self._direction_maps[resolution] = grid.to(self.kernel.device)
+        grid = self._direction_maps[resolution]
+        if any(
+            not (-1 <= r and r + size <= resolution + 1 and -1 <= c and c + size <= resolution + 1)
+            for r, c in origins
+        ):
+            raise ValueError(f"pixel blocks {origins} of {size} px leave the {resolution} px frame")
+        blocks = [grid[:, r + 1 : r + 1 + size, c + 1 : c + 1 + size].reshape(3, -1) for r, c in origins]
+        return torch.stack(blocks)
+
+    # ------------------------------------------------------------ state
+
+    def state_shapes(self, batch: int) -> dict[str, tuple[int, ...]]:
+        noise = (batch, 2 * FIELD_CHANNELS, self.grid, self.grid)
+        return {"noise_a": noise, "noise_b": noise, "motion": (batch, 3 * len(SPECS))}
+
+    def fields(self, noise_a: torch.Tensor, noise_b: torch.Tensor, motion: torch.Tensor) -> torch.Tensor:
+        """Unit-variance periodic fields (B, 2 * FIELD_CHANNELS, G, G) at the state's phases."""
+        phase = motion[:, 2::3]  # (B, L)
+        angle = (0.5 * math.pi * phase).repeat_interleave(FIELD_CHANNELS, dim=1)[:, :, None, None]
+        mixed = torch.cos(angle) * noise_a + torch.sin(angle) * noise_b
+        p = self.kernel_px // 2
+        padded = F.pad(mixed, (p, p, p, p), mode="circular")
+        norm = self.kernel.pow(2).sum(dim=(1, 2, 3), keepdim=True).sqrt()
+        return F.conv2d(padded, self.kernel / norm, groups=2 * FIELD_CHANNELS)
+
+    def step(self, noise_a, noise_b, motion, fresh, wind_mps, step_seconds: float):
+        """Exact next state. wind_mps (B, 2): east, north velocity of the cumulus layer's air."""
+        moves, carry = [], []
+        for i, spec in enumerate(SPECS):
+            travel = wind_mps * (spec.wind_scale * step_seconds / net_tile(self, spec))  # (B, 2) tiles
+            offset = torch.remainder(motion[:, 3 * i : 3 * i + 2] + travel, 1.0)
+            phase = motion[:, 3 * i + 2 : 3 * i + 3] + step_seconds / spec.lifetime_s
+            wrapped = (phase >= 1.0).float()  # (B, 1)
+            moves.append(torch.cat([offset, phase - wrapped], dim=1))
+            carry.append(wrapped.expand(-1, FIELD_CHANNELS))
+        w = torch.cat(carry, dim=1)[:, :, None, None]  # (B, 2C, 1, 1): 1 where a layer's fade wrapped
+        wrapped = w > 0.5
+        return (
+            torch.where(wrapped, noise_b, noise_a),
+            torch.where(wrapped, fresh, noise_b),
+            torch.cat(moves, dim=1),
+        )
+
+    # ------------------------------------------------------------ decoding
+
+    def layer_uv(self, dirs: torch.Tensor, motion: torch.Tensor, i: int, cell_m: float):
+        """Texel coordinates (B, P) on layer i's grid of cell_m metres for view rays dirs (1 or B, 3, P)."""
+        spec = SPECS[i]
+        east, north, distance = layer_hit(dirs, spec.altitude_m)
+        tile = net_tile(self, spec)
+        u = (east - motion[:, 3 * i : 3 * i + 1] * tile) / cell_m
+        v = -(north - motion[:, 3 * i + 1 : 3 * i + 2] * tile) / cell_m  # rows grow southwards
+        return u, v, distance
+
+    def cumulus_height(self, fields, dirs, motion, pixel_angle: float, cover):
+        """Cumulus field plus detail h (B, P) and the coverage threshold (B, P) at full resolution."""
+        u, v, distance = self.layer_uv(dirs, motion, 0, CUMULUS.cell_m)
+        base = bilinear_periodic(fields[:, :1], u, v)[:, 0]  # (B, P)
+        scale = CUMULUS.cell_m / (self.detail_period_m / self.detail.shape[-1])
+        detail = bilinear_periodic(self.detail.expand(u.shape[0], -1, -1, -1), u * scale, v * scale)[:, 0]
+        # A pixel's footprint on the layer (radially stretched near the horizon) averages the detail away.
+        footprint = distance * pixel_angle * slant(dirs, CUMULUS.altitude_m) ** 0.75
+        texel_m = self.detail_period_m / self.detail.shape[-1]
+        gain = self.detail_gain / torch.sqrt(1.0 + (footprint / (4.0 * texel_m)) ** 2)  # (1 or B, P)
+        h = base + gain * detail
+        c = cover.clamp(COVER_LIMIT, 1.0 - COVER_LIMIT)
+        probit = torch.log((1.0 - c) / c) / LOGISTIC_PROBIT  # (B, 1)
+        threshold = self.cover_affine[0] * probit * torch.sqrt(1.0 + gain**2) + self.cover_affine[1]
+        return h, threshold
+
+    def shading_inputs(self, fields, dirs, motion, sun, cover, cirrus_cover) -> torch.Tensor:
+        """(B, SHADING_INPUTS, P) at the shading pixels dirs (1 or B, 3, P)."""
+        b, p = sun.shape[0], dirs.shape[-1]
+        cos = (dirs * sun[:, :, None]).sum(dim=1, keepdim=True)  # (B, 1, P)
+        glow = torch.exp(32.0 * (cos - 1.0))
+        geo = torch.cat(
+            [
+                dirs.expand(b, -1, -1),
+                cos,
+                glow,
+                slant(dirs, CUMULUS.altitude_m)[:, None].expand(b, 1, -1) / 10,
+            ],
+            1,
+        )
+        cond = torch.cat([sun, cover, cirrus_cover], dim=1)[:, :, None].expand(-1, -1, p)
+        u, v, _ = self.layer_uv(dirs, motion, 0, CUMULUS.cell_m)
+        cumulus = bilinear_periodic(fields[:, :FIELD_CHANNELS], u, v)
+        # Towards the sun, a cloud thickness away: what shadows this point (dark bases, lit sides).
+        heading = torch.stack([sun[:, 0], -sun[:, 2]], dim=1)
+        tan_zenith = heading.norm(dim=1, keepdim=True) / sun[:, 1:2].clamp(min=0.05)
+        reach = (
+            1000.0 * tan_zenith.clamp(0.3, 5.0) * heading / heading.norm(dim=1, keepdim=True).clamp(min=1e-6)
+        )
+        toward = bilinear_periodic(
+            fields[:, :1], u + reach[:, :1] / CUMULUS.cell_m, v - reach[:, 1:] / CUMULUS.cell_m
+        )
+        ui, vi, _ = self.layer_uv(dirs, motion, 1, CIRRUS.cell_m)
+        cirrus = bilinear_periodic(fields[:, FIELD_CHANNELS:], ui, vi)
+        return torch.cat([geo, cond, cumulus, toward, cirrus], dim=1)
+
+    def forward(
+        self,
+        noise_a,
+        noise_b,
+        motion,
+        sun,
+        cover,
+        cirrus_cover,
+        resolution: int,
+        blocks=None,
+        block_px=0,
+        indices=None,
+    ):
+        """Encoded sky and background (B, 3, H, W) of a `resolution` px canonical fisheye: the whole
+        frame, or per batch element the block_px square at blocks[i] = (row, col) (multiples of
+        SHADING_FACTOR, as are block_px and resolution). indices: see directions()."""
+        f = SHADING_FACTOR
+        origins, size = (blocks, block_px) if blocks is not None else ([(0, 0)], resolution)
+        fields = self.fields(noise_a, noise_b, motion)
+        # Shading pixels covering each block plus one on each side, as a global 1/f map would have them.
+        low = size // f + 2
+        sdirs = self.directions([(r // f - 1, c // f - 1) for r, c in origins], low, resolution // f, indices)
+        shading_in = self.shading_inputs(fields, sdirs, motion, sun, cover, cirrus_cover)
+        out = self.shading(shading_in)  # (B, 10, low * low)
+        bg = self.background.mlp(torch.cat([shading_in[:, :5], shading_in[:, 6:10]], dim=1)[..., None])
+        cirrus_alpha = torch.sigmoid(out[:, 9:10] - 2.0)
+        base = bg[..., 0] + cirrus_alpha * out[:, 6:9]
+        maps = torch.cat([base, out[:, 0:6], bg[..., 0]], dim=1).reshape(-1, 12, low, low)
+        maps = F.interpolate(maps, scale_factor=f, mode="bilinear", align_corners=False)[:, :, f:-f, f:-f]
+        dirs = self.directions(origins, size, resolution, indices)  # (1 or B, 3, size * size)
+        h, threshold = self.cumulus_height(fields, dirs, motion, math.pi / resolution, cover)
+        excess = (h - threshold).reshape(-1, 1, size, size)
+        alpha = torch.sigmoid(self.sharpness * excess)
+        sky = maps[:, 0:3] + alpha * (maps[:, 3:6] + maps[:, 6:9] * torch.tanh(torch.relu(excess)))
+        mask = (dirs[:, 1] > 0).float().reshape(-1, 1, size, size)
+        return torch.tanh(sky) * mask + (mask - 1.0), torch.tanh(maps[:, 9:12]) * mask + (mask - 1.0)
+
+
+def band_limited_noise(size: int, shortest_texels: float) -> torch.Tensor:
+    """Periodic white noise (1, 1, size, size) low-passed to wavelengths above shortest_texels, unit std."""
+    g = torch.Generator().manual_seed(0)
+    spectrum = torch.fft.rfft2(torch.randn(size, size, generator=g))
+    ky = torch.fft.fftfreq(size)[:, None]
+    kx = torch.fft.rfftfreq(size)[None, :]
+    spectrum = spectrum * (torch.sqrt(kx**2 + ky**2) <= 1.0 / shortest_texels)
+    noise = torch.fft.irfft2(spectrum, s=(size, size))
+    return (noise / noise.std())[None, None]
+
+
+def pixel_dirs(rows: torch.Tensor, cols: torch.Tensor, resolution: int) -> torch.Tensor:
+    """View directions (1, 3, len(rows) * len(cols)) of fisheye pixel centres (rows x cols grid): the
+    canonical fisheye (sky/projection.py), with the elevation taken as an angle from the horizon.
+    Near the horizon cos(zenith) is a small difference of large numbers and the layer's distance
+    swings by R = 6,371 km per unit of it; sin(elevation) is accurate there in any runtime."""
+    dy = (2.0 * (rows + 0.5) / resolution - 1.0)[:, None].expand(-1, len(cols)).reshape(-1)
+    dx = (2.0 * (cols + 0.5) / resolution - 1.0)[None, :].expand(len(rows), -1).reshape(-1)
+    r = torch.sqrt(dx * dx + dy * dy).clamp(min=1e-6)
+    elevation = (1.0 - r) * (0.5 * math.pi)
+    across = torch.cos(elevation) / r  # sin(zenith) / r
+    return torch.stack([-dx * across, torch.sin(elevation), dy * across])[None]
+
+
+def slant(dirs: torch.Tensor, altitude_m: float) -> torch.Tensor:
+    """1 / cos of the local zenith angle where rays dirs (B, 3, P) meet the layer (B, P), capped at 10."""
+    _, _, t = layer_hit(dirs, altitude_m)
+    mu = dirs[:, 1].clamp(0.0, 1.0)
+    local = (EARTH_RADIUS_M * mu + t) / (EARTH_RADIUS_M + altitude_m)
+    return 1.0 / local.clamp(min=0.1)
+
+
+# ---------------------------------------------------------------- the package's three graphs
+
+
+class SkyStart(nn.Module):
+    """start.onnx: latents -> the first state. Offsets and phases are N(0, 1) latents mapped to
+    uniform draws (logistic approximation of the normal CDF): any place in the tiles, any fade."""
+
+    def __init__(self, net: LayerSkyNet):
+        super().__init__()
+        self.net = net
+
+    def forward(self, z_a: torch.Tensor, z_b: torch.Tensor, z_motion: torch.Tensor):
+        return z_a, z_b, torch.sigmoid(LOGISTIC_PROBIT * z_motion) * 0.999
+
+
+class SkyStep(nn.Module):
+    """step.onnx: state + fresh noise + wind -> the state step_seconds later (exact arithmetic)."""
+
+    def __init__(self, net: LayerSkyNet, step_seconds: float):
+        super().__init__()
+        self.net, self.step_seconds = net, step_seconds
+
+    def forward(self, noise_a, noise_b, motion, noise, wind_speed, wind_towards):
+        towards = wind_towards * (math.pi / 180.0)
+        wind = wind_speed * torch.cat([torch.sin(towards), torch.cos(towards)], dim=1)  # (1, 2) east, north
+        return self.net.step(noise_a, noise_b, motion, noise, wind, self.step_seconds)
+
+
+class SkyDecode(nn.Module):
+    """decode.onnx: state + conditions -> the sky (1, 3, R, R) at a fixed output resolution R."""
+
+    def __init__(self, net: LayerSkyNet, resolution: int):
+        super().__init__()
+        self.net, self.resolution = net, resolution
+        low = resolution // SHADING_FACTOR
+        self.register_buffer("full_indices", torch.arange(resolution, dtype=torch.float32))
+        self.register_buffer("shading_indices", torch.arange(-1, low + 1, dtype=torch.float32))
+
+    def forward(self, noise_a, noise_b, motion, sun_dir, cloud_cover, cirrus_cover):
+        # Pixel indices as buffers, not aranges: the exporter stores a buffer as a small initializer,
+        # while it would evaluate arange-derived geometry itself and store MBs of per-pixel constants.
+        # ONNX Runtime folds the geometry from the initializers when it loads the graph.
+        indices = {
+            self.resolution: self.full_indices,
+            self.resolution // SHADING_FACTOR: self.shading_indices,
+        }
+        args = (noise_a, noise_b, motion, sun_dir, cloud_cover, cirrus_cover, self.resolution)
+        sky, _ = self.net(*args, indices=indices)
+        return sky
+
+
+def net_tile(net: LayerSkyNet, spec: LayerSpec) -> float:
+    """Width (m) of a layer's periodic tile."""
+    return net.grid * spec.cell_m

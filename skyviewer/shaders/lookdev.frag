@@ -1,0 +1,141 @@
+#version 330 core
+// Look-dev scene under the sky, drawn over the dome with the dome's own DomeParams (camera,
+// exposure, dither): a ground plane and five spheres from rough to mirror, ray-traced per pixel
+// (no meshes, no depth buffer, any of the dome's projections), lit by the sky frame's lighting
+// (render/lighting.py): SH irradiance, the GGX-prefiltered radiance cube and the sun with
+// analytic sphere shadows and occlusion. Rays that miss the scene are discarded (the sky shows).
+
+#include "uniforms.glsl"
+#include "sky_projection.glsl"
+#include "view_projection.glsl"
+#include "tonemap.glsl"
+#include "sh.glsl"
+
+uniform vec3 sh[9];               // SH radiance coefficients, the two frames blended (nits)
+uniform vec3 sun_irradiance;      // sunlight on a surface facing it (lux), blended
+uniform float sun_visibility;     // 1 clear .. 0 hidden: softens the shadows as it drops
+uniform samplerCube cube_prev;    // prefiltered radiance of the two frames
+uniform samplerCube cube_next;
+uniform float cube_levels;        // mips of the cubes: roughness = lod / (cube_levels - 1)
+
+in vec2 v_ndc;
+
+layout(location = 0) out vec4 out_display;
+layout(location = 1) out vec4 out_radiance;
+
+const float PI = 3.14159265358979;
+const vec3 EYE = vec3(0.0, 1.5, 0.0);         // metres above the ground
+const int SPHERES = 5;
+const float GROUND_FADE_M = 400.0;            // the plane fades into the dome's ground by here
+
+// Spheres in a row 6 m south of the eye (the viewer's default view), rough to mirror.
+vec4 sphere(int i) { return vec4(1.1 * float(2 - i), 0.45, 6.0, 0.45); }  // left to right seen from the eye
+vec3 sphere_albedo(int i) { return i < 3 ? vec3(0.80, 0.80, 0.78) : vec3(0.95, 0.93, 0.88); }
+float sphere_roughness(int i) { return float[5](1.0, 0.45, 0.15, 0.3, 0.0)[i]; }
+float sphere_metal(int i) { return i < 3 ? 0.0 : 1.0; }
+
+float hit_sphere(vec3 o, vec3 d, vec4 s) {
+    vec3 oc = o - s.xyz;
+    float b = dot(oc, d);
+    float h = b * b - dot(oc, oc) + s.w * s.w;
+    return h < 0.0 ? -1.0 : -b - sqrt(h);
+}
+
+// Sunlight reaching p (1 lit, 0 shadowed) past the spheres other than `skip`: the sun's disc
+// (widened as clouds scatter the beam) against each sphere's angular radius.
+float sun_shadow(vec3 p, vec3 l, int skip) {
+    float soft = sun_radius * (1.0 + 30.0 * (1.0 - sun_visibility));
+    float lit = 1.0;
+    for (int i = 0; i < SPHERES; ++i) {
+        if (i == skip) continue;
+        vec4 s = sphere(i);
+        vec3 oc = s.xyz - p;
+        float dist = length(oc);
+        float apart = acos(clamp(dot(oc / dist, l), -1.0, 1.0)) - asin(min(s.w / dist, 1.0));
+        lit *= smoothstep(-soft, soft, apart);
+    }
+    return lit;
+}
+
+// Sky light left to p (normal n) by the other spheres: each blocks ~ (n.w) (r / d)^2.
+float occlusion(vec3 p, vec3 n, int skip) {
+    float open = 1.0;
+    for (int i = 0; i < SPHERES; ++i) {
+        if (i == skip) continue;
+        vec4 s = sphere(i);
+        vec3 oc = s.xyz - p;
+        float d2 = dot(oc, oc);
+        open *= 1.0 - clamp(dot(n, oc) * inversesqrt(d2) * s.w * s.w / d2, 0.0, 1.0);
+    }
+    return open;
+}
+
+vec3 prefiltered(vec3 r, float roughness) {
+    float lod = roughness * (cube_levels - 1.0);
+    return mix(textureLod(cube_prev, r, lod).rgb, textureLod(cube_next, r, lod).rgb, blend);
+}
+
+// Karis' analytic fit of the split-sum BRDF integral (scale, bias on F0).
+vec2 env_brdf(float roughness, float n_dot_v) {
+    vec4 r = roughness * vec4(-1.0, -0.0275, -0.572, 0.022) + vec4(1.0, 0.0425, 1.04, -0.04);
+    float a004 = min(r.x * r.x, exp2(-9.28 * n_dot_v)) * r.x + r.y;
+    return vec2(-1.04, 1.04) * a004 + r.zw;
+}
+
+vec3 ggx_sun(vec3 n, vec3 v, vec3 l, float roughness, vec3 f0) {
+    float a = max(roughness * roughness, 0.002);  // a mirror still shows the sun as a hot spot
+    vec3 h = normalize(v + l);
+    float n_dot_h = max(dot(n, h), 0.0), n_dot_v = max(dot(n, v), 1e-4), n_dot_l = max(dot(n, l), 1e-4);
+    float q = n_dot_h * n_dot_h * (a * a - 1.0) + 1.0;
+    float d = a * a / (PI * q * q);
+    float k = a / 2.0;
+    float g = n_dot_v / (n_dot_v * (1.0 - k) + k) * n_dot_l / (n_dot_l * (1.0 - k) + k);
+    vec3 f = f0 + (1.0 - f0) * pow(1.0 - max(dot(v, h), 0.0), 5.0);
+    return d * g * f / (4.0 * n_dot_v * n_dot_l);
+}
+
+vec3 shade(vec3 p, vec3 n, vec3 v, vec3 albedo, float roughness, float metal, int self_index) {
+    vec3 f0 = mix(vec3(0.04), albedo, metal);
+    vec3 diffuse = albedo * (1.0 - metal) / PI;
+    float n_dot_v = max(dot(n, v), 1e-4);
+    float open = occlusion(p, n, self_index);
+    vec2 ab = env_brdf(roughness, n_dot_v);
+    vec3 color = diffuse * max(sh_irradiance(sh, n), 0.0) * open;
+    color += prefiltered(reflect(-v, n), roughness) * (f0 * ab.x + ab.y) * open;
+    float n_dot_l = dot(n, sun_direction);
+    if (n_dot_l > 0.0 && dot(sun_irradiance, vec3(1.0)) > 0.0) {
+        vec3 sun = sun_irradiance * n_dot_l * sun_shadow(p, sun_direction, self_index);
+        color += sun * (diffuse + ggx_sun(n, v, sun_direction, roughness, f0));
+    }
+    return color;
+}
+
+void main() {
+    vec3 ray = view_ray(v_ndc);
+    float t_best = 1e30;
+    int hit = -1;
+    for (int i = 0; i < SPHERES; ++i) {
+        float t = hit_sphere(EYE, ray, sphere(i));
+        if (t > 0.0 && t < t_best) { t_best = t; hit = i; }
+    }
+    float ground_t = ray.y < 0.0 ? -EYE.y / ray.y : 1e30;
+    if (hit < 0 && ground_t >= 1e30) discard;
+    vec3 color;
+    float alpha = 1.0;
+    if (hit >= 0 && t_best < ground_t) {
+        vec3 p = EYE + t_best * ray;
+        color = shade(p, normalize(p - sphere(hit).xyz), -ray, sphere_albedo(hit), sphere_roughness(hit),
+                      sphere_metal(hit), hit);
+    } else {
+        vec3 p = EYE + ground_t * ray;
+        vec2 cell = floor(p.xz);
+        float checker = mod(cell.x + cell.y, 2.0);
+        vec3 albedo = vec3(0.16 + 0.04 * checker);
+        color = shade(p, vec3(0.0, 1.0, 0.0), -ray, albedo, 0.9, 0.0, -1);
+        alpha = 1.0 - smoothstep(0.25 * GROUND_FADE_M, GROUND_FADE_M, length(p.xz));
+    }
+    vec3 display = aces_filmic(color * exposure_scale);
+    vec3 noise = vec3(dither_lsb / 255.0 * triangular_noise(uvec2(gl_FragCoord.xy), uint(frame_index)));
+    out_display = vec4(srgb_encode(display) + noise, alpha);
+    out_radiance = vec4(color, alpha);
+}

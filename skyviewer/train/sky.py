@@ -1,0 +1,179 @@
+"""LayerSky training: a conditional GAN whose critics see full-resolution patches and whole
+low-resolution skies.
+
+Every step draws frames of the dataset at their native resolution (1,024 px for the cpu
+preset's data) and, for each, a few patches (`sky.patch_px`, aligned to the shading grid)
+from anywhere inside the horizon. The generator decodes the same pixels of a sky of its
+own, from fresh noise, under the same conditions: the patch critic judges cloud edges,
+lit sides and dark bases where they are drawn, knowing where on the dome it looks (the
+patch's view directions are among its inputs). A global critic judges whole skies
+decoded at 1/8 resolution and averaged to `sky.global_px`, against the data averaged the
+same way: the layout, the amount of cloud, the colours. The background learns from its
+L1 to the global frames alone, as in the start model.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from skyviewer.nets.blocks import COND_DIM, GEOMETRY_CHANNELS
+from skyviewer.nets.discriminator import Discriminator
+from skyviewer.nets.sky import SHADING_FACTOR, LayerSkyNet
+from skyviewer.train.config import TrainConfig
+from skyviewer.train.data import ClipSampler
+from skyviewer.train.gan import CriticInputs, GanTask
+from skyviewer.train.visual import exposure_key, grid_image
+
+PREVIEW_SAMPLES = 2
+"""Generated skies per fixed condition in the sample grid."""
+PATCH_MAX_RADIUS = 0.97
+"""Patches are centred inside this fraction of the horizon circle's radius."""
+
+
+def build_generator(cfg: TrainConfig) -> LayerSkyNet:
+    s = cfg.sky
+    return LayerSkyNet(s.grid, s.kernel_px, s.detail_px, s.detail_period_m)
+
+
+def random_state(net: LayerSkyNet, batch: int, device) -> dict[str, torch.Tensor]:
+    """A fresh sky state: white noise, offsets anywhere in the tiles, phases anywhere in the fade."""
+    shapes = net.state_shapes(batch)
+    return {
+        "noise_a": torch.randn(shapes["noise_a"], device=device),
+        "noise_b": torch.randn(shapes["noise_b"], device=device),
+        "motion": torch.rand(shapes["motion"], device=device),
+    }
+
+
+class SkyTask(GanTask):
+    clip_length = 1
+    preview_frames = 1
+
+    def __init__(self, cfg: TrainConfig, device):
+        n, s = cfg.net, cfg.sky
+        critics = {
+            name: Discriminator(
+                px,
+                2 * 3 + GEOMETRY_CHANNELS,
+                COND_DIM,
+                n.disc_channel_base,
+                n.disc_max_channels,
+                n.mbstd_group_size,
+            )
+            for name, px in (("patch", s.patch_px), ("global", s.global_px))
+        }
+        super().__init__(cfg, build_generator(cfg), critics, device)
+        g = torch.Generator().manual_seed(cfg.schedule.seed)
+        self.preview_state = {
+            k: v.to(device) for k, v in random_state(self.G, PREVIEW_SAMPLES, "cpu").items()
+        }
+        self.preview_cirrus = torch.rand(PREVIEW_SAMPLES, 1, generator=g).to(device)
+
+    # ------------------------------------------------------------ batches
+
+    def patch_positions(self, batch: int, resolution: int) -> list[tuple[int, int]]:
+        """Top-left (row, col) of `batch` random patches, multiples of the shading factor."""
+        p, f, out = self.cfg.sky.patch_px, SHADING_FACTOR, []
+        while len(out) < batch:
+            row, col = (int(torch.randint(0, (resolution - p) // f + 1, ())) * f for _ in range(2))
+            centre = (torch.tensor([row, col], dtype=torch.float32) + p / 2) / resolution * 2 - 1
+            if centre.norm() <= PATCH_MAX_RADIUS:
+                out.append((row, col))
+        return out
+
+    def decode(self, state, sun, cover, cirrus, resolution, blocks=None, block_px=0):
+        """The generator's sky and background for a state dict: whole frames, or blocks (see LayerSkyNet)."""
+        noise = state["noise_a"], state["noise_b"], state["motion"]
+        return self.G(*noise, sun, cover, cirrus, resolution, blocks, block_px)
+
+    def critic_maps(self, origins, size: int, resolution: int, sun) -> torch.Tensor:
+        """Geometry channels (B, GEOMETRY_CHANNELS, size, size) of pixel blocks: where the critic looks."""
+        d = self.G.directions(origins, size, resolution).expand(sun.shape[0], -1, -1)  # (B, 3, P)
+        cos = (d * sun[:, :, None]).sum(dim=1, keepdim=True)
+        maps = torch.cat([d, cos, torch.exp(32.0 * (cos - 1.0))], dim=1)
+        return maps.reshape(sun.shape[0], GEOMETRY_CHANNELS, size, size)
+
+    def train_step(self, sampler: ClipSampler) -> dict[str, float]:
+        s = self.cfg.sky
+        clips = sampler.sample().to(self.device)
+        real = clips.frames[:, 0]  # (B, 3, R, R) encoded, native resolution
+        b, r = real.shape[0], real.shape[-1]
+        sun, cover = clips.sun_dir[:, 0], clips.cloud_cover[:, 0]
+        cirrus = torch.rand(b, 1, device=self.device)
+        state = random_state(self.G, b, self.device)
+        cond = torch.cat([sun, cover], dim=1)
+        # Global: the whole sky at 1/8 of the native resolution, both averaged to global_px.
+        low = r // SHADING_FACTOR
+        fake_low, background_low = self.decode(state, sun, cover, cirrus, low)
+        fake_global = F.adaptive_avg_pool2d(fake_low, s.global_px)
+        background_global = F.adaptive_avg_pool2d(background_low, s.global_px)
+        real_global = F.adaptive_avg_pool2d(real, s.global_px)
+        background_l1 = self.cfg.optim.background_weight * self.global_l1(background_global, real_global)
+        background_global = background_global.detach()  # the critics' reference: clouds are the deviation
+        maps_global = F.adaptive_avg_pool2d(self.critic_maps([(0, 0)], low, low, sun), s.global_px)
+        # Patches: the same pixels of the real frames and of the generated skies, all in one decode.
+        blocks = self.patch_positions(b * s.patches_per_frame, r)
+        frame = torch.arange(len(blocks), device=self.device) % b  # patch k is from frame k mod b
+        p = s.patch_px
+        fake_patch, bg_patch = self.decode(
+            {k: v[frame] for k, v in state.items()}, sun[frame], cover[frame], cirrus[frame], r, blocks, p
+        )
+        real_patch = torch.stack(
+            [real[i, :, y : y + p, x : x + p] for i, (y, x) in zip(frame.tolist(), blocks, strict=True)]
+        )
+        maps_patch = self.critic_maps(blocks, p, r, sun[frame])
+        patch_cond, bg_patch = cond[frame], bg_patch.detach()
+        reals_in = {
+            "patch": CriticInputs(real_patch, bg_patch, maps_patch, patch_cond),
+            "global": CriticInputs(real_global, background_global, maps_global, cond),
+        }
+        fakes_in = {
+            "patch": CriticInputs(fake_patch, bg_patch, maps_patch, patch_cond),
+            "global": CriticInputs(fake_global, background_global, maps_global, cond),
+        }
+        losses = self.d_update(
+            reals_in, {k: v._replace(images=v.images.detach()) for k, v in fakes_in.items()}
+        )
+        g = self.generator_critics(fakes_in)
+        self.g_update(g["patch"] + g["global"] + background_l1, b)
+        return {
+            **losses,
+            "G_patch": g["patch"].item(),
+            "G_global": g["global"].item(),
+            "background": background_l1.item(),
+        }
+
+    def global_l1(self, pred: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
+        """Mean |pred - real| over pixels inside the horizon (real > -1 marks them)."""
+        inside = (real > -0.999).float()
+        return ((pred - real).abs() * inside).sum() / (inside.sum() * 3).clamp(min=1)
+
+    # ------------------------------------------------------------ previews
+
+    @torch.no_grad()
+    def preview(self, clips) -> Image.Image:
+        """Per fixed condition a column: the real sky and EMA samples at 256 px, then a full-resolution
+        crop near the horizon of each, exposed like the real frame."""
+        columns = []
+        for clip in clips:
+            real = clip.frames[0, 0].to(self.device)
+            r = real.shape[-1]
+            sun = clip.sun_dir[:, 0].to(self.device).expand(PREVIEW_SAMPLES, -1)
+            cover = clip.cloud_cover[:, 0].to(self.device).expand(PREVIEW_SAMPLES, -1)
+            key = exposure_key(real)
+            small = 256
+            state = (self.preview_state[k] for k in ("noise_a", "noise_b", "motion"))
+            skies, _ = self.G_ema(*state, sun, cover, self.preview_cirrus, small)
+            crop = max(SHADING_FACTOR, (r // 8) // SHADING_FACTOR * SHADING_FACTOR)  # 128 px at 1,024
+            row = min(int(0.86 * r), r - crop) // SHADING_FACTOR * SHADING_FACTOR  # south, ~25 deg up
+            col = (r // 2 - crop // 2) // SHADING_FACTOR * SHADING_FACTOR
+            state = (self.preview_state[k] for k in ("noise_a", "noise_b", "motion"))
+            crops, _ = self.G_ema(
+                *state, sun, cover, self.preview_cirrus, r, [(row, col)] * PREVIEW_SAMPLES, crop
+            )
+            real_small = F.interpolate(real[None], size=small, mode="area")[0]
+            tiles = [real_small, *skies, real[:, row : row + crop, col : col + crop], *crops]
+            columns.append([(F.interpolate(t[None], size=small, mode="nearest")[0], key) for t in tiles])
+        return grid_image([list(row) for row in zip(*columns, strict=True)])

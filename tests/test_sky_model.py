@@ -1,0 +1,161 @@
+"""LayerSky (nets/sky.py): layer geometry, the exact step, decoding any pixels, and package format 3."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from skyviewer.nets.sky import (
+    CUMULUS,
+    EARTH_RADIUS_M,
+    LayerSkyNet,
+    bilinear_periodic,
+    layer_hit,
+    net_tile,
+)
+
+
+def small_net() -> LayerSkyNet:
+    torch.manual_seed(0)
+    net = LayerSkyNet(grid=16, kernel_px=5, detail_px=32, detail_period_m=640.0)
+    for p in net.shading.parameters():  # a trained-looking shading: not the zero-initialised last layer
+        torch.nn.init.normal_(p, std=0.3)
+    return net.eval()
+
+
+def state(net: LayerSkyNet, batch: int = 1) -> list[torch.Tensor]:
+    shapes = net.state_shapes(batch)
+    return [torch.randn(shapes["noise_a"]), torch.randn(shapes["noise_b"]), torch.rand(shapes["motion"])]
+
+
+SUN = torch.nn.functional.normalize(torch.tensor([[0.3, 0.6, -0.5]]), dim=1)
+COVERS = (torch.tensor([[0.4]]), torch.tensor([[0.3]]))
+
+
+def test_layer_is_a_spherical_shell_seen_in_perspective():
+    up = torch.tensor([[0.0], [1.0], [0.0]])
+    east, north, distance = layer_hit(up, CUMULUS.altitude_m)
+    assert float(distance) == pytest.approx(CUMULUS.altitude_m, rel=1e-6)
+    assert float(east) == 0.0 and float(north) == 0.0
+    # At the horizon the ray meets the shell at sqrt(2 R h + h^2), ~138 km for 1,500 m.
+    flat = torch.tensor([[1.0], [0.0], [0.0]])
+    east, _, distance = layer_hit(flat, CUMULUS.altitude_m)
+    expected = math.sqrt(2 * EARTH_RADIUS_M * CUMULUS.altitude_m + CUMULUS.altitude_m**2)
+    assert float(distance) == pytest.approx(expected, rel=1e-5) and float(east) == pytest.approx(
+        expected, rel=1e-5
+    )
+
+
+def test_clouds_slow_and_shrink_towards_the_horizon_by_construction():
+    """A layer moving at v sweeps an angle ~ v cos^2(z) / h per second at zenith angle z (flat-earth
+    limit): apparent speed at 60 deg is about a quarter of the zenith's, at 80 deg ~3 %."""
+
+    def angular_speed(zenith_deg: float) -> float:
+        z = math.radians(zenith_deg)
+        d = torch.tensor([[math.sin(z)], [math.cos(z)], [0.0]], dtype=torch.float64)
+        east, _, _ = layer_hit(d, CUMULUS.altitude_m)
+        dz = 1e-4
+        d2 = torch.tensor([[math.sin(z + dz)], [math.cos(z + dz)], [0.0]], dtype=torch.float64)
+        east2, _, _ = layer_hit(d2, CUMULUS.altitude_m)
+        return dz / float(east2 - east)  # radians per metre of layer motion
+
+    zenith = angular_speed(0.0)
+    assert angular_speed(60.0) / zenith == pytest.approx(0.25, rel=0.02)
+    assert angular_speed(80.0) / zenith < 0.05
+
+
+def test_pixel_directions_follow_the_canonical_fisheye():
+    from skyviewer.nets.sky import pixel_dirs
+    from skyviewer.sky.projection import fisheye_directions
+
+    expected, _ = fisheye_directions(64)
+    got = pixel_dirs(torch.arange(64.0), torch.arange(64.0), 64)[0].T.reshape(64, 64, 3)
+    assert np.allclose(got.numpy(), expected, atol=1e-5)
+
+
+def test_bilinear_periodic_matches_a_direct_sum():
+    grid = torch.randn(2, 3, 8, 8)
+    u = torch.tensor([[0.0, 7.5, -0.25, 8.0, 15.9, -1e-9]]).expand(2, -1)
+    v = torch.tensor([[0.0, 0.5, 3.3, -8.0, 7.99, 2.0]]).expand(2, -1)
+    expected = torch.zeros(2, 3, u.shape[1])
+    for p in range(u.shape[1]):
+        x, y = float(u[0, p]), float(v[0, p])
+        x0, y0 = math.floor(x), math.floor(y)
+        for dy, wy in ((0, 1 - (y - y0)), (1, y - y0)):
+            for dx, wx in ((0, 1 - (x - x0)), (1, x - x0)):
+                expected[:, :, p] += wy * wx * grid[:, :, (y0 + dy) % 8, (x0 + dx) % 8]
+    assert torch.allclose(bilinear_periodic(grid, u, v), expected, atol=1e-5)
+
+
+def test_step_moves_with_the_wind_and_fades_without_changing_the_field_statistics():
+    net = small_net()
+    a, b, motion = state(net, batch=64)
+    wind = torch.tensor([[5.0, 0.0]]).expand(64, -1)  # 5 m/s towards the east
+    step_seconds = 20.0
+    na, nb, nm = net.step(a, b, motion, torch.randn_like(a), wind, step_seconds)
+    moved = torch.remainder(nm[:, 0] - motion[:, 0], 1.0) * net_tile(net, CUMULUS)
+    assert torch.allclose(moved, torch.full_like(moved, 100.0), atol=1e-2)
+    assert torch.allclose(nm[:, 1], motion[:, 1])  # no northward motion
+    # The fade: a layer whose phase wrapped took B as its new A.
+    wrapped = motion[:, 2] + step_seconds / CUMULUS.lifetime_s >= 1.0
+    assert torch.equal(na[wrapped, :2], b[wrapped, :2]) and torch.equal(na[~wrapped, :2], a[~wrapped, :2])
+    # Every phase of the fade leaves the fields at unit variance (a rollout cannot drift).
+    for phase in (0.0, 0.3, 0.5, 0.9):
+        m = motion.clone()
+        m[:, 2::3] = phase
+        fields = net.fields(a, b, m)
+        assert float(fields.std()) == pytest.approx(1.0, abs=0.05)
+
+
+def test_a_patch_decodes_to_the_same_pixels_as_the_whole_frame():
+    """Training decodes patches; hosts decode whole frames: the two must agree pixel for pixel."""
+    net = small_net()
+    s = state(net)
+    with torch.no_grad():
+        full, _ = net(*s, SUN, *COVERS, 128)
+        two = [torch.cat([t, t]) for t in s]  # the same sky twice, two different blocks
+        patches, _ = net(
+            *two, SUN.expand(2, -1), *(c.expand(2, -1) for c in COVERS), 128, [(40, 16), (96, 64)], 24
+        )
+    assert torch.allclose(patches[0], full[0, :, 40:64, 16:40], atol=1e-5)
+    assert torch.allclose(patches[1], full[0, :, 96:120, 64:88], atol=1e-5)
+    assert float(full[0, :, 0, 0].max()) == -1.0  # below the horizon
+
+
+def test_package_format_3_round_trip(tmp_path):
+    """Export a smoke-trained LayerSky, validate it, play it with the runtime (no torch there)."""
+    from skyviewer.export.layered import MAX_DECODER_DIFF
+    from skyviewer.export.package import PackageInfo, export_package
+    from skyviewer.runtime.model import SkyModel
+    from skyviewer.train.config import preset
+    from skyviewer.train.run import save_snapshot
+    from skyviewer.train.sky import build_generator
+
+    cfg = preset("sky", "smoke")
+    net = build_generator(cfg)
+    snapshot = save_snapshot(tmp_path, cfg, 7, net.state_dict())
+    info = PackageInfo(
+        name="layered", licence="CC0-1.0", step_seconds=20.0, training_data="test", decoder_px=(64, 128)
+    )
+    manifest = export_package([snapshot], tmp_path / "layered", info)
+    assert manifest["format_version"] == 3 and manifest["projection"]["resolution_px"] == 64
+    assert set(manifest["models"]) == {"start", "step", "decode", "decode_128"}
+    assert manifest["models"]["step"]["max_abs_diff_vs_torch"] < 1e-3
+    assert all(
+        manifest["models"][m]["max_abs_diff_vs_torch"] < MAX_DECODER_DIFF for m in ("decode", "decode_128")
+    )
+    assert (tmp_path / "layered" / "decode_128.onnx").stat().st_size < 500_000  # no per-pixel constants
+    sky = SkyModel(tmp_path / "layered", providers="cpu")
+    assert sky.layered and sky.resolution == 64 and sky.decoders() == {64: "decode", 128: "decode_128"}
+    sky.set_conditions(wind_speed=12.0, wind_towards=270.0, cloud_cover=0.6)
+    sky.reset(seed=3)
+    first = sky.frame()
+    frames = [sky.step() for _ in range(3)]
+    assert first.shape == (64, 64, 3) and all(np.isfinite(f).all() for f in frames)
+    again = SkyModel(tmp_path / "layered", providers="cpu")
+    again.set_conditions(wind_speed=12.0, wind_towards=270.0, cloud_cover=0.6)
+    again.reset(seed=3)
+    assert np.array_equal(again.frame(), first)  # seeded: the same sky
