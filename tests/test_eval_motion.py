@@ -134,7 +134,7 @@ def test_skysim_clouds_drift_with_their_wind(speed, towards):
         wind_speed_mps=speed,
         wind_towards_deg=towards,
     )
-    seq = SkySim(config, 3).sequence(8)
+    seq = SkySim(config, 3).sequence(16)
     drift = motion.drift_velocity(seq.frames.astype(np.float32), 20.0, config.cloud_altitude_m)
     err = motion.wind_error(drift, seq.meta["wind"][0])
     assert err["direction_error_deg"] < 8.0 and err["speed_ratio"] == pytest.approx(1.0, abs=0.08)
