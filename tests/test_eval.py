@@ -269,13 +269,13 @@ def test_eval_refuses_bad_options(package_dir, dataset, tmp_path, capsys):
     assert "--inception" in capsys.readouterr().err
 
 
-def test_eval_views_re_render_synth_skies_at_the_reference_size(package_dir, tmp_path):
+def test_eval_views_render_synth_skies_along_the_view_rays(package_dir, tmp_path):
     data = tmp_path / "synth"
     synth = ["dataset", "synth", "--out", str(data), "--sequences", "4", "--frames", "3"]
     assert main([*synth, "--resolution", "16", "--heldout-fraction", "1.0"]) == 0
     args = ["--data", str(data), "--out", str(tmp_path / "ev"), "--steps", "3", "--checkpoints", "3"]
     args += ["--chains", "2", "--samples", "4", "--providers", "cpu", "--view-frames", "2"]
-    assert main(["eval", str(package_dir), *args, "--view-size", "96x54", "--reference-px", "64"]) == 0
+    assert main(["eval", str(package_dir), *args, "--view-size", "96x54"]) == 0
     views = json.loads((tmp_path / "ev" / "report.json").read_text())["views"]
-    assert views["reference"].startswith("SkySim re-rendered at 64 px") and views["views"] == 2 * 15
+    assert views["reference"].startswith("SkySim rendering the views' rays") and views["views"] == 2 * 15
     assert views["floor"] > 0 and views["ratio"] > 0 and views["sharpness"]["data"]["gradient"] > 0

@@ -49,12 +49,6 @@ def register(subparsers) -> None:
     )
     p.add_argument("--view-size", default="640x360", help="perspective view WIDTHxHEIGHT (default 640x360)")
     p.add_argument(
-        "--reference-px",
-        type=int,
-        default=2048,
-        help="fisheye size SkySim references are rendered at (default 2048)",
-    )
-    p.add_argument(
         "--motion-frames",
         type=int,
         default=32,
@@ -92,10 +86,8 @@ def config(args: argparse.Namespace):
         raise UserError(f"--view-size: {args.view_size!r} is not WIDTHxHEIGHT, e.g. 640x360") from e
     if width < 32 or height < 32 or width % 2 or height % 2:
         raise UserError("--view-size: both sides must be even and >= 32 pixels")
-    if args.view_frames < 0 or args.motion_frames < 0 or args.reference_px < 8 or args.cloud_altitude <= 0:
-        raise UserError(
-            "--view-frames and --motion-frames must be >= 0, --reference-px >= 8, --cloud-altitude > 0"
-        )
+    if args.view_frames < 0 or args.motion_frames < 0 or args.cloud_altitude <= 0:
+        raise UserError("--view-frames and --motion-frames must be >= 0 and --cloud-altitude > 0")
     return EvalConfig(
         steps=args.steps,
         checkpoints=checkpoints,
@@ -104,7 +96,7 @@ def config(args: argparse.Namespace):
         seed=args.seed,
         providers=args.providers,
         inception=args.inception if args.fid else None,
-        views=ViewSettings(width=width, height=height, reference_px=args.reference_px),
+        views=ViewSettings(width=width, height=height),
         view_frames=args.view_frames,
         motion_frames=args.motion_frames,
         cloud_altitude_m=args.cloud_altitude,

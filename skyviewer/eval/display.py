@@ -2,8 +2,8 @@
 
 Display views (views.py): the model draws a start frame under the conditions of held-out frames;
 where the dataset records how a sky was made (synth's `scenario` and `seed` attributes), the
-reference is that sky re-rendered by SkySim at ViewSettings.reference_px and the floor the same sky
-with other clouds (view_section).
+reference is that sky rendered by SkySim along the views' own rays (SkySim.render_directions:
+exact, no fisheye in between) and the floor the same sky with other clouds (view_section).
 
 Motion (motion.py): each chain's window of consecutive rollout frames (evaluate.generate) against
 the held-out sequences, both at one analysis resolution, daylight only (sun above
@@ -23,6 +23,8 @@ from skyviewer.eval import motion as mo
 from skyviewer.eval.frames import to_resolution
 from skyviewer.eval.views import Viewer, ViewSet, view_figures
 
+REFERENCE_FRAME_PX = 16
+"""SkySim's own fisheye frame is not used for the views (they are rendered ray by ray): kept small."""
 OTHER_CLOUDS = 7_919
 """Added to a sequence's seed for the same sky with other clouds (the floor's reference frames)."""
 MIN_SUN_ELEVATION_DEG = -6.0
@@ -42,13 +44,14 @@ def pick_frames(held, count: int, seed: int) -> tuple[list[tuple[int, int]], lis
 
 
 class Reference:
-    """Reference frames at display quality: SkySim re-rendered at `px` where the dataset says how."""
+    """Reference views at display quality: SkySim rendering the views' rays where the dataset says
+    how its skies were made."""
 
-    def __init__(self, dataset: SkyDataset, px: int):
-        self.dataset, self.px = dataset, px
+    def __init__(self, dataset: SkyDataset):
+        self.dataset = dataset
 
     def config(self, seq_id: str):
-        """The sequence's SimConfig at `px`, or None if the dataset does not say how it was made."""
+        """The sequence's SimConfig, or None if the dataset does not say how it was made."""
         from skyviewer.data.synth import scenario_config
 
         record = self.dataset.records[seq_id]
@@ -56,34 +59,37 @@ class Reference:
         if seed is None:
             return None
         try:
-            return scenario_config(scenario, self.px, record.step_seconds)
+            return scenario_config(scenario, REFERENCE_FRAME_PX, record.step_seconds)
         except (KeyError, TypeError):  # not a synth sequence
             return None
 
-    def frame(self, seq_id: str, t: int, other_clouds: bool = False) -> np.ndarray:
-        """Frame t re-rendered at `px` (other_clouds: the same scenario and time under another seed);
-        the dataset's own frame where it cannot be re-rendered."""
+    def add(self, views: ViewSet, seq_id: str, t: int, other_clouds: bool = False) -> None:
+        """Add the views of frame t: SkySim rendering the views' rays directly (other_clouds: the same
+        scenario and time under another seed), or the dataset's own frame where it cannot."""
         from skyviewer.data.skysim import SkySim
 
         config = self.config(seq_id)
         if config is None:
-            return np.asarray(self.dataset.frames(seq_id)[t], np.float32)
+            views.add(np.asarray(self.dataset.frames(seq_id)[t], np.float32))
+            return
         seed = int(self.dataset.records[seq_id].attributes["seed"]) + (OTHER_CLOUDS if other_clouds else 0)
-        return SkySim(config, seed % 2**32).frame(t)[0]
+        sim = SkySim(config, seed % 2**32)
+        viewer = views.viewer
+        views.add_views(viewer.encode(sim.render_directions(t, viewer.rays, viewer.pixel_angles)))
 
 
 def view_section(model, held, cfg, progress) -> tuple[dict, dict[str, ViewSet]]:
     """Display-view figures (views.view_figures) and the view sets, for the report's picture.
 
     The model draws a start frame under the conditions of each picked half-A frame. Where every
-    picked sky can be re-rendered, the reference is those skies at reference_px and the floor the
+    picked sky can be re-rendered, the reference is those skies along the views' rays and the floor the
     same skies (scenario, time) with other clouds: both comparisons then share their conditions,
     and the floor is the clouds' own variety, not the mix of skies two small halves happen to
     hold (with 12 skies a half that mix was ~4x the descriptors' sampling noise, and it hid most
     of a 64 px sky's blur). Otherwise: reference half B, floor half A (as the native SWD)."""
     from skyviewer.eval.evaluate import request_wind
 
-    viewer, reference = Viewer(cfg.views), Reference(SkyDataset.open(held.path), cfg.views.reference_px)
+    viewer, reference = Viewer(cfg.views), Reference(SkyDataset.open(held.path))
     sets = {k: ViewSet(viewer) for k in ("model", "reference", "floor")}
     picks_a, picks_b = pick_frames(held, cfg.view_frames, cfg.seed)
     matched = all(reference.config(held.ids[seq]) is not None for seq, _ in picks_a)
@@ -93,17 +99,17 @@ def view_section(model, held, cfg, progress) -> tuple[dict, dict[str, ViewSet]]:
         model.reset(cfg.seed + 1_000_000 + i)
         sets["model"].add(model.frame().astype(np.float32))
         if matched:
-            sets["reference"].add(reference.frame(held.ids[seq], t))
-            sets["floor"].add(reference.frame(held.ids[seq], t, other_clouds=True))
+            reference.add(sets["reference"], held.ids[seq], t)
+            reference.add(sets["floor"], held.ids[seq], t, other_clouds=True)
         else:
-            sets["floor"].add(reference.frame(held.ids[seq], t))
+            reference.add(sets["floor"], held.ids[seq], t)
         progress.update(3 if matched else 2)
     for seq, t in [] if matched else picks_b:
-        sets["reference"].add(reference.frame(held.ids[seq], t))
+        reference.add(sets["reference"], held.ids[seq], t)
         progress.update(1)
     figures = view_figures(sets["model"], sets["floor"], sets["reference"], cfg.swd)
     figures["reference"] = (
-        f"SkySim re-rendered at {reference.px} px under the model's conditions; floor: other clouds"
+        "SkySim rendering the views' rays under the model's conditions; floor: other clouds"
         if matched
         else f"held-out half B at the dataset's {reference.dataset.resolution} px; floor: half A"
     )

@@ -13,8 +13,8 @@ Figures, model against reference (docs/eval.md):
     half) against them, with as many views.
   * sharpness: mean gradient magnitude (per pixel) and high-frequency energy (mean square of the
     finest Laplacian band) of the views' luma, each as a ratio to the reference views'.
-The reference is SkySim re-rendered at a high fisheye resolution where the dataset records how its
-skies were made, else the dataset's own frames (display.py).
+The reference is SkySim rendering the views' own rays where the dataset records how its skies were
+made (exact: no fisheye, no resampling), else the dataset's own frames (display.py).
 """
 
 from __future__ import annotations
@@ -42,8 +42,6 @@ class ViewSettings:
     pitches_deg: tuple[float, ...] = (5.0, 12.0, 20.0, 45.0, 80.0)
     """View axis elevations: three near the horizon, one halfway, one near the zenith."""
     yaws_deg: tuple[float, ...] = (0.0, 120.0, 240.0)
-    reference_px: int = 2048
-    """Fisheye size SkySim references are rendered at (~one texel per 1.5 view pixels at 360 rows)."""
 
     def cameras(self) -> list[Camera]:
         return [Camera(y, p, self.fov_y_deg) for p in self.pitches_deg for y in self.yaws_deg]
@@ -63,6 +61,12 @@ class Viewer:
         u, v, _ = direction_to_fisheye_uv(rays)
         self._uv = (u - 0.5, v - 0.5)
         self._tables: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        self.rays = rays.reshape(-1, 3)
+        """(V * H * W, 3) unit view rays, for renderers that take directions (SkySim.render_directions)."""
+        forward = np.stack([c.axes()[2] for c in settings.cameras()])
+        cos_axis = np.einsum("vhwk,vk->vhw", rays, forward).ravel()
+        self.pixel_angles = settings.cameras()[0].pixel_angle(settings.height) * cos_axis**2
+        """(V * H * W,) angle each view pixel spans (radially from the view's centre: p cos^2)."""
 
     def _table(self, n: int) -> tuple[np.ndarray, np.ndarray]:
         """(4, P) flat texel indices and (4, P, 1) weights of the bilinear samples in an n px fisheye,
@@ -89,7 +93,10 @@ class Viewer:
             raise ValueError(f"expected an (N, N, 3) fisheye frame, got shape {frame.shape}")
         index, weight = self._table(frame.shape[0])
         flat = np.asarray(frame, np.float32).reshape(-1, 3)
-        radiance = sum(w * flat[i] for i, w in zip(index, weight, strict=True))
+        return self.encode(sum(w * flat[i] for i, w in zip(index, weight, strict=True)))
+
+    def encode(self, radiance: np.ndarray) -> np.ndarray:
+        """(V * H * W, 3) linear radiance along `rays` -> (V, 3, H, W) encoded views, -1 below the horizon."""
         e = ENCODING.encode(np.maximum(radiance, 0.0)).astype(np.float32)
         e = e.reshape(*self.sky.shape, 3)
         return np.where(self.sky[..., None], e, BELOW_HORIZON).transpose(0, 3, 1, 2)
@@ -107,7 +114,10 @@ class ViewSet:
 
     def add(self, frame: np.ndarray) -> None:
         """Add the views of one (N, N, 3) linear-radiance fisheye frame."""
-        v = self.viewer.views(frame)
+        self.add_views(self.viewer.views(frame))
+
+    def add_views(self, v: np.ndarray) -> None:
+        """Add (V, 3, H, W) encoded views (Viewer.views, or Viewer.encode of a rendering of its rays)."""
         for key, value in sharpness(v, self.viewer.sky).items():
             self.sums[key] += value
         self.views.append(v.astype(np.float16))
