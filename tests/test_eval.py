@@ -16,7 +16,7 @@ from skyviewer.data.store import DatasetWriter
 from skyviewer.data.types import SkySequence, empty_meta
 from skyviewer.errors import UserError
 from skyviewer.eval import stats
-from skyviewer.eval.evaluate import HeldOut, nearest_in_conditions
+from skyviewer.eval.evaluate import TARGETS, HeldOut, nearest_in_conditions
 from skyviewer.eval.fid import frechet_distance, gaussian_stats, load_inception
 from skyviewer.eval.sun import SunLocator, angle_deg
 from skyviewer.eval.swd import laplacian_pyramid, pyramid_levels, reconstruct, swd
@@ -201,6 +201,12 @@ def eval_args(dataset, out) -> list[str]:
         "8",
         "--providers",
         "cpu",
+        "--view-frames",
+        "2",
+        "--view-size",
+        "96x54",
+        "--motion-frames",
+        "6",
     ]
 
 
@@ -233,16 +239,18 @@ def test_eval_command_writes_report_and_plots(package_dir, dataset, tmp_path, ca
     sun = report["sun"]["rollout"]
     assert sun["found"] + sun["not_found"] + sun["below_horizon"] == 3 * 12  # every step of 3 chains
     assert report["fid"]["value"] is None and "Inception" in report["fid"]["note"]
-    assert set(report["targets"]) == {
-        "start_swd_vs_floor",
-        "rollout_nonfinite",
-        "final_change_vs_data",
-        "final_swd_vs_floor",
-        "sun_error_start_deg",
-        "sun_error_rollout_deg",
-    }
+    assert set(report["targets"]) == set(TARGETS)
     assert report["targets"]["rollout_nonfinite"]["pass"]
-    for name in ("rollout.png", "swd.png", "samples.png"):
+    views = report["views"]
+    assert views["views"] == 2 * 15 and views["swd"] > 0 and views["floor"] > 0
+    assert "half B" in views["reference"]  # no SkySim scenario to re-render: the halves are compared
+    assert views["sharpness"]["gradient_ratio"] > 0
+    motion = report["motion"]
+    assert motion["model_sequences"] == 3 and motion["data_sequences"] == 4 and motion["resolution"] == 16
+    assert len(motion["model"]["relative_speed"]) == 5 and motion["model"]["relative_speed"][0] == 1.0
+    assert motion["drift"]["model"]["sequences"] == 0  # the package takes no wind: nothing to meet
+    assert report["targets"]["wind_direction_error_deg"]["value"] is None
+    for name in ("rollout.png", "swd.png", "samples.png", "views.png", "motion.png"):
         image = Image.open(io.BytesIO((tmp_path / "ev" / name).read_bytes()))
         image.load()
         assert image.width > 100 and image.height > 100
@@ -259,3 +267,15 @@ def test_eval_refuses_bad_options(package_dir, dataset, tmp_path, capsys):
     assert main(["eval", str(package_dir), *args, "--fid"]) == 2
     assert main(["eval", str(package_dir), *args[:-6], "--checkpoints", "13"]) == 2
     assert "--inception" in capsys.readouterr().err
+
+
+def test_eval_views_render_synth_skies_along_the_view_rays(package_dir, tmp_path):
+    data = tmp_path / "synth"
+    synth = ["dataset", "synth", "--out", str(data), "--sequences", "4", "--frames", "3"]
+    assert main([*synth, "--resolution", "16", "--heldout-fraction", "1.0"]) == 0
+    args = ["--data", str(data), "--out", str(tmp_path / "ev"), "--steps", "3", "--checkpoints", "3"]
+    args += ["--chains", "2", "--samples", "4", "--providers", "cpu", "--view-frames", "2"]
+    assert main(["eval", str(package_dir), *args, "--view-size", "96x54"]) == 0
+    views = json.loads((tmp_path / "ev" / "report.json").read_text())["views"]
+    assert views["reference"].startswith("SkySim rendering the views' rays") and views["views"] == 2 * 15
+    assert views["floor"] > 0 and views["ratio"] > 0 and views["sharpness"]["data"]["gradient"] > 0

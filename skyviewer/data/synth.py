@@ -191,6 +191,16 @@ def sample_scenario(rng: np.random.Generator, ranges: ScenarioRanges) -> Scenari
     )
 
 
+def scenario_config(scenario: dict, resolution: int, step_seconds: float):
+    """The SimConfig of a scenario (a Scenario's fields, as synth stores them in the manifest): its
+    sky can be rendered again at any resolution (eval renders held-out skies at 2,048 px)."""
+    from skyviewer.data.skysim import SimConfig
+
+    drawn = [k for k in Scenario.__dataclass_fields__ if k not in ("phase", "sun_elevation_deg")]
+    fields = {k: scenario[k] for k in drawn}
+    return SimConfig(resolution=resolution, step_seconds=step_seconds, **fields)
+
+
 def patch_positions(rng: np.random.Generator, resolution: int, size: int, shape: tuple) -> np.ndarray:
     """Top-left (row, col) (*shape, 2) int32 of size x size patches of a resolution-px fisheye whose
     centres are uniform over the horizon disc (clamped into the frame): patches see sky, and every
@@ -203,14 +213,13 @@ def patch_positions(rng: np.random.Generator, resolution: int, size: int, shape:
 
 def render_sequence(settings: SynthSettings, index: int) -> SkySequence:
     """Sequence `index` of the dataset `settings` describe (runs in a worker process)."""
-    from skyviewer.data.skysim import SimConfig, SkySim
+    from skyviewer.data.skysim import SkySim
     from skyviewer.sky.radiance import to_storage
 
     seed = sequence_seed(settings.seed, index)
     rng = np.random.default_rng(seed)
     scenario = sample_scenario(rng, settings.ranges)
-    fields = {k: v for k, v in asdict(scenario).items() if k not in ("phase", "sun_elevation_deg")}
-    config = SimConfig(resolution=settings.resolution, step_seconds=settings.step_seconds, **fields)
+    config = scenario_config(asdict(scenario), settings.resolution, settings.step_seconds)
     sim = SkySim(config, seed)
     seq = sim.sequence(settings.frames)
     seq.attributes = {**seq.attributes, "scenario": asdict(scenario), "seed": seed}

@@ -41,6 +41,25 @@ def register(subparsers) -> None:
     p.add_argument("--samples", type=int, default=128, help="start frames (default 128)")
     p.add_argument("--seed", type=int, default=0, help="generation and metric seed (default 0)")
     p.add_argument("--providers", default="auto", help="ONNX Runtime providers: auto, cpu, cuda, tensorrt")
+    p.add_argument(
+        "--view-frames",
+        type=int,
+        default=8,
+        help="reference frames per held-out half seen through perspective cameras (default 8; 0: off)",
+    )
+    p.add_argument("--view-size", default="640x360", help="perspective view WIDTHxHEIGHT (default 640x360)")
+    p.add_argument(
+        "--motion-frames",
+        type=int,
+        default=32,
+        help="rollout frames per chain measured for motion (default 32; 0: off)",
+    )
+    p.add_argument(
+        "--cloud-altitude",
+        type=float,
+        default=1500.0,
+        help="altitude (m) of the layer whose drift meets the wind",
+    )
     p.add_argument("--fid", action="store_true", help="also compute FID (needs --inception)")
     p.add_argument("--inception", type=Path, help="Inception weights: pytorch-fid .pth or TorchScript")
     p.set_defaults(run=run)
@@ -49,6 +68,7 @@ def register(subparsers) -> None:
 def config(args: argparse.Namespace):
     """EvalConfig from the options, with every check a user can fail named."""
     from skyviewer.eval.evaluate import EvalConfig
+    from skyviewer.eval.views import ViewSettings
 
     try:
         checkpoints = tuple(sorted({int(k) for k in args.checkpoints.split(",") if k.strip()}))
@@ -60,6 +80,14 @@ def config(args: argparse.Namespace):
         raise UserError(f"--checkpoints must lie in 1..{args.steps} (the rollout length)")
     if args.fid and args.inception is None:
         raise UserError("--fid needs --inception PATH (Inception weights cannot be downloaded by skyviewer)")
+    try:
+        width, height = (int(v) for v in args.view_size.lower().split("x"))
+    except ValueError as e:
+        raise UserError(f"--view-size: {args.view_size!r} is not WIDTHxHEIGHT, e.g. 640x360") from e
+    if width < 32 or height < 32 or width % 2 or height % 2:
+        raise UserError("--view-size: both sides must be even and >= 32 pixels")
+    if args.view_frames < 0 or args.motion_frames < 0 or args.cloud_altitude <= 0:
+        raise UserError("--view-frames and --motion-frames must be >= 0 and --cloud-altitude > 0")
     return EvalConfig(
         steps=args.steps,
         checkpoints=checkpoints,
@@ -68,6 +96,10 @@ def config(args: argparse.Namespace):
         seed=args.seed,
         providers=args.providers,
         inception=args.inception if args.fid else None,
+        views=ViewSettings(width=width, height=height),
+        view_frames=args.view_frames,
+        motion_frames=args.motion_frames,
+        cloud_altitude_m=args.cloud_altitude,
     )
 
 
@@ -103,20 +135,24 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from skyviewer.eval import report as rep
+    from skyviewer.eval.display import view_section
     from skyviewer.eval.evaluate import generate, load_heldout, summarise
     from skyviewer.runtime.model import SkyModel
 
     cfg = config(args)
+    views, view_sets = None, None
     with package_path(args.model, args.data) as path:
         model = SkyModel(path, providers=cfg.providers)
         held = load_heldout(args.data, model.resolution)
-        total = cfg.samples + cfg.chains * cfg.steps
+        total = cfg.samples + cfg.chains * cfg.steps + 3 * cfg.view_frames
         with tqdm(total=total, desc="eval", unit="frame", dynamic_ncols=True) as progress:
             generated = generate(model, held, cfg, progress)
+            if cfg.view_frames:
+                views, view_sets = view_section(model, held, cfg, progress)
     report = {"format": rep.FORMAT, "version": rep.VERSION, **describe(args, cfg, model, held)}
-    report.update(summarise(generated, held, cfg))
+    report.update(summarise(generated, held, cfg, views))
     report["fid"] = fid_entry(cfg, generated, held, model)
-    write_outputs(args.out or Path("evals") / model.package.name, report, generated, held)
+    write_outputs(args.out or Path("evals") / model.package.name, report, generated, held, view_sets)
     return 0
 
 
@@ -160,8 +196,8 @@ def fid_entry(cfg, generated, held, model) -> dict:
     }
 
 
-def write_outputs(out: Path, report: dict, generated, held) -> None:
-    """report.json and the three PNGs into `out`; prints the table and the paths."""
+def write_outputs(out: Path, report: dict, generated, held, view_sets=None) -> None:
+    """report.json and the PNGs into `out`; prints the table and the paths."""
     from skyviewer.eval import report as rep
 
     out.mkdir(parents=True, exist_ok=True)
@@ -174,7 +210,14 @@ def write_outputs(out: Path, report: dict, generated, held) -> None:
     ]
     rows.append([seq[0] for seq in held.frames[: len(rows[0])]])
     rep.write_atomic(out / "samples.png", rep.sample_grid(rows))
+    written = ["report.json", "rollout.png", "swd.png", "samples.png"]
+    if view_sets is not None:
+        rep.write_atomic(out / "views.png", rep.view_grid(view_sets))
+        written.append("views.png")
+    if "motion" in report:
+        rep.write_atomic(out / "motion.png", rep.plot_motion(report))
+        written.append("motion.png")
     for w in report["warnings"]:
         print(f"warning: {w}")
     rep.print_table(report)
-    print(f"wrote {out}/report.json, rollout.png, swd.png, samples.png")
+    print(f"wrote {out}/" + ", ".join(written))

@@ -28,12 +28,15 @@ import numpy as np
 from skyviewer.data.store import SkyDataset
 from skyviewer.errors import UserError
 from skyviewer.eval import stats
+from skyviewer.eval.display import motion_section
+from skyviewer.eval.frames import encode, to_resolution
+from skyviewer.eval.motion import BANDS_DEG, MotionSettings, analysis_resolution
 from skyviewer.eval.sun import SunLocator, above_horizon, angle_deg
 from skyviewer.eval.swd import SWDSettings, swd
+from skyviewer.eval.views import ViewSettings
 from skyviewer.runtime.model import SkyModel
 from skyviewer.runtime.sun import SunClock
 from skyviewer.sky.projection import fisheye_mask
-from skyviewer.sky.radiance import ENCODING
 
 DEFAULT_CLOUD_COVER = 0.5
 """Stands in for unknown (NaN) cloud cover, as in training (skyviewer.train.data)."""
@@ -64,6 +67,17 @@ class EvalConfig:
     sun: SunLocator = field(default_factory=SunLocator)
     inception: Path | None = None
     """Inception weights for the optional FID (None: no FID)."""
+    views: ViewSettings = field(default_factory=ViewSettings)
+    view_frames: int = 8
+    """Reference frames per held-out half looked at in perspective (0: no display-view figures)."""
+    motion: MotionSettings = field(default_factory=MotionSettings)
+    motion_frames: int = 32
+    """Consecutive rollout frames per chain measured for motion (0: no motion figures)."""
+    motion_start: int = 100
+    """Rollout step of the first of them (past the start's transient, near the chain's sequence's
+    time of day); moved earlier when the rollout is shorter."""
+    cloud_altitude_m: float = 1500.0
+    """Altitude of the layer whose drift is compared with the wind (SkySim's cumulus base)."""
 
 
 @dataclass
@@ -79,8 +93,24 @@ class HeldOut:
     clocks: list[SunClock | None]
     """Per sequence, its place and first frame's time when known."""
     radiance: np.ndarray
-    """(F, N, N, 3) all frames, linear nits at the model's resolution (for FID)."""
+    """(F, N, N, 3) all frames, linear nits at the model's resolution (FID, motion)."""
     step_seconds: float | None
+    ids: list[str] = field(default_factory=list)
+    """Per sequence, its id in the dataset."""
+    wind: list[np.ndarray] = field(default_factory=list)
+    """Per sequence, (T, 2) cloud-level wind (east, north) m/s; NaN where unknown."""
+    path: Path | None = None
+    """The dataset."""
+
+    def sequence_radiance(self, i: int) -> np.ndarray:
+        """(T, N, N, 3) linear nits of sequence i (a view into `radiance`)."""
+        start = sum(len(f) for f in self.frames[:i])
+        return self.radiance[start : start + len(self.frames[i])]
+
+    def half_indices(self) -> tuple[list[int], list[int]]:
+        """Sequence indices of halves A and B (see _split)."""
+        order = np.argsort([float(s[0, 1]) for s in self.sun_dir], kind="stable").tolist()
+        return order[0::2], order[1::2]
 
     def halves(self) -> tuple[np.ndarray, np.ndarray]:
         """Frames of halves A and B of the sequences: two independent samples of the same skies."""
@@ -103,36 +133,8 @@ class HeldOut:
         night chains, and the model's night skies measured 4.1x a floor made of other skies."""
         if len(per_sequence) < 2:
             raise UserError("the noise floor needs at least 2 held-out sequences")
-        order = np.argsort([float(s[0, 1]) for s in self.sun_dir], kind="stable")
-        return (
-            np.concatenate([per_sequence[i] for i in order[0::2]]),
-            np.concatenate([per_sequence[i] for i in order[1::2]]),
-        )
-
-
-def area_matrix(src: int, dst: int) -> np.ndarray:
-    """(dst, src) weights of area (box) resampling: each output pixel averages the input it covers."""
-    edges = np.linspace(0, src, dst + 1)
-    lo, hi = edges[:-1, None], edges[1:, None]
-    px = np.arange(src)[None, :]
-    overlap = np.clip(np.minimum(hi, px + 1) - np.maximum(lo, px), 0, None)
-    return overlap / overlap.sum(axis=1, keepdims=True)
-
-
-def to_model_resolution(frames: np.ndarray, n: int) -> np.ndarray:
-    """(T, R, R, 3) nits -> (T, N, N, 3) nits, area-averaged in linear radiance (as training does)."""
-    x = np.asarray(frames, dtype=np.float32)
-    if x.shape[1] == n:
-        return x
-    a = area_matrix(x.shape[1], n).astype(np.float32)
-    return np.einsum("ir,trsc,js->tijc", a, x, a)
-
-
-def encode(radiance: np.ndarray) -> np.ndarray:
-    """(T, N, N, 3) nits -> (T, 3, N, N) encoded, -1 below the horizon."""
-    mask = fisheye_mask(radiance.shape[1])
-    e = ENCODING.encode(radiance).transpose(0, 3, 1, 2)
-    return np.where(mask, e, -1.0).astype(np.float32)
+        a, b = self.half_indices()
+        return np.concatenate([per_sequence[i] for i in a]), np.concatenate([per_sequence[i] for i in b])
 
 
 def _clock(dataset: SkyDataset, seq_id: str, meta: np.ndarray) -> SunClock | None:
@@ -151,7 +153,7 @@ def load_heldout(path: Path, n: int) -> HeldOut:
     ids = dataset.sequence_ids("heldout")
     if not ids:
         raise UserError(f"{path}: no held-out sequences (build it with --heldout-fraction > 0)")
-    out = HeldOut([], [], [], [], np.empty((0, n, n, 3), np.float32), dataset.step_seconds)
+    out = HeldOut([], [], [], [], np.empty((0, n, n, 3), np.float32), dataset.step_seconds, path=path)
     radiance = []
     for seq_id in ids:
         meta = dataset.meta(seq_id)
@@ -159,12 +161,14 @@ def load_heldout(path: Path, n: int) -> HeldOut:
             raise UserError(
                 f"{path}: sequence {seq_id} has no sun direction (the models are conditioned on it)"
             )
-        radiance.append(to_model_resolution(dataset.frames(seq_id), n))
+        radiance.append(to_resolution(dataset.frames(seq_id), n))
         out.frames.append(encode(radiance[-1]))
         out.sun_dir.append(np.array(meta["sun_dir"], np.float32))
         cover = np.array(meta["cloud_cover"], np.float32)
         out.cloud_cover.append(np.where(np.isnan(cover), DEFAULT_CLOUD_COVER, cover))
         out.clocks.append(_clock(dataset, seq_id, meta))
+        out.ids.append(seq_id)
+        out.wind.append(np.array(meta["wind"], np.float32))
     out.radiance = np.concatenate(radiance)
     return out
 
@@ -194,6 +198,14 @@ class Generated:
     """(C, L + 1) angle (deg) between requested and located sun; NaN where not measured."""
     sun_status: dict[str, int]
     """Rollout sun measurements: 'found', 'not_found', 'below_horizon' counts."""
+    motion_frames: np.ndarray | None = None
+    """(C, W, n, n, 3) linear nits of each chain's motion window, at the motion analysis resolution."""
+    motion_sun: np.ndarray | None = None
+    """(C, 3) sun direction at the start of each chain's motion window."""
+    motion_wind: np.ndarray | None = None
+    """(C, 2) wind (east, north) m/s requested of each chain; NaN where the package takes none."""
+    step_seconds: float = math.nan
+    """The package's sky time per step."""
 
 
 def generate_starts(
@@ -258,12 +270,21 @@ def generate(model: SkyModel, held: HeldOut, cfg: EvalConfig, progress) -> Gener
         {k: np.zeros((c, 4), np.float32) for k in cfg.checkpoints if k <= length},
         np.full((c, length + 1), math.nan),
         dict.fromkeys(SUN_STATUSES, 0),
+        step_seconds=model.step_seconds,
     )
     measured = sun_steps(length, cfg.checkpoints)
+    window = motion_window(cfg)
+    nm = analysis_resolution([n], cfg.motion)
+    if window:
+        g.motion_frames = np.zeros((c, len(window), nm, nm, 3), np.float32)
+        g.motion_sun, g.motion_wind = np.zeros((c, 3)), np.full((c, 2), math.nan)
     for chain in range(c):
         seq = chain % len(held.frames)
         path = sun_path(held, seq, length, model.step_seconds)
         model.set_conditions(sun_dir=path[0], cloud_cover=held.cloud_cover[seq][0])
+        if window:
+            g.motion_wind[chain] = request_wind(model, held.wind[seq][0])
+            g.motion_sun[chain] = path[window.start]
         model.reset(cfg.seed + cfg.samples + chain)
         prev = model.frame_encoded().numpy()  # (1, 3, N, N)
         g.means[chain, 0] = stats.channel_means(prev, mask)[0]
@@ -281,9 +302,30 @@ def generate(model: SkyModel, held: HeldOut, cfg: EvalConfig, progress) -> Gener
                 status, error = measure_sun(cfg.sun, cur[0], model.conditions()["sun_dir"])
                 g.sun_status[status] += 1
                 g.sun_error[chain, k] = error
+            if k in window:
+                radiance = model.encoding.decode(cur[0].transpose(1, 2, 0))
+                g.motion_frames[chain, k - window.start] = to_resolution(radiance[None], nm)[0]
             prev = cur
             progress.update(1)
     return g
+
+
+def motion_window(cfg: EvalConfig) -> range:
+    """Rollout steps whose frames are kept for the motion figures (empty: none)."""
+    count = min(cfg.motion_frames, cfg.steps)
+    if count < 2:
+        return range(0)
+    first = max(1, min(cfg.motion_start, cfg.steps - count + 1))
+    return range(first, first + count)
+
+
+def request_wind(model: SkyModel, wind: np.ndarray) -> np.ndarray:
+    """Ask a package that takes a `wind` condition ((east, north) m/s) for the sequence's wind and
+    return what was asked; NaN for packages without one (the drift then has nothing to meet)."""
+    if "wind" not in model.conditions() or not np.all(np.isfinite(wind)):
+        return np.full(2, math.nan)
+    model.set_conditions(wind=wind)
+    return np.asarray(wind, np.float64)
 
 
 # ---------------------------------------------------------------- metrics
@@ -319,6 +361,29 @@ TARGETS = {
     "final_swd_vs_floor": Target("SWD at the last checkpoint / held-out floor", 0, 3.0, 0, 3.0),
     "sun_error_start_deg": Target("median sun direction error of start frames (deg)", 0, 5.0, 0, 2.0),
     "sun_error_rollout_deg": Target("median sun direction error along the rollout (deg)", 0, 5.0, 0, 2.0),
+    # Display views (issue 14): what a user sees through a 60 deg camera, against sharp references.
+    "view_swd_vs_floor": Target("display-view SWD / floor (high-res reference)", 0, 3.0, 0, 1.5),
+    "view_sharpness_vs_data": Target("display-view mean gradient / reference's", 0.7, math.inf, 0.9, 1.1),
+    # Motion (issue 15): per zenith-angle band, model / data.
+    "motion_speed_30_50_vs_data": Target(
+        "speed rel. to 0-30 deg, 30-50 deg band / data's", 0.7, 1.3, 0.7, 1.3
+    ),
+    "motion_speed_50_65_vs_data": Target(
+        "speed rel. to 0-30 deg, 50-65 deg band / data's", 0.7, 1.3, 0.7, 1.3
+    ),
+    "motion_speed_65_80_vs_data": Target(
+        "speed rel. to 0-30 deg, 65-80 deg band / data's", 0.7, 1.3, 0.7, 1.3
+    ),
+    "motion_radial_size_65_80_vs_data": Target(
+        "radial cloud size at 65-80 deg / data's", 0.75, 1.33, 0.75, 1.33
+    ),
+    "motion_lag1_correlation_vs_data": Target(
+        "lag-1 correlation / data's, worst band to 80 deg", 0.85, math.inf, 0.85, math.inf
+    ),
+    "motion_change_1_vs_data": Target("change over 1 step / data's", 0.75, 1.33, 0.75, 1.33),
+    "motion_change_10_vs_data": Target("change over 10 steps / data's", 0.75, 1.33, 0.75, 1.33),
+    "wind_direction_error_deg": Target("drift direction vs requested wind (deg, median)", 0, 15.0, 0, 15.0),
+    "wind_speed_vs_requested": Target("drift speed / requested wind speed (median)", 0.75, 1.25, 0.75, 1.25),
 }
 
 
@@ -422,8 +487,9 @@ def curves(g: Generated) -> dict:
     return out
 
 
-def summarise(g: Generated, held: HeldOut, cfg: EvalConfig) -> dict:
-    """The report's metrics and targets (model and data descriptions are added by the caller)."""
+def summarise(g: Generated, held: HeldOut, cfg: EvalConfig, views: dict | None = None) -> dict:
+    """The report's metrics and targets (model and data descriptions are added by the caller).
+    views: display.view_section's figures, when measured; motion is measured when g has windows."""
     half_a, half_b = held.halves()
     mask = fisheye_mask(held.frames[0].shape[-1])
     bands = stats.data_bands(held.frames, mask)
@@ -466,6 +532,31 @@ def summarise(g: Generated, held: HeldOut, cfg: EvalConfig) -> dict:
         "sun_error_start_deg": report["sun"]["start"]["median_deg"],
         "sun_error_rollout_deg": report["sun"]["rollout"]["median_deg"],
     }
+    if views is not None:
+        report["views"] = views
+        values["view_swd_vs_floor"] = views["ratio"]
+        values["view_sharpness_vs_data"] = views["sharpness"]["gradient_ratio"]
+    if g.motion_frames is not None:
+        report["motion"] = motion_section(g, held, cfg, g.step_seconds)
+        values.update(motion_values(report["motion"]))
     report["targets"] = {k: TARGETS[k].judge(v) for k, v in values.items()}
     report["passed"] = all(t["pass"] for t in report["targets"].values())
     return report
+
+
+def motion_values(section: dict) -> dict[str, float]:
+    """The motion targets' values from display.motion_section's figures."""
+    r = section["ratios"]
+    values = {
+        f"motion_speed_{lo:g}_{hi:g}_vs_data": r["relative_speed"][i]
+        for i, (lo, hi) in enumerate(BANDS_DEG)
+        if i in (1, 2, 3)
+    }
+    values["motion_radial_size_65_80_vs_data"] = r["radial_size_deg"][3]
+    lag1 = r["correlation"]["1"][:4]  # every band up to 80 deg
+    values["motion_lag1_correlation_vs_data"] = min(lag1) if all(map(math.isfinite, lag1)) else math.nan
+    values["motion_change_1_vs_data"] = r["change"]["1"][-1]  # the global figure
+    values["motion_change_10_vs_data"] = r["change"]["10"][-1]
+    values["wind_direction_error_deg"] = section["drift"]["model"]["direction_error_deg"]
+    values["wind_speed_vs_requested"] = section["drift"]["model"]["speed_ratio"]
+    return values

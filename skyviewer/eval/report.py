@@ -141,12 +141,106 @@ def sample_grid(rows: list[list[np.ndarray]]) -> bytes:
     return buf.getvalue()
 
 
+def view_grid(view_sets: dict, frames: int = 2) -> bytes:
+    """Display views at full resolution: for each of the first `frames` frames, a row of the model's
+    views and a row of the reference views (SkySim under the model's conditions, or held-out half B),
+    one column per pitch at the first yaw. Each tile is auto-exposed, like samples.png."""
+    from PIL import Image
+
+    viewer = view_sets["model"].viewer
+    yaws, pitches = len(viewer.settings.yaws_deg), len(viewer.settings.pitches_deg)
+    columns = [p * yaws for p in range(pitches)]  # cameras are pitch-major
+    h, w = viewer.sky.shape[1:]
+    gap = 6
+    rows = []
+    for f in range(min(frames, view_sets["model"].frames)):
+        rows += [view_sets["model"].views[f], view_sets["reference"].views[f]]
+    canvas = np.full((len(rows) * (h + gap), pitches * (w + gap), 3), 24, np.uint8)
+    for i, views in enumerate(rows):
+        for j, c in enumerate(columns):
+            radiance = ENCODING.decode(views[c].astype(np.float64).transpose(1, 2, 0))
+            tile = preview(radiance * viewer.sky[c][..., None], mask=viewer.sky[c])
+            canvas[i * (h + gap) : i * (h + gap) + h, j * (w + gap) : j * (w + gap) + w] = tile
+    buf = io.BytesIO()
+    Image.fromarray(canvas).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def plot_motion(report: dict) -> bytes:
+    """Per zenith-angle band: relative speed, radial and tangential cloud size, lag-1 correlation and
+    change, model next to data; and correlation over lags 1-8 per band."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    m = report["motion"]
+    model, data = m["model"], m["data"]
+    bands = model["bands"]
+    x = np.arange(len(bands))
+    panels = (
+        ("relative_speed", "apparent speed / speed at 0-30°"),
+        ("radial_size_deg", "radial cloud size (deg, 1/e)"),
+        ("tangential_size_deg", "tangential cloud size (deg, 1/e)"),
+        (("change", "1"), "change over 1 step  mean |Δe|"),
+        (("change", "10"), "change over 10 steps  mean |Δe|"),
+    )
+    fig, axes = plt.subplots(2, 3, figsize=(14, 7.5))
+    for ax, (key, title) in zip(axes.flat, panels, strict=False):
+        ax.bar(x - 0.2, _band_values(model, key, len(bands)), 0.4, label="model")
+        ax.bar(x + 0.2, _band_values(data, key, len(bands)), 0.4, label="data")
+        ax.set_xticks(x, bands)
+        ax.set_title(title, fontsize=10)
+        ax.legend(fontsize=7)
+    ax = axes.flat[-1]
+    lags = [int(k) for k in model["correlation"]]
+    for b, band in enumerate(bands):
+        line = ax.plot(
+            lags,
+            [_band_values(model, ("correlation", str(k)), len(bands))[b] for k in lags],
+            "o-",
+            ms=3,
+            label=f"model {band}",
+        )
+        ax.plot(
+            lags,
+            [_band_values(data, ("correlation", str(k)), len(bands))[b] for k in lags],
+            "--",
+            color=line[0].get_color(),
+            lw=1,
+        )
+    ax.set_title("temporal correlation (model solid, data dashed)", fontsize=10)
+    ax.set_xlabel("lag (steps)")
+    ax.legend(fontsize=6)
+    for ax in axes[0]:
+        ax.set_xlabel("zenith-angle band (deg)")
+    fig.suptitle(
+        f"{report['model']['name']}: cloud motion by zenith angle ({m['model_sequences']} chains, "
+        f"{m['data_sequences']} held-out sequences, {m['resolution']} px)"
+    )
+    fig.tight_layout()
+    data_png = _figure_bytes(fig)
+    plt.close(fig)
+    return data_png
+
+
+def _band_values(figures: dict, key, bands: int) -> np.ndarray:
+    """Per-band values of a motion figure (key, or (key, lag)); null read as NaN."""
+    values = figures[key[0]][key[1]] if isinstance(key, tuple) else figures[key]
+    return np.array([math.nan if v is None else v for v in values[:bands]], float)
+
+
 def print_table(report: dict) -> None:
     """The targets, one line each: value, limit, pass/fail, aim."""
     print(f"{'target':<58} {'value':>9}  {'limit':<14} result")
     for t in report["targets"].values():
         lo, hi = t["limit"]
-        limit = f"= {hi:g}" if lo == hi else (f"<= {hi:g}" if lo == 0 else f"{lo:g} .. {hi:g}")
+        if lo == hi:
+            limit = f"= {hi:g}"
+        elif hi is None or not math.isfinite(hi):  # JSON writes infinity as null
+            limit = f">= {lo:g}"
+        else:
+            limit = f"<= {hi:g}" if lo == 0 else f"{lo:g} .. {hi:g}"
         value = "n/a" if t["value"] is None or not math.isfinite(t["value"]) else f"{t['value']:.3g}"
         verdict = ("pass" + (" (aim met)" if t["aim_met"] else "")) if t["pass"] else "FAIL"
         print(f"{t['what']:<58} {value:>9}  {limit:<14} {verdict}")

@@ -22,7 +22,7 @@ Layout = Literal["fisheye", "equirect", "cube"]
 MAX_SUPERSAMPLE = 8
 
 
-def _bilinear(image: np.ndarray, u: np.ndarray, v: np.ndarray, wrap_u: bool) -> np.ndarray:
+def bilinear(image: np.ndarray, u: np.ndarray, v: np.ndarray, wrap_u: bool) -> np.ndarray:
     """Bilinear lookup of image (H, W, C) at continuous coordinates u, v in [0, 1]; clamp or wrap in u."""
     h, w = image.shape[:2]
     x = u * w - 0.5
@@ -85,15 +85,15 @@ def _sample(image: np.ndarray, layout: Layout, d: np.ndarray) -> np.ndarray:
     """Bilinear samples (..., C) of a source image in `layout` along directions d (..., 3)."""
     if layout == "fisheye":
         u, v, above = proj.direction_to_fisheye_uv(d)
-        return _bilinear(image, u, v, wrap_u=False) * above[..., None]
+        return bilinear(image, u, v, wrap_u=False) * above[..., None]
     if layout == "equirect":
         u, v = proj.direction_to_equirect_uv(d)
-        return _bilinear(image, u, v, wrap_u=True)
+        return bilinear(image, u, v, wrap_u=True)
     face, u, v = proj.direction_to_cube(d)
     out = np.zeros(d.shape[:-1] + image.shape[-1:], dtype=np.float64)
     for f in range(6):
         sel = face == f
-        out[sel] = _bilinear(image[f], u[sel], v[sel], wrap_u=False)
+        out[sel] = bilinear(image[f], u[sel], v[sel], wrap_u=False)
     return out
 
 

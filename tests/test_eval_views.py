@@ -1,0 +1,70 @@
+"""eval.views: perspective views of fisheye frames land where the camera looks, and a blurred sky reads
+as less sharp and further from sharp references than sharp skies do."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from skyviewer.eval.frames import to_resolution
+from skyviewer.eval.swd import SWDSettings
+from skyviewer.eval.views import BELOW_HORIZON, Viewer, ViewSet, ViewSettings, view_figures
+from skyviewer.render.camera import Camera
+from skyviewer.sky.projection import direction_from_angles, fisheye_directions
+from skyviewer.sky.radiance import ENCODING
+
+SMALL = ViewSettings(width=128, height=72, pitches_deg=(10.0, 45.0), yaws_deg=(0.0, 180.0))
+
+
+def test_a_bright_spot_appears_where_the_camera_projects_it_and_the_ground_is_not_sky():
+    n = 256
+    dirs, mask = fisheye_directions(n)
+    spot = direction_from_angles(np.radians(60.0), np.radians(10.0))  # 30 deg up, 10 deg east of north
+    spot_pixels = dirs @ spot > np.cos(np.radians(1.0))
+    frame = (np.where(mask, 100.0, 0.0) + 1e4 * spot_pixels)[..., None] * np.ones(3)
+    viewer = Viewer(SMALL)
+    views = viewer.views(frame.astype(np.float32))
+    assert views.shape == (4, 3, 72, 128)
+    col, row = Camera(0.0, 10.0, 60.0).project(spot, 128, 72)
+    brightest = np.unravel_index(np.argmax(views[0, 0]), (72, 128))
+    assert brightest == pytest.approx((row, col), abs=1.5)
+    # Pitch 10 deg, 60 deg tall: the lower 20 deg of the view is below the horizon.
+    below = ~viewer.sky[0]
+    assert below[-1].all() and not below[0].any() and (views[0][:, below] == BELOW_HORIZON).all()
+    assert below.mean() == pytest.approx(np.tan(np.radians(20)) / (2 * np.tan(np.radians(30))), abs=0.05)
+
+
+def cloudy(n: int, seed: int) -> np.ndarray:
+    """(n, n, 3) nits: sky with sharp-edged clouds (thresholded fine noise)."""
+    rng = np.random.default_rng(seed)
+    noise = rng.normal(size=(n // 4, n // 4))
+    noise = np.repeat(np.repeat(noise, 4, 0), 4, 1)
+    clouds = (noise > 0.5)[..., None]
+    sky = np.where(clouds, [8000.0, 8000.0, 8000.0], [2000.0, 3000.0, 6000.0])
+    return (sky * fisheye_directions(n)[1][..., None]).astype(np.float32)
+
+
+def test_a_blurred_sky_is_less_sharp_and_further_from_sharp_references():
+    viewer = Viewer(SMALL)
+    sets = {k: ViewSet(viewer) for k in ("sharp", "blurred", "a", "b")}
+    for i in range(3):
+        sharp = cloudy(512, i)
+        sets["sharp"].add(sharp)
+        sets["blurred"].add(to_resolution(sharp[None], 32)[0])
+        sets["a"].add(cloudy(512, 10 + i))
+        sets["b"].add(cloudy(512, 20 + i))
+    settings = SWDSettings(min_descriptors=512)
+    sharp = view_figures(sets["sharp"], sets["a"], sets["b"], settings)
+    blurred = view_figures(sets["blurred"], sets["a"], sets["b"], settings)
+    assert sharp["sharpness"]["gradient_ratio"] == pytest.approx(1.0, abs=0.2)
+    assert blurred["sharpness"]["gradient_ratio"] < 0.5 * sharp["sharpness"]["gradient_ratio"]
+    assert blurred["sharpness"]["high_frequency_ratio"] < 0.2 * sharp["sharpness"]["high_frequency_ratio"]
+    assert sharp["ratio"] < 1.5 < blurred["ratio"]
+    assert blurred["levels"][0] > 3 * blurred["floor_levels"][0]  # the finest band shows it most
+
+
+def test_views_are_encoded_radiance():
+    frame = np.full((64, 64, 3), 1000.0, np.float32)
+    views = Viewer(SMALL).views(frame)
+    sky = Viewer(SMALL).sky
+    assert views[:, 0][sky] == pytest.approx(float(ENCODING.encode(np.float32(1000.0))), abs=1e-5)
