@@ -46,6 +46,10 @@ SHADING_INPUTS = 16
 DETAIL_INIT_SHORTEST_TEXELS = 8.0
 """The detail texture starts as periodic noise with wavelengths down to 8 texels (80 m at 10 m
 texels: SkySim's finest cumulus detail is ~78 m); training reshapes it freely."""
+CLOUD_INIT_BRIGHTER = 0.2
+"""Initial cumulus colour over the background (encoded logits): white clouds (~+2 stops)."""
+CIRRUS_LOGIT_OFFSET = 4.0
+"""The cirrus opacity is sigmoid(output - 4): ~2 % where the shading says nothing."""
 FIELD_CHANNELS = 2
 """Field channels per layer: channel 0 shapes the clouds, channel 1 varies their light."""
 
@@ -129,6 +133,11 @@ class LayerSkyNet(nn.Module):
         )
         init_weights(self.shading)
         nn.init.zeros_(self.shading[-1].weight)
+        # Start from white clouds with darker thick cores over the background, and almost no cirrus:
+        # from zero the GAN spent 1,000+ steps tinting the whole sky through the cirrus instead.
+        with torch.no_grad():
+            self.shading[-1].bias[:3] = CLOUD_INIT_BRIGHTER
+            self.shading[-1].bias[3:6] = -CLOUD_INIT_BRIGHTER
         # The background is SkyBackground's MLP, applied to direction lists (it is per pixel).
         self.background = SkyBackground(SkyGeometry(8))
         self._direction_maps: dict[int, torch.Tensor] = {}
@@ -284,7 +293,7 @@ class LayerSkyNet(nn.Module):
         bg = self.background.mlp(torch.cat([shading_in[:, :5], shading_in[:, 6:10]], dim=1)[..., None])[
             ..., 0
         ]
-        cirrus_alpha = torch.sigmoid(out[:, 9:10] - 2.0)
+        cirrus_alpha = torch.sigmoid(out[:, 9:10] - CIRRUS_LOGIT_OFFSET)
 
         def upsampled(x: torch.Tensor) -> torch.Tensor:  # (B, 3, low * low) -> (B, 3, size, size)
             x = F.interpolate(
