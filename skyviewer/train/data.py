@@ -98,11 +98,12 @@ class ClipSampler:
         key = (seq_id, t)
         if key in self._cache:
             return self._cache[key].float()
-        frames = encode_frames(self.dataset.frames(seq_id)[t : t + self.length], self.resolution)
+        # Rounded to float16 whether kept or not: a resumed run (empty cache) must see the same values.
+        frames = encode_frames(self.dataset.frames(seq_id)[t : t + self.length], self.resolution).half()
         if self._cached_bytes + frames.numel() * 2 <= ENCODED_CACHE_BYTES:
-            self._cache[key] = frames.half()
+            self._cache[key] = frames
             self._cached_bytes += frames.numel() * 2
-        return frames
+        return frames.float()
 
     def sample(self) -> Clips:
         """A batch of uniformly random clips."""
