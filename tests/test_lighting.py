@@ -18,7 +18,7 @@ from skyviewer.render.dome import DomeSettings
 from skyviewer.render.lighting import SkyLighting
 from skyviewer.render.textures import SkyTextures
 from skyviewer.runtime import lighting as rl
-from skyviewer.sky.projection import cube_face_directions
+from skyviewer.sky.projection import cube_face_directions, fisheye_directions
 from skyviewer.sky.radiance import ENCODING
 
 NOON, DUSK = "2024-06-21T11:30:00Z", "2024-06-21T19:00:00Z"
@@ -87,7 +87,11 @@ def skysim_ground_irradiance(sim, image, sun):
     beam = 1.0 if disc_peak >= ENCODING.x_max else 0.0
     ring = np.setdiff1d(np.arange(idx.min() - 4 * n, idx.max() + 4 * n), idx)
     flat[idx] = flat[ring[(ring >= 0) & (ring < n * n)]].mean(axis=0) if beam else flat[idx]
-    sky = sim.irradiance_weights @ flat[sim.inside]
+    directions, inside = fisheye_directions(n, dtype=np.float64)
+    d = directions.reshape(-1, 3)[inside.ravel()]
+    theta = np.arccos(np.clip(d[:, 1], -1.0, 1.0))
+    weights = (math.pi / n) ** 2 * np.sinc(theta / math.pi) * d[:, 1]  # solid angle x cos, per pixel
+    sky = weights @ flat[inside.ravel()]
     sun_e = beam_radiance * rl.SUN_SOLID_ANGLE_SR * beam * max(sun[1], 0.0)
     return sky + sun_e
 

@@ -344,8 +344,8 @@ def pixel_dirs(rows: torch.Tensor, cols: torch.Tensor, resolution: int) -> torch
     canonical fisheye (sky/projection.py), with the elevation taken as an angle from the horizon.
     Near the horizon cos(zenith) is a small difference of large numbers and the layer's distance
     swings by R = 6,371 km per unit of it; sin(elevation) is accurate there in any runtime."""
-    dy = (2.0 * (rows + 0.5) / resolution - 1.0)[:, None].expand(-1, len(cols)).reshape(-1)
-    dx = (2.0 * (cols + 0.5) / resolution - 1.0)[None, :].expand(len(rows), -1).reshape(-1)
+    dy = (2.0 * (rows + 0.5) / resolution - 1.0)[:, None].expand(-1, cols.shape[0]).reshape(-1)
+    dx = (2.0 * (cols + 0.5) / resolution - 1.0)[None, :].expand(rows.shape[0], -1).reshape(-1)
     r = torch.sqrt(dx * dx + dy * dy).clamp(min=1e-6)
     elevation = (1.0 - r) * (0.5 * math.pi)
     across = torch.cos(elevation) / r  # sin(zenith) / r
