@@ -66,6 +66,10 @@ class SkyNetConfig:
     """Patches drawn from each frame of a batch."""
     global_px: int = 64
     """Resolution of the whole skies the global critic sees."""
+    background_warmup_steps: int = 0
+    """Steps that train the background alone (its per-pixel L1) before the critics start: a critic
+    that sees the background's error as part of every real cloud deviation gets the generator to
+    tint the sky instead of drawing clouds (docs/training.md, "Where LayerSky stands")."""
 
 
 @dataclass
@@ -287,6 +291,7 @@ def _sky_cpu() -> TrainConfig:
         resolution_px=1024,
         # Narrow critics (8 channels at 64 px, at most 32): on 2 cores they are most of a step.
         net=NetConfig(disc_channel_base=512, disc_max_channels=32),
+        sky=SkyNetConfig(background_warmup_steps=500),
         # Strong colour anchors: at 1e-3 with weight 2 the colours still wandered at step 500.
         optim=OptimConfig(
             batch_size=8,

@@ -132,7 +132,11 @@ class SkyTask(GanTask):
         fake_global = F.adaptive_avg_pool2d(fake_low, s.global_px)
         background_global = F.adaptive_avg_pool2d(background_low, s.global_px)
         real_global = F.adaptive_avg_pool2d(real, s.global_px)
-        background_l1 = self.cfg.optim.background_weight * self.global_l1(background_global, real_global)
+        background_l1 = self.cfg.optim.background_weight * self.global_l1(
+            self.per_pixel_background(sun, cover, s.global_px), real_global
+        )
+        if self.step < s.background_warmup_steps:
+            return self.background_step(background_l1, b)
         background_global = background_global.detach()  # the critics' reference: clouds are the deviation
         maps_global = F.adaptive_avg_pool2d(self.critic_maps([(0, 0)], low, low, sun), s.global_px)
         # Patches: the same pixels of the real frames and of the generated skies, all in one decode.
@@ -170,6 +174,30 @@ class SkyTask(GanTask):
             "G_global": g["global"].item(),
             "background": background_l1.item(),
         }
+
+    def per_pixel_background(self, sun: torch.Tensor, cover: torch.Tensor, px: int) -> torch.Tensor:
+        """The background MLP at every pixel of a px fisheye (B, 3, px, px), not through the shading grid:
+        the conditional median the critics measure clouds against must be right before they start."""
+        dirs = self.G.directions([(0, 0)], px, px).expand(sun.shape[0], -1, -1)  # (B, 3, P)
+        cos = (dirs * sun[:, :, None]).sum(dim=1, keepdim=True)
+        inputs = torch.cat(
+            [
+                dirs,
+                cos,
+                torch.exp(32.0 * (cos - 1.0)),
+                sun[:, :, None].expand(-1, -1, px * px),
+                cover[:, :, None].expand(-1, -1, px * px),
+            ],
+            dim=1,
+        )
+        background = torch.tanh(self.G.background.mlp(inputs[..., None])[..., 0]).reshape(-1, 3, px, px)
+        inside = (dirs[:, 1] > 0).float().reshape(-1, 1, px, px)
+        return background * inside + (inside - 1.0)
+
+    def background_step(self, background_l1: torch.Tensor, batch: int) -> dict[str, float]:
+        """A warm-up step: the background alone, by its L1 (sky.background_warmup_steps)."""
+        self.g_update(background_l1, batch)
+        return {"background": background_l1.item()}
 
     def global_l1(self, pred: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
         """Mean |pred - real| over pixels inside the horizon (real > -1 marks them)."""
