@@ -218,3 +218,19 @@ def test_bad_dataset_and_resume_are_user_errors(tmp_path):
     (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
     with pytest.raises(UserError, match="junk.pt"):
         train(None, tmp_path / "missing", tmp_path, resume=tmp_path / "junk.pt")
+
+
+@pytest.mark.parametrize("name", list(PRESETS))
+def test_every_sky_preset_trains_two_steps_with_its_background_warm_up(name, dataset, tmp_path):
+    """LayerSky's presets as configured (nets, critics, optimiser), on the tiny data: 64 px frames,
+    16 px patches. The cpu preset warms its background up alone first: step 1 has no critic losses."""
+    cfg = preset("sky", name)
+    cfg.resolution_px, cfg.sky.patch_px, cfg.sky.global_px = 64, 16, 16
+    cfg.sky.background_warmup_steps = 1 if cfg.sky.background_warmup_steps else 0
+    run_dir = train(quick(cfg), dataset, tmp_path)
+    records = stats(run_dir)
+    assert [r["step"] for r in records] == [1, 2]
+    assert all(np.isfinite(v) for r in records for v in r["losses"].values())
+    warmed = set(records[0]["losses"]) == {"background"}
+    assert warmed == (name == "cpu")
+    assert "G_patch" in records[1]["losses"] and (run_dir / "snapshot-0000002.pt").is_file()
