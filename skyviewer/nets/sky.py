@@ -40,6 +40,11 @@ SHADING_FACTOR = 8
 """The shading maps are computed at 1/8 of the output resolution and upsampled (bilinear)."""
 SHADING_HIDDEN = 32
 """Width of the shading MLP."""
+SHADING_OUTPUTS = 5
+"""Per shading pixel: cumulus brightness and saturation over the background, brightness change with
+thickness (dark bases), cirrus brightness, cirrus opacity logit. Scalars, not free RGB: clouds take
+their hue from the sky behind them and the light (a free RGB offset per pixel let the GAN tint whole
+skies magenta and green, docs/training.md)."""
 SHADING_INPUTS = 16
 """geometry (dir 3, cos to sun, glow, slant) + conditions (sun 3, cover, cirrus cover)
 + cumulus field (2) + cumulus field towards the sun + cirrus field (2)."""
@@ -129,15 +134,15 @@ class LayerSkyNet(nn.Module):
             nn.LeakyReLU(LRELU_SLOPE),
             nn.Conv1d(SHADING_HIDDEN, SHADING_HIDDEN, 1),
             nn.LeakyReLU(LRELU_SLOPE),
-            nn.Conv1d(SHADING_HIDDEN, 10, 1),  # cumulus A (3), B (3), cirrus colour (3), cirrus alpha (1)
+            nn.Conv1d(SHADING_HIDDEN, SHADING_OUTPUTS, 1),
         )
         init_weights(self.shading)
         nn.init.zeros_(self.shading[-1].weight)
         # Start from white clouds with darker thick cores over the background, and almost no cirrus:
         # from zero the GAN spent 1,000+ steps tinting the whole sky through the cirrus instead.
         with torch.no_grad():
-            self.shading[-1].bias[:3] = CLOUD_INIT_BRIGHTER
-            self.shading[-1].bias[3:6] = -CLOUD_INIT_BRIGHTER
+            self.shading[-1].bias[0] = CLOUD_INIT_BRIGHTER
+            self.shading[-1].bias[2] = -CLOUD_INIT_BRIGHTER
         # The background is SkyBackground's MLP, applied to direction lists (it is per pixel).
         self.background = SkyBackground(SkyGeometry(8))
         self._direction_maps: dict[int, torch.Tensor] = {}
@@ -289,24 +294,23 @@ class LayerSkyNet(nn.Module):
         shading_in = self.shading_inputs(
             fields, sdirs, motion, sun, cover, cirrus_cover, math.pi * f / resolution
         )
-        out = self.shading(shading_in)  # (B, 10, low * low)
+        out = self.shading(shading_in)  # (B, SHADING_OUTPUTS, low * low)
         bg = self.background.mlp(torch.cat([shading_in[:, :5], shading_in[:, 6:10]], dim=1)[..., None])[
             ..., 0
         ]
-        cirrus_alpha = torch.sigmoid(out[:, 9:10] - CIRRUS_LOGIT_OFFSET)
+        cirrus_alpha = torch.sigmoid(out[:, 4:5] - CIRRUS_LOGIT_OFFSET)
+        hue = bg - bg.mean(dim=1, keepdim=True)  # the sky's own colour, around its grey
 
-        def upsampled(x: torch.Tensor) -> torch.Tensor:  # (B, 3, low * low) -> (B, 3, size, size)
+        def upsampled(x: torch.Tensor) -> torch.Tensor:  # (B, C, low * low) -> (B, C, size, size)
             x = F.interpolate(
-                x.reshape(-1, 3, low, low), scale_factor=f, mode="bilinear", align_corners=False
+                x.reshape(x.shape[0], -1, low, low), scale_factor=f, mode="bilinear", align_corners=False
             )
             return x[:, :, f:-f, f:-f]
 
-        # Three 3-channel maps at full resolution (not one 9-channel map sliced: a decoder pays per copy).
-        base, lit, thick = (
-            upsampled(bg + cirrus_alpha * out[:, 6:9]),
-            upsampled(out[:, 0:3]),
-            upsampled(out[:, 3:6]),
-        )
+        # Full-resolution maps: the sky behind the cumulus (3), the cumulus colour (3), its change
+        # with thickness (1). Separate maps, not one sliced: a decoder pays per full-resolution copy.
+        base = upsampled(bg + cirrus_alpha * out[:, 3:4])
+        lit, thick = upsampled(out[:, 0:1] + out[:, 1:2] * hue), upsampled(out[:, 2:3])
         dirs = self.directions(origins, size, resolution, indices)  # (1 or B, 3, size * size)
         h, threshold, averaged = self.cumulus_height(fields, dirs, motion, math.pi / resolution, cover)
         excess = (h - threshold).reshape(-1, 1, size, size)
