@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from skyviewer.nets.blocks import COND_DIM, GEOMETRY_CHANNELS
+from skyviewer.nets.blocks import COND_DIM, GEOMETRY_CHANNELS, broadcast
 from skyviewer.nets.discriminator import Discriminator
 from skyviewer.nets.sky import SHADING_FACTOR, LayerSkyNet
 from skyviewer.train.config import TrainConfig
@@ -178,20 +178,12 @@ class SkyTask(GanTask):
     def per_pixel_background(self, sun: torch.Tensor, cover: torch.Tensor, px: int) -> torch.Tensor:
         """The background MLP at every pixel of a px fisheye (B, 3, px, px), not through the shading grid:
         the conditional median the critics measure clouds against must be right before they start."""
-        dirs = self.G.directions([(0, 0)], px, px).expand(sun.shape[0], -1, -1)  # (B, 3, P)
-        cos = (dirs * sun[:, :, None]).sum(dim=1, keepdim=True)
-        inputs = torch.cat(
-            [
-                dirs,
-                cos,
-                torch.exp(32.0 * (cos - 1.0)),
-                sun[:, :, None].expand(-1, -1, px * px),
-                cover[:, :, None].expand(-1, -1, px * px),
-            ],
-            dim=1,
-        )
-        background = torch.tanh(self.G.background.mlp(inputs[..., None])[..., 0]).reshape(-1, 3, px, px)
-        inside = (dirs[:, 1] > 0).float().reshape(-1, 1, px, px)
+        maps = self.critic_maps(
+            [(0, 0)], px, px, sun
+        )  # (B, GEOMETRY_CHANNELS, px, px), SkyBackground's inputs
+        conditions = broadcast(torch.cat([sun, cover], dim=1), maps)
+        background = torch.tanh(self.G.background.mlp(torch.cat([maps, conditions], dim=1)))
+        inside = (maps[:, 1:2] > 0).float()  # the view direction's y: above the horizon
         return background * inside + (inside - 1.0)
 
     def background_step(self, background_l1: torch.Tensor, batch: int) -> dict[str, float]:
