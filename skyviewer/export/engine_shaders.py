@@ -411,10 +411,19 @@ def generate_all() -> dict[str, str]:
     return {engine: generate(engine, vert, frag, versions, digest) for engine in ENGINES}
 
 
-def write_all(outputs: dict[str, Path] = OUTPUTS) -> list[Path]:
+def generated_files() -> dict[Path, str]:
+    """Every generated engine file -> its text from the current skyviewer/shaders/: the dome for
+    both engines and Unity's lighting passes (skyviewer/export/engine_lighting.py)."""
+    from skyviewer.export import engine_lighting
+
+    files = {OUTPUTS[engine]: text for engine, text in generate_all().items()}
+    files[engine_lighting.OUTPUT] = engine_lighting.generate_current()
+    return files
+
+
+def write_all() -> list[Path]:
     written = []
-    for engine, text in generate_all().items():
-        path = Path(outputs[engine])
+    for path, text in generated_files().items():
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8", newline="\n")
         written.append(path)
@@ -427,7 +436,8 @@ def write_all(outputs: dict[str, Path] = OUTPUTS) -> list[Path]:
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "export-shaders",
-        help="regenerate the Unity/Unreal dome HLSL from skyviewer/shaders/ (glslangValidator + spirv-cross)",
+        help="regenerate the Unity/Unreal dome HLSL and Unity's lighting passes from skyviewer/shaders/"
+        " (glslangValidator + spirv-cross)",
         description=__doc__.splitlines()[0],
     )
     parser.add_argument(
@@ -438,10 +448,8 @@ def register(subparsers) -> None:
 
 def run_command(args) -> int:
     if args.check:
-        current = generate_all()
-        stale = [
-            p for e, p in OUTPUTS.items() if not p.exists() or p.read_text(encoding="utf-8") != current[e]
-        ]
+        current = generated_files()
+        stale = [p for p, text in current.items() if not p.exists() or p.read_text(encoding="utf-8") != text]
         for path in stale:
             print(f"out of date: {path.relative_to(REPO_ROOT)}")
         return 1 if stale else 0
