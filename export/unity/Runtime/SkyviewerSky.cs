@@ -140,6 +140,17 @@ namespace Skyviewer
         public float BlendFactor => (float)Math.Min(m_SinceStep / m_Manifest.stepSeconds, 1.0);
         public Texture PreviousFrame => m_Prev;   // decoded radiance (nits), canonical fisheye
         public Texture NewestFrame => m_Next0;
+        /// Counts the frames shown (the start's and each step's); SkyviewerLighting bakes when it changes.
+        public int FrameSerial { get; private set; }
+        /// FrameSerial of the last reset's start frame (then PreviousFrame shows the same sky).
+        public int StartSerial { get; private set; }
+
+        /// Unit vector to the sun in skyviewer axes of the newest frame, or of the previous one.
+        public Vector3 SunSky(bool newest)
+        {
+            var d = (newest ? m_Next : m_Now)[ConditionSunDir];
+            return new Vector3(d[0], d[1], d[2]).normalized;
+        }
 
         // ------------------------------------------------------------------ lifetime
 
@@ -262,6 +273,7 @@ namespace Skyviewer
             if (Layered) Decode(m_Now);
             else m_Start.CopyOutput(FrameTensor(start).name, ref m_Frame);
             ShowNewestFrame();
+            StartSerial = FrameSerial;
             Graphics.Blit(m_Next0, m_Prev);   // blend 0 and 1 both show the start sky
         }
 
@@ -332,6 +344,7 @@ namespace Skyviewer
             m_Decode.SetFloat("_XMax", m_Manifest.radiance.encoding.xMax);
             Graphics.Blit(m_Encoded, m_Next0, m_Decode);
             m_SinceStep = 0.0;
+            FrameSerial++;
         }
 
         void Update()
