@@ -261,3 +261,55 @@ def test_sun_tables_give_the_reference_sunlight(sample):
 
     rows = np.array([sun_radiance(x, 3.0) * SUN_SOLID_ANGLE_SR for x in e])
     np.testing.assert_allclose(table, rows, rtol=1e-3)
+
+
+# ------------------------------------------------------------------ Unreal
+
+
+@needs_tools
+def test_unreal_custom_node_code_of_the_readme_compiles(tmp_path):
+    """The README's Custom node (the sun left out of SkyLight captures) with the View members it reads
+    stubbed as Unreal's View uniform buffer declares them."""
+    code = re.search(r"```hlsl\n(.*?)```", (UNREAL / "README.md").read_text(), re.S)[1]
+    assert "SunRadiance * (1.0 - InCapture)" in code
+    mapped = tmp_path / "SkyviewerSky"
+    mapped.mkdir()
+    for path in (es.OUTPUTS["unreal"], UNREAL / "Shaders" / "SkyviewerSky.ush"):
+        (mapped / path.name).write_text(path.read_text().replace('"/SkyviewerSky/', '"SkyviewerSky/'))
+    source = (
+        '#include "SkyviewerSky/SkyviewerSky.ush"\n'
+        "struct FViewStub { float RealTimeReflectionCapture; float RenderingReflectionCaptureMask; };\n"
+        "cbuffer ViewStub { FViewStub View; };\n"
+        "struct FMaterialPixelParameters { float4 SvPosition; };\n"
+        "Texture2D SkyPrev; SamplerState SkyPrevSampler; Texture2D SkyNext; SamplerState SkyNextSampler;\n"
+        "float3 SunDirection, SunRadiance, GroundAlbedo; float4 DomeScalars0, DomeScalars1, DomeScalars2;\n"
+        "float3 CustomNode(FMaterialPixelParameters Parameters, float3 ViewDir) {\n"
+        + code
+        + "}\nfloat4 main(float4 pos : SV_Position, float3 dir : TEXCOORD0) : SV_Target0 {\n"
+        "  FMaterialPixelParameters Parameters; Parameters.SvPosition = pos;\n"
+        "  return float4(CustomNode(Parameters, dir), 1);\n}\n"
+    )
+    _glslang_hlsl(source, "frag", "main", tmp_path)
+
+
+def test_unreal_drives_the_sky_light_and_the_sun():
+    """The SkyLight is recaptured on a new frame in that mode, and the sun light gets the tabled sunlight
+    (the visibility of each new frame, blended) in lux through SetIntensity / SetLightColor."""
+    cpp = (UNREAL / "Source" / "SkyviewerSky" / "Private" / "SkyviewerSkyComponent.cpp").read_text()
+    header = CPP_HEADER.read_text()
+    assert re.search(r"TObjectPtr<USkyLightComponent> SkyLight;", header)
+    finish = re.search(r"void USkyviewerSkyComponent::FinishStep\(.*?\n\}", cpp, re.S)[0]
+    assert "RecaptureOnNewFrame) SkyLight->RecaptureSky();" in finish
+    assert "VisibilityNext = Result.SunVisibility;" in finish
+    launch = re.search(r"void USkyviewerSkyComponent::LaunchStep\(.*?\n\}", cpp, re.S)[0]
+    assert "FrameSunVisibility(Result.Texels" in launch  # on the worker thread, with the frame
+    lights = re.search(r"void USkyviewerSkyComponent::UpdateLights\(.*?\n\}", cpp, re.S)[0]
+    assert "SetIntensity(Illuminance * LightingScale)" in lights and "SetLightColor(" in lights
+    assert "UpdateLights(SunUE);" in cpp
+    # lux is the luminance the reference reads a light meter with (not FLinearColor::GetLuminance's weights)
+    weights = re.search(
+        r"Illuminance = ([\d.]+)f \* Lux.R \+ ([\d.]+)f \* Lux.G \+ ([\d.]+)f \* Lux.B;", lights
+    )
+    np.testing.assert_array_equal([float(w) for w in weights.groups()], REC709_LUMA)
+    cs = re.search(r"Rec709Luma = new Vector3\(([\d.]+)f, ([\d.]+)f, ([\d.]+)f\)", CS_LIGHTING.read_text())
+    np.testing.assert_array_equal([float(w) for w in cs.groups()], REC709_LUMA)

@@ -404,6 +404,7 @@ HEADER_MODULES = {
     "Modules/ModuleManager.h": "Core",
     "Components/ActorComponent.h": "Engine",
     "Components/DirectionalLightComponent.h": "Engine",
+    "Components/SkyLightComponent.h": "Engine",
     "Components/StaticMeshComponent.h": "Engine",
     "Engine/Texture2D.h": "Engine",
     "GameFramework/Actor.h": "Engine",

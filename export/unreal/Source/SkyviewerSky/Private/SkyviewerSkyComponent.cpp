@@ -10,6 +10,7 @@
 
 #include "Async/Async.h"
 #include "Components/DirectionalLightComponent.h"
+#include "Components/SkyLightComponent.h"
 #include "Components/StaticMeshComponent.h"
 #include "Dom/JsonObject.h"
 #include "Engine/Texture2D.h"
@@ -337,6 +338,8 @@ void USkyviewerSkyComponent::BeginPlay()
 		SetComponentTickEnabled(false);
 		return;
 	}
+	if (SkyLight != nullptr && SkyLightMode == ESkyviewerSkyLightMode::RealTimeCapture && !SkyLight->IsRealTimeCaptureEnabled())
+		UE_LOG(LogSkyviewerSky, Warning, TEXT("SkyLight: turn on Real Time Capture (Movable, Source Type: Captured Scene), or use RecaptureOnNewFrame"));
 	SkyPrev = MakeTexture();
 	SkyNext = MakeTexture();
 	if (SkyMaterial != nullptr)
@@ -395,6 +398,7 @@ bool USkyviewerSkyComponent::ResetSky(int32 NewSeed)
 		return false;
 	}
 	const TArray<FFloat16Color> Texels = ToRadiance(StartFrame, Resolution, EncodingEps, EncodingXMax);
+	VisibilityPrev = VisibilityNext = FrameSunVisibility(Texels, Resolution, SunDirectionSky(0.0), SunRadiusDeg, SunFadeStops, EncodingXMax);
 	UploadFrame(Texels, SkyPrev);
 	UploadFrame(Texels, SkyNext);
 	LaunchStep();
@@ -420,9 +424,12 @@ void USkyviewerSkyComponent::LaunchStep()
 	// The decoder draws the new frame under that frame's own conditions ("current" for it).
 	Skyviewer::FTensors DecodeInputs = bLayered ? HostInputs(DecodeSpec, StepNext, StepNext) : Skyviewer::FTensors();
 	PendingNext = StepNext;
+	const TArray<float>* NewSun = StepNext.Find(ConditionSunDir);
+	const FVector SunSky = NewSun ? FVector((*NewSun)[0], (*NewSun)[1], (*NewSun)[2]) : SunDirectionSky(SkySeconds + StepSeconds);
 	Pending = Async(EAsyncExecution::ThreadPool,
 		[Step = RunStep, Decode = RunDecode, StepSpec = StepSpec, DecodeSpec = DecodeSpec, Inputs = MoveTemp(Inputs),
-			DecodeInputs = MoveTemp(DecodeInputs), N = Resolution, Eps = EncodingEps, XMax = EncodingXMax]()
+			DecodeInputs = MoveTemp(DecodeInputs), N = Resolution, Eps = EncodingEps, XMax = EncodingXMax,
+			SunSky, Radius = SunRadiusDeg, Fade = SunFadeStops]()
 	{
 		FStepResult Result;
 		Result.bOk = Step(Inputs, Result.Outputs);
@@ -437,7 +444,11 @@ void USkyviewerSkyComponent::LaunchStep()
 		{
 			Frame = MoveTemp(Result.Outputs.FindChecked(FrameOutput(StepSpec)));
 		}
-		if (Result.bOk) Result.Texels = ToRadiance(Frame, N, Eps, XMax);
+		if (Result.bOk)
+		{
+			Result.Texels = ToRadiance(Frame, N, Eps, XMax);
+			Result.SunVisibility = FrameSunVisibility(Result.Texels, N, SunSky, Radius, Fade, XMax);
+		}
 		return Result;
 	});
 	bPending = true;
@@ -459,6 +470,10 @@ void USkyviewerSkyComponent::FinishStep(FStepResult&& Result)
 	SinceStep = FMath::Max(0.0, SinceStep - StepSeconds);
 	Swap(SkyPrev, SkyNext);
 	UploadFrame(MoveTemp(Result.Texels), SkyNext);
+	VisibilityPrev = VisibilityNext;
+	VisibilityNext = Result.SunVisibility;
+	// A captured SkyLight follows the new frame; the blend in between is the real-time capture's to follow.
+	if (SkyLight != nullptr && SkyLightMode == ESkyviewerSkyLightMode::RecaptureOnNewFrame) SkyLight->RecaptureSky();
 	LaunchStep();
 }
 
@@ -517,7 +532,7 @@ FVector USkyviewerSkyComponent::GetSunDirection() const
 	const TArray<float>* A = Now.Find(ConditionSunDir);
 	const TArray<float>* B = Next.Find(ConditionSunDir);
 	if (A == nullptr || B == nullptr) return FVector::UpVector;
-	const float Blend = StepSeconds > 0.f ? float(FMath::Min(SinceStep / StepSeconds, 1.0)) : 1.f;
+	const float Blend = BlendFactor();
 	const FVector Sky = FMath::Lerp(FVector((*A)[0], (*A)[1], (*A)[2]), FVector((*B)[0], (*B)[1], (*B)[2]), Blend).GetSafeNormal();
 	return SkyToUnreal(Sky);
 }
@@ -579,10 +594,10 @@ void USkyviewerSkyComponent::UploadFrame(TArray<FFloat16Color> Texels, UTexture2
 void USkyviewerSkyComponent::UpdateMaterial()
 {
 	const FVector SunUE = GetSunDirection();
-	if (SunLight != nullptr && SunSource != ESkyviewerSunSource::DirectionalLight) SunLight->SetWorldRotation((-SunUE).Rotation());
+	UpdateLights(SunUE);
 	if (Material == nullptr) return;
 	const FVector SunSky = UnrealToSky(SunUE);
-	const float Blend = StepSeconds > 0.f ? float(FMath::Min(SinceStep / StepSeconds, 1.0)) : 1.f;
+	const float Blend = BlendFactor();
 	const float ExposureScale = 0.18f / FMath::Max(KeyNits, 1e-12f) * FMath::Pow(2.f, ExposureStops);
 	Material->SetTextureParameterValue(TEXT("SkyPrev"), SkyPrev);
 	Material->SetTextureParameterValue(TEXT("SkyNext"), SkyNext);
@@ -592,4 +607,75 @@ void USkyviewerSkyComponent::UpdateMaterial()
 	Material->SetVectorParameterValue(TEXT("DomeScalars0"), FLinearColor(ExposureScale, Blend, FMath::DegreesToRadians(SunRadiusDeg), SunLimbU));
 	Material->SetVectorParameterValue(TEXT("DomeScalars1"), FLinearColor(FMath::DegreesToRadians(HazeDepthDeg), bDither ? 1.f : 0.f, float(FrameIndex++ % (1 << 24)), SunFadeStops));
 	Material->SetVectorParameterValue(TEXT("DomeScalars2"), FLinearColor(EncodingXMax, RadianceScale, bOutputRadiance ? 1.f : 0.f, 0.f));
+}
+
+// ------------------------------------------------------------------ lighting
+
+float USkyviewerSkyComponent::BlendFactor() const
+{
+	return StepSeconds > 0.f ? float(FMath::Min(SinceStep / StepSeconds, 1.0)) : 1.f;
+}
+
+// The sun light: pointed along -sun (SunSource DirectionalLight: it is the input), coloured and as bright as
+// the sun after the clear atmosphere and the clouds (skyviewer.runtime.lighting.sun_light). The SkyLight
+// gets the rest of the sky through its capture of the sky sphere (the Custom node drops the disc there).
+void USkyviewerSkyComponent::UpdateLights(const FVector& SunUE)
+{
+	if (SunLight == nullptr) return;
+	if (SunSource != ESkyviewerSunSource::DirectionalLight) SunLight->SetWorldRotation((-SunUE).Rotation());
+	if (!bDriveSunLight) return;
+	const FLinearColor Lux = GetSunIrradianceLux();
+	const float Illuminance = 0.2126f * Lux.R + 0.7152f * Lux.G + 0.0722f * Lux.B;  // Rec. 709, as the reference (not GetLuminance's 0.3/0.59/0.11)
+	SunLight->SetIntensity(Illuminance * LightingScale);
+	if (Illuminance > 0.f) SunLight->SetLightColor(Lux / Illuminance, /*bSRGB=*/false);
+}
+
+float USkyviewerSkyComponent::GetSunVisibility() const
+{
+	return FMath::Lerp(VisibilityPrev, VisibilityNext, BlendFactor());
+}
+
+FLinearColor USkyviewerSkyComponent::GetSunIrradianceLux() const
+{
+	return ClearSkySun(UnrealToSky(GetSunDirection()), SunRadiusDeg) * GetSunVisibility();
+}
+
+// The table (header), log-interpolated in elevation, times the part of the disc above the horizon.
+FLinearColor USkyviewerSkyComponent::ClearSkySun(const FVector& SunSky, float RadiusDeg)
+{
+	const double Elevation = FMath::RadiansToDegrees(FMath::Asin(FMath::Clamp(SunSky.GetSafeNormal().Y, -1.0, 1.0)));
+	const float Above = FMath::SmoothStep(-RadiusDeg, RadiusDeg, float(Elevation));
+	const int32 N = UE_ARRAY_COUNT(Skyviewer::SunElevationDeg);
+	const float E = FMath::Clamp(float(Elevation), Skyviewer::SunElevationDeg[0], Skyviewer::SunElevationDeg[N - 1]);
+	int32 K = 0;
+	while (K < N - 2 && E > Skyviewer::SunElevationDeg[K + 1]) ++K;
+	const float T = (E - Skyviewer::SunElevationDeg[K]) / (Skyviewer::SunElevationDeg[K + 1] - Skyviewer::SunElevationDeg[K]);
+	float Rgb[3];
+	for (int32 C = 0; C < 3; ++C)
+		Rgb[C] = Above * FMath::Exp(FMath::Lerp(FMath::Loge(Skyviewer::SunIrradianceRgb[3 * K + C]), FMath::Loge(Skyviewer::SunIrradianceRgb[3 * K + 3 + C]), T));
+	return FLinearColor(Rgb[0], Rgb[1], Rgb[2]);
+}
+
+// sun.glsl's visibility, as the dome reads it: 1 when the brightest channel of the 3 x 3 texels at the sun
+// reaches the clamp, 0 once it is FadeStops under it; 0 for a sun below the horizon. Texels: row 0 = v = 0.
+float USkyviewerSkyComponent::FrameSunVisibility(const TArray<FFloat16Color>& Texels, int32 N, const FVector& SunSky,
+	float RadiusDeg, float FadeStops, float ClampNits)
+{
+	const FVector D = SunSky.GetSafeNormal();
+	if (D.Y <= -FMath::DegreesToRadians(RadiusDeg)) return 0.f;  // as sun.glsl compares y with the radius
+	const double S = FMath::Sqrt(D.X * D.X + D.Z * D.Z);
+	const double K = S > 1e-7 ? FMath::Atan2(S, D.Y) / (UE_HALF_PI * S) : 2.0 / UE_PI;  // fisheye_uv
+	const int32 Col = FMath::Clamp(int32((0.5 - 0.5 * K * D.X) * N), 0, N - 1);
+	const int32 Row = FMath::Clamp(int32((0.5 + 0.5 * K * D.Z) * N), 0, N - 1);
+	float Peak = 0.f;
+	for (int32 Y = FMath::Max(Row - 1, 0); Y <= FMath::Min(Row + 1, N - 1); ++Y)
+	{
+		for (int32 X = FMath::Max(Col - 1, 0); X <= FMath::Min(Col + 1, N - 1); ++X)
+		{
+			const FLinearColor C = Texels[Y * N + X].GetFloats();
+			Peak = FMath::Max(Peak, FMath::Max3(C.R, C.G, C.B));
+		}
+	}
+	const float Stops = FMath::Log2(FMath::Max(Peak, 1e-30f) / ClampNits);
+	return FMath::SmoothStep(-FadeStops, 0.f, Stops);
 }
