@@ -21,8 +21,9 @@ The rewrite keeps every function body as SPIRV-Cross wrote it and only renames a
   engine entry points `SkyDome_Vertex()` (per-draw constants read from the two sky frames) and
   `SkyDome_Pixel()` (one view ray -> display value and linear radiance).
 
-`skyviewer export-shaders` regenerates the files; tests/test_engine_samples.py fails when the
-committed files are out of date with skyviewer/shaders/.
+`skyviewer export-shaders` regenerates the files (and Unity's lighting passes,
+skyviewer/export/engine_lighting.py); tests/test_engine_samples.py fails when the committed files are
+out of date with skyviewer/shaders/.
 """
 
 from __future__ import annotations
