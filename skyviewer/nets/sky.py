@@ -48,9 +48,24 @@ skies magenta and green, docs/training.md)."""
 SHADING_INPUTS = 16
 """geometry (dir 3, cos to sun, glow, slant) + conditions (sun 3, cover, cirrus cover)
 + cumulus field (2) + cumulus field towards the sun + cirrus field (2)."""
-DETAIL_INIT_SHORTEST_TEXELS = 8.0
-"""The detail texture starts as periodic noise with wavelengths down to 8 texels (80 m at 10 m
-texels: SkySim's finest cumulus detail is ~78 m); training reshapes it freely."""
+
+@dataclass(frozen=True)
+class Spectrum:
+    """A power-law band of a Gaussian random field: power ~ k^-slope between two wavelengths (m),
+    features `stretch` times longer east-west than north-south."""
+
+    longest_m: float
+    shortest_m: float
+    slope: float
+    stretch: float = 1.0
+
+
+# Where training starts: the spectra of SkySim's layers (data/skysim/layers.py), so the first
+# skies already have its cloud sizes and the losses refine shapes, edges and light. From noise
+# at one scale (a 9-cell Gaussian) neither critics nor texture losses found the 2.5-5 km cells.
+CUMULUS_SPECTRUM = Spectrum(5000.0, 312.0, 3.0)
+CUMULUS_DETAIL_SPECTRUM = Spectrum(1250.0, 78.0, 2.6)
+CIRRUS_SPECTRUM = Spectrum(20_000.0, 625.0, 1.6, stretch=4.0)
 CLOUD_INIT_BRIGHTER = 0.2
 """Initial cumulus colour over the background (encoded logits): white clouds (~+2 stops)."""
 CIRRUS_LOGIT_OFFSET = 4.0
@@ -122,13 +137,19 @@ class LayerSkyNet(nn.Module):
         super().__init__()
         self.grid, self.kernel_px = grid, kernel_px
         self.detail_period_m = detail_period_m
-        r = torch.arange(kernel_px, dtype=torch.float32) - kernel_px // 2
-        gauss = torch.exp(-(r[:, None] ** 2 + r[None, :] ** 2) / (2 * (kernel_px / 5) ** 2))
-        self.kernel = nn.Parameter(gauss.expand(2 * FIELD_CHANNELS, 1, -1, -1).clone())
-        self.detail = nn.Parameter(band_limited_noise(detail_px, DETAIL_INIT_SHORTEST_TEXELS))
-        self.detail_gain = nn.Parameter(torch.tensor(0.5))
+        kernels = [
+            spectral_kernel(grid, kernel_px, spec.cell_m, spectrum)
+            for spec, spectrum in ((CUMULUS, CUMULUS_SPECTRUM), (CIRRUS, CIRRUS_SPECTRUM))
+        ]
+        self.kernel = nn.Parameter(torch.cat([k.expand(FIELD_CHANNELS, 1, -1, -1) for k in kernels]).clone())
+        # SkySim's detail: billowed (|noise|, zero mean) noise that erodes the cells' edges, at half
+        # the base field's amplitude.
+        billows = spectral_noise(detail_px, detail_period_m, CUMULUS_DETAIL_SPECTRUM).abs()
+        self.detail = nn.Parameter((billows - billows.mean()) / billows.std())
+        self.detail_gain = nn.Parameter(torch.tensor(0.5 * math.sqrt(1.0 - 2.0 / math.pi)))
         self.cover_affine = nn.Parameter(torch.tensor([1.0, 0.0]))  # threshold scale, offset
-        self.sharpness = nn.Parameter(torch.tensor(4.0))
+        # SkySim's cumulus is opaque ~0.2 std above its threshold (optical depth ~30 at the core).
+        self.sharpness = nn.Parameter(torch.tensor(12.0))
         self.shading = nn.Sequential(
             nn.Conv1d(SHADING_INPUTS, SHADING_HIDDEN, 1),
             nn.LeakyReLU(LRELU_SLOPE),
@@ -332,15 +353,33 @@ def periodic_blur(fields: torch.Tensor, cells: int = 5) -> torch.Tensor:
     return F.avg_pool2d(F.pad(fields, (p, p, p, p), mode="circular"), cells, stride=1)
 
 
-def band_limited_noise(size: int, shortest_texels: float) -> torch.Tensor:
-    """Periodic white noise (1, 1, size, size) low-passed to wavelengths above shortest_texels, unit std."""
-    g = torch.Generator().manual_seed(0)
-    spectrum = torch.fft.rfft2(torch.randn(size, size, generator=g))
-    ky = torch.fft.fftfreq(size)[:, None]
-    kx = torch.fft.rfftfreq(size)[None, :]
-    spectrum = spectrum * (torch.sqrt(kx**2 + ky**2) <= 1.0 / shortest_texels)
-    noise = torch.fft.irfft2(spectrum, s=(size, size))
+def spectral_amplitude(size: int, period_m: float, spectrum: Spectrum) -> torch.Tensor:
+    """Amplitude (size, size // 2 + 1) of each rfft2 frequency of a periodic size x size grid
+    spanning period_m: the power law inside the band, smooth Gaussian roll-offs outside it."""
+    ky = torch.fft.fftfreq(size, d=period_m / size)[:, None]  # cycles per metre
+    kx = torch.fft.rfftfreq(size, d=period_m / size)[None, :]
+    k = torch.sqrt((kx * spectrum.stretch) ** 2 + (ky / spectrum.stretch) ** 2).clamp(min=1e-12)
+    band = torch.exp(-((1.0 / (spectrum.longest_m * k)) ** 4) - (k * spectrum.shortest_m) ** 2)
+    amplitude = band * k ** (-spectrum.slope / 2.0)
+    amplitude[0, 0] = 0.0  # zero mean
+    return amplitude
+
+
+def spectral_noise(size: int, period_m: float, spectrum: Spectrum) -> torch.Tensor:
+    """Periodic Gaussian noise (1, 1, size, size) with the spectrum, unit std (a fixed seed)."""
+    white = torch.randn(size, size, generator=torch.Generator().manual_seed(0))
+    noise = torch.fft.irfft2(torch.fft.rfft2(white) * spectral_amplitude(size, period_m, spectrum), s=(size, size))
     return (noise / noise.std())[None, None]
+
+
+def spectral_kernel(grid: int, kernel_px: int, cell_m: float, spectrum: Spectrum) -> torch.Tensor:
+    """The kernel (1, 1, kernel_px, kernel_px) that turns white noise on a grid of cell_m cells into
+    noise with the spectrum: the amplitude's inverse transform, centred and cropped (the decoder
+    normalises it to unit gain)."""
+    kernel = torch.fft.irfft2(spectral_amplitude(grid, grid * cell_m, spectrum), s=(grid, grid))
+    kernel = torch.roll(kernel, (grid // 2, grid // 2), dims=(0, 1))
+    lo = grid // 2 - kernel_px // 2
+    return kernel[lo : lo + kernel_px, lo : lo + kernel_px][None, None]
 
 
 def pixel_dirs(rows: torch.Tensor, cols: torch.Tensor, resolution: int) -> torch.Tensor:

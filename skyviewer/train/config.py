@@ -53,8 +53,9 @@ class SkyNetConfig:
 
     grid: int = 64
     """Side of each layer's state grid (cells); the tile is grid x LayerSpec.cell_m metres wide."""
-    kernel_px: int = 9
-    """Side (odd, cells) of the learned kernels that shape the state's white noise into fields."""
+    kernel_px: int = 31
+    """Side (odd, cells) of the learned kernels that shape the state's white noise into fields:
+    31 cumulus cells are 12.4 km, room for SkySim's 5 km cells."""
     detail_px: int = 256
     """Side of the learned cumulus detail texture (texels)."""
     detail_period_m: float = 2560.0
@@ -70,6 +71,15 @@ class SkyNetConfig:
     """Steps that train the background alone (its per-pixel L1) before the critics start: a critic
     that sees the background's error as part of every real cloud deviation gets the generator to
     tint the sky instead of drawing clouds (docs/training.md, "Where LayerSky stands")."""
+    texture_levels: int = 3
+    """Laplacian-pyramid levels of the texture loss (train/texture.py): 64, 32, 16 px of a 64 px patch."""
+    texture_descriptors: int = 4096
+    """Neighbourhoods per level and image set drawn for the texture loss."""
+    texture_projections: int = 128
+    """Random directions the texture loss projects the neighbourhoods on, fresh every step."""
+    texture_where_weight: float = 4.0
+    """Weight of the place and condition values each neighbourhood carries, against its pixels
+    (normalised to unit std): how strictly the texture must match where it is drawn."""
 
 
 @dataclass
@@ -107,6 +117,11 @@ class OptimConfig:
     """The background's learning rate over lr_g. It is a plain regression on the conditions, far from
     its fit at initialisation: at the GAN's rate (2e-4) its L1 was still ~1 after 250 steps, and the
     step model learned to cover the wrong colours with its drawn clouds."""
+    texture_weight: float = 0.0
+    """Sky model: weight of the sliced Wasserstein texture loss of patches and whole skies against
+    the data's at the same places and conditions (train/texture.py)."""
+    adversarial_weight: float = 1.0
+    """Sky model: weight of the critics' loss; 0 trains without critics (texture loss alone)."""
     colour_anchor_weight: float = 2.0
     """Start model: L1 weight of a sample's coarse colour layout (4 x 4 cell means) against its
     background's: the GAN draws clouds over the background instead of tinting it. Sky model: weight

@@ -36,9 +36,11 @@ class Clips:
     """(B, L, 3) world unit vectors to the sun at each frame."""
     cloud_cover: torch.Tensor
     """(B, L, 1) cloud cover in [0, 1] at each frame."""
+    cirrus_cover: torch.Tensor
+    """(B, L, 1) cirrus cover in [0, 1] at each frame, NaN where the data does not know it."""
 
     def to(self, device) -> Clips:
-        return Clips(self.frames.to(device), self.sun_dir.to(device), self.cloud_cover.to(device))
+        return Clips(*(x.to(device) for x in (self.frames, self.sun_dir, self.cloud_cover, self.cirrus_cover)))
 
 
 def encode_frames(frames: np.ndarray, resolution: int) -> torch.Tensor:
@@ -50,13 +52,15 @@ def encode_frames(frames: np.ndarray, resolution: int) -> torch.Tensor:
     return torch.where(mask, ENCODING.encode(x), torch.tensor(-1.0))
 
 
-def conditions(meta: np.ndarray, seq_id: str) -> tuple[np.ndarray, np.ndarray]:
-    """Sun directions (T, 3) and cloud cover (T, 1) of a sequence's FRAME_META records."""
+def conditions(meta: np.ndarray, seq_id: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Sun directions (T, 3), cloud cover (T, 1) and cirrus cover (T, 1, NaN if unknown) of a
+    sequence's FRAME_META records."""
     sun = np.array(meta["sun_dir"], dtype=np.float32)
     if np.isnan(sun).any():
         raise UserError(f"sequence {seq_id}: unknown sun direction (NaN); the models are conditioned on it")
     cover = np.array(meta["cloud_cover"], dtype=np.float32)[:, None]
-    return sun, np.where(np.isnan(cover), DEFAULT_CLOUD_COVER, cover)
+    cirrus = np.array(meta["cirrus_cover"], dtype=np.float32)[:, None]
+    return sun, np.where(np.isnan(cover), DEFAULT_CLOUD_COVER, cover), cirrus
 
 
 class ClipSampler:
@@ -84,13 +88,13 @@ class ClipSampler:
 
     def clips(self, positions: list[tuple[int, int]]) -> Clips:
         """The clips of `length` frames at the given (sequence index, first frame) positions."""
-        frames, sun, cover = [], [], []
+        frames, conds = [], []
         for k, t in positions:
             seq_id, window = self.ids[k], slice(t, t + self.length)
             frames.append(self.encoded(seq_id, t))
-            sun.append(self.conds[seq_id][0][window])
-            cover.append(self.conds[seq_id][1][window])
-        return Clips(torch.stack(frames), torch.from_numpy(np.stack(sun)), torch.from_numpy(np.stack(cover)))
+            conds.append([c[window] for c in self.conds[seq_id]])
+        sun, cover, cirrus = (torch.from_numpy(np.stack(c)) for c in zip(*conds, strict=True))
+        return Clips(torch.stack(frames), sun, cover, cirrus)
 
     def encoded(self, seq_id: str, t: int) -> torch.Tensor:
         """Frames t .. t + length - 1 of a sequence, encoded (L, 3, N, N). Kept in memory as float16
@@ -124,7 +128,6 @@ def preview_sequences(dataset: SkyDataset, count: int, max_frames: int, resoluti
     clips = []
     for seq_id in picks:
         n = min(max_frames, dataset.records[seq_id].length)
-        sun, cover = conditions(dataset.meta(seq_id)[:n], seq_id)
-        frames = encode_frames(dataset.frames(seq_id)[:n], resolution)
-        clips.append(Clips(frames[None], torch.from_numpy(sun)[None], torch.from_numpy(cover)[None]))
+        conds = (torch.from_numpy(c)[None] for c in conditions(dataset.meta(seq_id)[:n], seq_id))
+        clips.append(Clips(encode_frames(dataset.frames(seq_id)[:n], resolution)[None], *conds))
     return clips

@@ -24,6 +24,7 @@ from skyviewer.nets.sky import SHADING_FACTOR, LayerSkyNet
 from skyviewer.train.config import TrainConfig
 from skyviewer.train.data import ClipSampler
 from skyviewer.train.gan import CriticInputs, GanTask
+from skyviewer.train.texture import texture_loss
 from skyviewer.train.visual import exposure_key, grid_image
 
 PREVIEW_SAMPLES = 2
@@ -118,26 +119,24 @@ class SkyTask(GanTask):
         return maps.reshape(sun.shape[0], GEOMETRY_CHANNELS, size, size)
 
     def train_step(self, sampler: ClipSampler) -> dict[str, float]:
-        s = self.cfg.sky
+        s, o = self.cfg.sky, self.cfg.optim
         clips = sampler.sample().to(self.device)
         real = clips.frames[:, 0]  # (B, 3, R, R) encoded, native resolution
         b, r = real.shape[0], real.shape[-1]
         sun, cover = clips.sun_dir[:, 0], clips.cloud_cover[:, 0]
-        cirrus = torch.rand(b, 1, device=self.device)
+        known = clips.cirrus_cover[:, 0]
+        cirrus = torch.where(torch.isnan(known), torch.rand_like(known), known)
+        real_global = F.adaptive_avg_pool2d(real, s.global_px)
+        if self.step < s.background_warmup_steps:
+            return self.background_step(sun, cover, real_global, b)
         state = random_state(self.G, b, self.device)
         cond = torch.cat([sun, cover], dim=1)
         # Global: the whole sky at 1/8 of the native resolution, both averaged to global_px.
         low = r // SHADING_FACTOR
         fake_low, background_low = self.decode(state, sun, cover, cirrus, low)
         fake_global = F.adaptive_avg_pool2d(fake_low, s.global_px)
-        background_global = F.adaptive_avg_pool2d(background_low, s.global_px)
-        real_global = F.adaptive_avg_pool2d(real, s.global_px)
-        background_l1 = self.cfg.optim.background_weight * self.global_l1(
-            self.per_pixel_background(sun, cover, s.global_px), real_global
-        )
-        if self.step < s.background_warmup_steps:
-            return self.background_step(background_l1, b)
-        background_global = background_global.detach()  # the critics' reference: clouds are the deviation
+        # The critics' reference: clouds are the deviation from it.
+        background_global = F.adaptive_avg_pool2d(background_low, s.global_px).detach()
         maps_global = F.adaptive_avg_pool2d(self.critic_maps([(0, 0)], low, low, sun), s.global_px)
         # Patches: the same pixels of the real frames and of the generated skies, all in one decode.
         blocks = self.patch_positions(b * s.patches_per_frame, r)
@@ -150,30 +149,46 @@ class SkyTask(GanTask):
             [real[i, :, y : y + p, x : x + p] for i, (y, x) in zip(frame.tolist(), blocks, strict=True)]
         )
         maps_patch = self.critic_maps(blocks, p, r, sun[frame])
-        patch_cond, bg_patch = cond[frame], bg_patch.detach()
-        reals_in = {
-            "patch": CriticInputs(real_patch, bg_patch, maps_patch, patch_cond),
-            "global": CriticInputs(real_global, background_global, maps_global, cond),
-        }
         fakes_in = {
-            "patch": CriticInputs(fake_patch, bg_patch, maps_patch, patch_cond),
+            "patch": CriticInputs(fake_patch, bg_patch.detach(), maps_patch, cond[frame]),
             "global": CriticInputs(fake_global, background_global, maps_global, cond),
         }
-        losses = self.d_update(
-            reals_in, {k: v._replace(images=v.images.detach()) for k, v in fakes_in.items()}
-        )
-        g = self.generator_critics(fakes_in)
-        anchor = self.cfg.optim.colour_anchor_weight * (
+        reals_in = {
+            "patch": fakes_in["patch"]._replace(images=real_patch),
+            "global": fakes_in["global"]._replace(images=real_global),
+        }
+        anchor = o.colour_anchor_weight * (
             patch_statistics_l1(fake_patch, real_patch) + cells_l1(fake_global, real_global)
         )
-        self.g_update(g["patch"] + g["global"] + background_l1 + anchor, b)
-        return {
-            **losses,
-            "anchor": anchor.item(),
-            "G_patch": g["patch"].item(),
-            "G_global": g["global"].item(),
-            "background": background_l1.item(),
-        }
+        texture = o.texture_weight * sum(
+            self.texture(fakes_in[k], reals_in[k].images) for k in ("patch", "global")
+        )
+        losses = {"anchor": anchor.item(), "texture": texture.item()}
+        total = anchor + texture
+        if o.adversarial_weight > 0:
+            losses.update(
+                self.d_update(reals_in, {k: v._replace(images=v.images.detach()) for k, v in fakes_in.items()})
+            )
+            g = self.generator_critics(fakes_in)
+            losses.update({f"G_{k}": v.item() for k, v in g.items()})
+            total = total + o.adversarial_weight * (g["patch"] + g["global"])
+        self.g_update(total, b)
+        return losses
+
+    def texture(self, fake: CriticInputs, real: torch.Tensor) -> torch.Tensor:
+        """Sliced Wasserstein texture loss (train/texture.py) of fake against real images at the same
+        places; each descriptor carries where it is (view direction, angle to the sun) and the
+        conditions (sun, cover), weighted by sky.texture_where_weight."""
+        s = self.cfg.sky
+        where = torch.cat([fake.maps[:, :4], broadcast(fake.cond, fake.maps)], dim=1)
+        return texture_loss(
+            fake.images,
+            real,
+            s.texture_where_weight * where,
+            s.texture_levels,
+            s.texture_descriptors,
+            s.texture_projections,
+        )
 
     def per_pixel_background(self, sun: torch.Tensor, cover: torch.Tensor, px: int) -> torch.Tensor:
         """The background MLP at every pixel of a px fisheye (B, 3, px, px), not through the shading grid:
@@ -186,10 +201,15 @@ class SkyTask(GanTask):
         inside = (maps[:, 1:2] > 0).float()  # the view direction's y: above the horizon
         return background * inside + (inside - 1.0)
 
-    def background_step(self, background_l1: torch.Tensor, batch: int) -> dict[str, float]:
-        """A warm-up step: the background alone, by its L1 (sky.background_warmup_steps)."""
-        self.g_update(background_l1, batch)
-        return {"background": background_l1.item()}
+    def background_step(self, sun, cover, real_global: torch.Tensor, batch: int) -> dict[str, float]:
+        """A warm-up step (sky.background_warmup_steps): the background alone, by its per-pixel L1 to
+        the data. After the warm-up it is the sky behind the clouds and learns with them: an L1 kept
+        on would hold it at the data's median, which under broken cloud is a grey between cloud and
+        clear sky."""
+        px = real_global.shape[-1]
+        l1 = self.cfg.optim.background_weight * self.global_l1(self.per_pixel_background(sun, cover, px), real_global)
+        self.g_update(l1, batch)
+        return {"background": l1.item()}
 
     def global_l1(self, pred: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
         """Mean |pred - real| over pixels inside the horizon (real > -1 marks them)."""
