@@ -91,7 +91,6 @@ def test_cloud_field_is_unit_variance_everywhere_whatever_the_kernel():
     assert var.min() > 0.9 and var.max() < 1.1  # corners and borders included (valid convolution)
 
 
-
 def test_cover_mask_covers_the_requested_fraction_of_a_unit_gaussian_field():
     renderer = small_start_model().renderer
     with torch.no_grad():
@@ -100,6 +99,7 @@ def test_cover_mask_covers_the_requested_fraction_of_a_unit_gaussian_field():
         for cover in (0.05, 0.3, 0.5, 0.8, 0.97):
             mask = renderer.cover_mask(field, torch.full((5, 1), cover))
             assert abs(mask.mean().item() - cover) < 0.02, cover  # the logistic quantile is ~0.01 off
+
 
 def test_start_generator_shape_range_horizon_and_cloud_noise():
     g = small_start_model()

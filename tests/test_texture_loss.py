@@ -22,7 +22,9 @@ def test_pyramid_matches_the_eval():
 def test_descriptors_are_the_neighbourhoods_and_their_place():
     level = torch.randn(2, 3, 12, 12)
     where = torch.randn(2, 2, 12, 12)
-    centres = torch.tensor([0 * 144 + 5 * 12 + 7, 1 * 144 + 3 * 12 + 3])  # (b, row, col) = (0, 5, 7), (1, 3, 3)
+    centres = torch.tensor(
+        [0 * 144 + 5 * 12 + 7, 1 * 144 + 3 * 12 + 3]
+    )  # (b, row, col) = (0, 5, 7), (1, 3, 3)
     got = texture._descriptors(level, where, 7, centres)
     for k, (b, row, col) in enumerate([(0, 5, 7), (1, 3, 3)]):
         patch = level[b, :, row - 3 : row + 4, col - 3 : col + 4].permute(1, 2, 0).flatten()

@@ -49,6 +49,7 @@ SHADING_INPUTS = 16
 """geometry (dir 3, cos to sun, glow, slant) + conditions (sun 3, cover, cirrus cover)
 + cumulus field (2) + cumulus field towards the sun + cirrus field (2)."""
 
+
 @dataclass(frozen=True)
 class Spectrum:
     """A power-law band of a Gaussian random field: power ~ k^-slope between two wavelengths (m),
@@ -368,7 +369,9 @@ def spectral_amplitude(size: int, period_m: float, spectrum: Spectrum) -> torch.
 def spectral_noise(size: int, period_m: float, spectrum: Spectrum) -> torch.Tensor:
     """Periodic Gaussian noise (1, 1, size, size) with the spectrum, unit std (a fixed seed)."""
     white = torch.randn(size, size, generator=torch.Generator().manual_seed(0))
-    noise = torch.fft.irfft2(torch.fft.rfft2(white) * spectral_amplitude(size, period_m, spectrum), s=(size, size))
+    noise = torch.fft.irfft2(
+        torch.fft.rfft2(white) * spectral_amplitude(size, period_m, spectrum), s=(size, size)
+    )
     return (noise / noise.std())[None, None]
 
 

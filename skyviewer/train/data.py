@@ -40,7 +40,9 @@ class Clips:
     """(B, L, 1) cirrus cover in [0, 1] at each frame, NaN where the data does not know it."""
 
     def to(self, device) -> Clips:
-        return Clips(*(x.to(device) for x in (self.frames, self.sun_dir, self.cloud_cover, self.cirrus_cover)))
+        return Clips(
+            *(x.to(device) for x in (self.frames, self.sun_dir, self.cloud_cover, self.cirrus_cover))
+        )
 
 
 def encode_frames(frames: np.ndarray, resolution: int) -> torch.Tensor:

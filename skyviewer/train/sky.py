@@ -167,7 +167,9 @@ class SkyTask(GanTask):
         total = anchor + texture
         if o.adversarial_weight > 0:
             losses.update(
-                self.d_update(reals_in, {k: v._replace(images=v.images.detach()) for k, v in fakes_in.items()})
+                self.d_update(
+                    reals_in, {k: v._replace(images=v.images.detach()) for k, v in fakes_in.items()}
+                )
             )
             g = self.generator_critics(fakes_in)
             losses.update({f"G_{k}": v.item() for k, v in g.items()})
@@ -207,7 +209,9 @@ class SkyTask(GanTask):
         on would hold it at the data's median, which under broken cloud is a grey between cloud and
         clear sky."""
         px = real_global.shape[-1]
-        l1 = self.cfg.optim.background_weight * self.global_l1(self.per_pixel_background(sun, cover, px), real_global)
+        l1 = self.cfg.optim.background_weight * self.global_l1(
+            self.per_pixel_background(sun, cover, px), real_global
+        )
         self.g_update(l1, batch)
         return {"background": l1.item()}
 

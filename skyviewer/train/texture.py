@@ -91,7 +91,9 @@ def texture_loss(
     the real level's per-channel std, so fine bands (small values) count as much as coarse ones."""
     total = fake.new_zeros(())
     inside = (real > -0.999).all(dim=1, keepdim=True).float()
-    for i, (f, r) in enumerate(zip(laplacian_pyramid(fake, levels), laplacian_pyramid(real, levels), strict=True)):
+    for i, (f, r) in enumerate(
+        zip(laplacian_pyramid(fake, levels), laplacian_pyramid(real, levels), strict=True)
+    ):
         size = LOWPASS_PATCH if i == levels - 1 else PATCH
         scale = r.detach().std(dim=(0, 2, 3), keepdim=True).clamp(min=1e-3)
         w = F.adaptive_avg_pool2d(where, r.shape[-2:])
