@@ -150,7 +150,8 @@ class LayerSkyNet(nn.Module):
         self.detail_gain = nn.Parameter(torch.tensor(0.5 * math.sqrt(1.0 - 2.0 / math.pi)))
         self.cover_affine = nn.Parameter(torch.tensor([1.0, 0.0]))  # threshold scale, offset
         # SkySim's cumulus is opaque ~0.2 std above its threshold (optical depth ~30 at the core).
-        self.sharpness = nn.Parameter(torch.tensor(12.0))
+        # Its log: Adam moves parameters by ~lr per step, and this one ranges over 1-100.
+        self.log_sharpness = nn.Parameter(torch.tensor(math.log(12.0)))
         self.shading = nn.Sequential(
             nn.Conv1d(SHADING_INPUTS, SHADING_HIDDEN, 1),
             nn.LeakyReLU(LRELU_SLOPE),
@@ -338,10 +339,11 @@ class LayerSkyNet(nn.Module):
         excess = (h - threshold).reshape(-1, 1, size, size)
         # The expected opacity over the averaged-away field: E sigmoid(s (x + r n)) ~ sigmoid(s x /
         # sqrt(1 + pi s^2 r^2 / 8)) (the probit-logistic approximation).
-        soften = torch.rsqrt(1.0 + (math.pi / 8.0) * (self.sharpness * averaged) ** 2).reshape(
+        sharpness = self.log_sharpness.exp()
+        soften = torch.rsqrt(1.0 + (math.pi / 8.0) * (sharpness * averaged) ** 2).reshape(
             -1, 1, size, size
         )
-        alpha = torch.sigmoid(self.sharpness * soften * excess)
+        alpha = torch.sigmoid(sharpness * soften * excess)
         sky = base + alpha * (lit + thick * torch.tanh(torch.relu(excess)))
         mask = (dirs[:, 1] > 0).float().reshape(-1, 1, size, size)
         return torch.tanh(sky) * mask + (mask - 1.0), torch.tanh(upsampled(bg)) * mask + (mask - 1.0)
