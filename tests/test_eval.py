@@ -24,7 +24,7 @@ from skyviewer.runtime.sun import SunClock
 from skyviewer.sky.projection import direction_from_angles, fisheye_directions, fisheye_mask
 from skyviewer.sky.radiance import ENCODING
 
-snapshots, package_dir = fixtures.snapshots, fixtures.package_dir
+snapshots, package_dir, layered_dir = fixtures.snapshots, fixtures.package_dir, fixtures.layered_dir
 PX = 32
 
 
@@ -279,3 +279,22 @@ def test_eval_views_render_synth_skies_along_the_view_rays(package_dir, tmp_path
     views = json.loads((tmp_path / "ev" / "report.json").read_text())["views"]
     assert views["reference"].startswith("SkySim rendering the views' rays") and views["views"] == 2 * 15
     assert views["floor"] > 0 and views["ratio"] > 0 and views["sharpness"]["data"]["gradient"] > 0
+
+
+def test_eval_of_a_layered_package_decodes_rollouts_and_views_with_their_own_decoders(layered_dir, tmp_path):
+    """Format 3: the native figures come from --resolution's decoder (default: the smallest), the
+    display views from the host's default decoder (the fixture's: 64 px)."""
+    root = layered_dir
+    data = tmp_path / "synth"
+    synth = ["dataset", "synth", "--out", str(data), "--sequences", "4", "--frames", "3"]
+    assert main([*synth, "--resolution", "128", "--heldout-fraction", "1.0"]) == 0
+    args = ["--data", str(data), "--out", str(tmp_path / "ev"), "--steps", "3", "--checkpoints", "3"]
+    args += ["--chains", "2", "--samples", "4", "--providers", "cpu", "--view-frames", "1"]
+    args += ["--view-size", "96x54", "--motion-frames", "0"]
+    assert main(["eval", str(root), *args, "--resolution", "100"]) == 2
+    assert main(["eval", str(root), *args]) == 0
+    report = json.loads((tmp_path / "ev" / "report.json").read_text())
+    assert report["model"]["resolution"] == 64 and report["views"]["model_resolution"] == 64
+    assert main(["eval", str(root), *args, "--resolution", "128"]) == 0
+    report = json.loads((tmp_path / "ev" / "report.json").read_text())
+    assert report["model"]["resolution"] == 128 and report["views"]["model_resolution"] == 64

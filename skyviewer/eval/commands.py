@@ -60,6 +60,12 @@ def register(subparsers) -> None:
         default=1500.0,
         help="altitude (m) of the layer whose drift meets the wind",
     )
+    p.add_argument(
+        "--resolution",
+        type=int,
+        help="format 3: the decoder (px) of the native figures (start, rollouts, motion); default: the "
+        "package's smallest. The display views always use the host's default decoder",
+    )
     p.add_argument("--fid", action="store_true", help="also compute FID (needs --inception)")
     p.add_argument("--inception", type=Path, help="Inception weights: pytorch-fid .pth or TorchScript")
     p.set_defaults(run=run)
@@ -142,18 +148,35 @@ def run(args: argparse.Namespace) -> int:
     cfg = config(args)
     views, view_sets = None, None
     with package_path(args.model, args.data) as path:
-        model = SkyModel(path, providers=cfg.providers)
+        display = SkyModel(path, providers=cfg.providers)
+        model = native_model(display, path, args.resolution, cfg.providers)
         held = load_heldout(args.data, model.resolution)
         total = cfg.samples + cfg.chains * cfg.steps + 3 * cfg.view_frames
         with tqdm(total=total, desc="eval", unit="frame", dynamic_ncols=True) as progress:
             generated = generate(model, held, cfg, progress)
             if cfg.view_frames:
-                views, view_sets = view_section(model, held, cfg, progress)
+                views, view_sets = view_section(display, held, cfg, progress)
     report = {"format": rep.FORMAT, "version": rep.VERSION, **describe(args, cfg, model, held)}
     report.update(summarise(generated, held, cfg, views))
     report["fid"] = fid_entry(cfg, generated, held, model)
     write_outputs(args.out or Path("evals") / model.package.name, report, generated, held, view_sets)
     return 0
+
+
+def native_model(display, path: str, resolution: int | None, providers: str):
+    """The model of the native figures: a format-3 package decoded at `resolution` (default: its
+    smallest decoder: 10,000 steps decoded at 1,024 px would take hours on a CPU), else `display`."""
+    from skyviewer.runtime.model import SkyModel
+
+    if not display.layered:
+        if resolution not in (None, display.resolution):
+            raise UserError(f"--resolution: a format-2 package draws {display.resolution} px frames only")
+        return display
+    available = sorted(display.decoders())
+    chosen = available[0] if resolution is None else resolution
+    if chosen not in available:
+        raise UserError(f"--resolution {chosen}: the package decodes at {', '.join(map(str, available))} px")
+    return display if chosen == display.resolution else SkyModel(path, providers=providers, resolution=chosen)
 
 
 def describe(args: argparse.Namespace, cfg, model, held) -> dict:

@@ -114,6 +114,7 @@ def view_section(model, held, cfg, progress) -> tuple[dict, dict[str, ViewSet]]:
         else f"held-out half B at the dataset's {reference.dataset.resolution} px; floor: half A"
     )
     figures["settings"] = asdict(cfg.views)
+    figures["model_resolution"] = model.resolution  # the fisheye the views sample
     return figures, sets
 
 

@@ -105,9 +105,10 @@ class PackageInfo:
     """Where the training data came from (dataset path, sources)."""
     description: str = ""
     """One paragraph for people browsing packages."""
-    decoder_px: tuple[int, ...] = (1024, 2048)
+    decoder_px: tuple[int, ...] = (1024, 256, 2048)
     """Format 3: output sides of the decoders, each a multiple of 8; the first is decode.onnx (what a
-    CPU host decodes), the others decode_N.onnx (for GPU hosts)."""
+    CPU host decodes), the others decode_N.onnx: 2,048 px for GPU hosts, 256 px where a small frame
+    serves (long evaluation rollouts, lighting probes)."""
 
 
 @dataclass
