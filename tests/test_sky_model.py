@@ -78,16 +78,20 @@ def test_pixel_directions_follow_the_canonical_fisheye():
 
 def test_bilinear_periodic_matches_a_direct_sum():
     grid = torch.randn(2, 3, 8, 8)
-    u = torch.tensor([[0.0, 7.5, -0.25, 8.0, 15.9, -1e-9]]).expand(2, -1)
-    v = torch.tensor([[0.0, 0.5, 3.3, -8.0, 7.99, 2.0]]).expand(2, -1)
+    u = torch.tensor([[0.0, 7.5, -0.25, 8.0, 15.9, -1e-9, 3.2]])
+    v = torch.tensor([[0.0, 0.5, 3.3, -8.0, 7.99, 2.0, -13.7]])
+    shift_u, shift_v = torch.tensor([[0.0], [-9.3]]), torch.tensor([[5.25], [0.7]])  # per batch element
     expected = torch.zeros(2, 3, u.shape[1])
-    for p in range(u.shape[1]):
-        x, y = float(u[0, p]), float(v[0, p])
-        x0, y0 = math.floor(x), math.floor(y)
-        for dy, wy in ((0, 1 - (y - y0)), (1, y - y0)):
-            for dx, wx in ((0, 1 - (x - x0)), (1, x - x0)):
-                expected[:, :, p] += wy * wx * grid[:, :, (y0 + dy) % 8, (x0 + dx) % 8]
-    assert torch.allclose(bilinear_periodic(grid, u, v), expected, atol=1e-5)
+    for i in range(2):
+        for p in range(u.shape[1]):
+            x, y = float(u[0, p] - shift_u[i, 0]), float(v[0, p] - shift_v[i, 0])
+            x0, y0 = math.floor(x), math.floor(y)
+            for dy, wy in ((0, 1 - (y - y0)), (1, y - y0)):
+                for dx, wx in ((0, 1 - (x - x0)), (1, x - x0)):
+                    expected[i, :, p] += wy * wx * grid[i, :, (y0 + dy) % 8, (x0 + dx) % 8]
+    assert torch.allclose(bilinear_periodic(grid, u, v, shift_u, shift_v), expected, atol=1e-5)
+    one = bilinear_periodic(grid[:, :1], u, v, shift_u, shift_v)  # one channel: no index expansion
+    assert torch.allclose(one, expected[:, :1], atol=1e-5)
 
 
 def test_step_moves_with_the_wind_and_fades_without_changing_the_field_statistics():

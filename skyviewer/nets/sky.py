@@ -104,26 +104,51 @@ def layer_hit(dirs: torch.Tensor, altitude_m: float) -> tuple[torch.Tensor, torc
     return dirs[..., 0, :] * t, -dirs[..., 2, :] * t, t
 
 
-def bilinear_periodic(grid: torch.Tensor, u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-    """Sample grid (B, C, G, G), periodic, at texel coordinates u (columns), v (rows) (B or 1, P):
-    (B, C, P). Written with floor and GatherElements (ONNX opset 11; GridSample needs 16)."""
+def bilinear_periodic(
+    grid: torch.Tensor, u: torch.Tensor, v: torch.Tensor, shift_u: torch.Tensor, shift_v: torch.Tensor
+) -> torch.Tensor:
+    """Sample grid (B, C, G, G), periodic, at texel coordinates (u - shift_u, v - shift_v): (B, C, P).
+    u, v (1 or B, P) are where the pixels' rays meet the layer, shift_u, shift_v (B, 1) how far the
+    layer has moved, in texels. Written with floor and GatherElements (ONNX opset 11; GridSample needs
+    16), and split so that the exported decoder's per-pixel work is small: u, v there depend on
+    the pixel alone, so ONNX Runtime folds their whole and fractional parts at load; the shift's
+    whole part rolls the small grid instead, and per pixel only a borrow remains."""
     b, c, g, _ = grid.shape
-    # One wrapped row and column appended: the +1 neighbours never wrap, so one index serves all four
-    # taps (the decoder runs this per output pixel; every full-resolution op counts).
-    wide = torch.cat([grid, grid[:, :, :1]], dim=2)
-    flat = torch.cat([wide, wide[:, :, :, :1]], dim=3).reshape(b, c, (g + 1) ** 2)
-    u, v = u - torch.floor(u / g) * g, v - torch.floor(v / g) * g  # in [0, g)
-    u0, v0 = torch.floor(u).clamp(max=g - 1), torch.floor(v).clamp(max=g - 1)  # u = g by rounding
-    fu, fv = (u - u0)[:, None], (v - v0)[:, None]  # (B, 1, P)
-    index = (v0 * (g + 1) + u0).long()[:, None].expand(b, c, -1)  # (B, C, P)
+    u, v = u[:, None], v[:, None]  # (1 or B, 1, P)
+    u_whole, v_whole = torch.floor(u), torch.floor(v)
+    u_frac, v_frac = u - u_whole, v - v_whole  # [0, 1), per pixel
+    su_whole, sv_whole = torch.floor(shift_u), torch.floor(shift_v)  # (B, 1)
+    su_frac, sv_frac = (shift_u - su_whole)[:, :, None], (shift_v - sv_whole)[:, :, None]
+    # The grid rolled by the shift's whole part, with one wrapped row and column on each side: the
+    # tap at whole - borrow (-1 at the least) and its +1 neighbours need no wrap of their own.
+    rows = _wrapped(g, sv_whole)  # (B, G + 2): row k + 1 of the rolled grid reads this row of grid
+    cols = _wrapped(g, su_whole)
+    rolled = grid.gather(2, rows[:, None, :, None].expand(b, c, g + 2, g))
+    rolled = rolled.gather(3, cols[:, None, None, :].expand(b, c, g + 2, g + 2))
+    w = g + 2
+    flat = rolled.reshape(b, c, w * w)
+    # Per pixel: the sample lies one texel back where the pixel's fraction is below the shift's.
+    u_borrow, v_borrow = (u_frac < su_frac).float(), (v_frac < sv_frac).float()
+    fu, fv = u_frac - su_frac + u_borrow, v_frac - sv_frac + v_borrow  # (B, 1, P) in [0, 1)
+    u_index = torch.remainder(u_whole, g) + 1.0 - u_borrow
+    v_index = torch.remainder(v_whole, g) + 1.0 - v_borrow
+    index = (v_index * w + u_index).long().expand(b, c, -1)
+    size = w * w - w - 1  # every index + its (row, column) offset stays inside
 
-    def tap(offset: int) -> torch.Tensor:
-        return flat.gather(2, index + offset)
+    def tap(offset: int) -> torch.Tensor:  # the grid pre-shifted by offset: no per-pixel add
+        return flat[:, :, offset : offset + size].gather(2, index)
 
-    v0u0, v0u1, v1u0, v1u1 = tap(0), tap(1), tap(g + 1), tap(g + 2)
+    v0u0, v0u1, v1u0, v1u1 = tap(0), tap(1), tap(w), tap(w + 1)
     top = v0u0 + fu * (v0u1 - v0u0)
     bottom = v1u0 + fu * (v1u1 - v1u0)
     return top + fv * (bottom - top)
+
+
+def _wrapped(g: int, shift_whole: torch.Tensor) -> torch.Tensor:
+    """Source indices (B, g + 2) of rows -1 .. g of a periodic axis of g cells rolled by shift_whole
+    (B, 1) whole cells: row k of the rolled axis is row (k - shift) mod g of the original."""
+    k = torch.arange(-1, g + 1, device=shift_whole.device, dtype=shift_whole.dtype)
+    return torch.remainder(k[None, :] - shift_whole, g).long()
 
 
 class LayerSkyNet(nn.Module):
@@ -230,21 +255,24 @@ class LayerSkyNet(nn.Module):
     # ------------------------------------------------------------ decoding
 
     def layer_uv(self, dirs: torch.Tensor, motion: torch.Tensor, i: int, cell_m: float):
-        """Texel coordinates (B, P) on layer i's grid of cell_m metres for view rays dirs (1 or B, 3, P)."""
+        """Texel coordinates (1 or B, P) on layer i's grid of cell_m metres where view rays dirs (1 or
+        B, 3, P) meet it, how far the layer has moved (B, 1 each, texels: see bilinear_periodic),
+        and the rays' distances to the layer."""
         spec = SPECS[i]
         east, north, distance = layer_hit(dirs, spec.altitude_m)
-        tile = net_tile(self, spec)
-        u = (east - motion[:, 3 * i : 3 * i + 1] * tile) / cell_m
-        v = -(north - motion[:, 3 * i + 1 : 3 * i + 2] * tile) / cell_m  # rows grow southwards
-        return u, v, distance
+        cells = net_tile(self, spec) / cell_m
+        shift_u = motion[:, 3 * i : 3 * i + 1] * cells
+        shift_v = -motion[:, 3 * i + 1 : 3 * i + 2] * cells  # rows grow southwards
+        return east / cell_m, -north / cell_m, shift_u, shift_v, distance
 
     def cumulus_height(self, fields, dirs, motion, pixel_angle: float, cover):
         """Cumulus field plus detail h (B, P), the coverage threshold (B, P) and the std (1 or B, P) of
         the field a pixel's footprint averages away, at full resolution."""
-        u, v, distance = self.layer_uv(dirs, motion, 0, CUMULUS.cell_m)
-        base = bilinear_periodic(fields[:, :1], u, v)[:, 0]  # (B, P)
+        u, v, su, sv, distance = self.layer_uv(dirs, motion, 0, CUMULUS.cell_m)
+        base = bilinear_periodic(fields[:, :1], u, v, su, sv).flatten(1)  # (B, P): a view, not a copy
         scale = CUMULUS.cell_m / (self.detail_period_m / self.detail.shape[-1])
-        detail = bilinear_periodic(self.detail.expand(u.shape[0], -1, -1, -1), u * scale, v * scale)[:, 0]
+        texture = self.detail.expand(su.shape[0], -1, -1, -1)
+        detail = bilinear_periodic(texture, u * scale, v * scale, su * scale, sv * scale).flatten(1)
         # A pixel's footprint on the layer (radially stretched near the horizon) averages structure
         # away: the detail first, the cells of the field near the horizon. What is averaged away
         # leaves the pixel partly covered, not a point sample of one cloud (no moire rings).
@@ -274,11 +302,11 @@ class LayerSkyNet(nn.Module):
             """Layer i's fields at the pixels, blended towards their blur where a pixel's footprint
             spans cells: near the horizon a shading pixel covers many, and point samples ring."""
             spec = SPECS[i]
-            u, v, distance = self.layer_uv(dirs, motion, i, spec.cell_m)
+            u, v, su, sv, distance = self.layer_uv(dirs, motion, i, spec.cell_m)
             cells = distance * pixel_angle * slant(dirs, spec.altitude_m) ** 0.75 / spec.cell_m
             sharp = (1.0 / torch.sqrt(1.0 + cells**2))[:, None]  # (1 or B, 1, P)
-            point = bilinear_periodic(fields[:, channels], u + du, v + dv)
-            smooth = bilinear_periodic(blurred[:, channels], u + du, v + dv)
+            point = bilinear_periodic(fields[:, channels], u, v, su - du, sv - dv)
+            smooth = bilinear_periodic(blurred[:, channels], u, v, su - du, sv - dv)
             return smooth + sharp * (point - smooth)
 
         cumulus = sample(0, slice(0, FIELD_CHANNELS))
@@ -312,8 +340,14 @@ class LayerSkyNet(nn.Module):
         origins, size = (blocks, block_px) if blocks is not None else ([(0, 0)], resolution)
         fields = self.fields(noise_a, noise_b, motion)
         # Shading pixels covering each block plus one on each side, as a global 1/f map would have them.
-        low = size // f + 2
-        sdirs = self.directions([(r // f - 1, c // f - 1) for r, c in origins], low, resolution // f, indices)
+        # A whole frame needs no margin: upsampling clamps at its edges, which changes only the
+        # shading of pixels within f / 2 of the frame's edge, below the horizon but at four points,
+        # and saves the decoder a crop copy of every full-resolution map.
+        margin = 1 if blocks is not None else 0
+        low = size // f + 2 * margin
+        sdirs = self.directions(
+            [(r // f - margin, c // f - margin) for r, c in origins], low, resolution // f, indices
+        )
         shading_in = self.shading_inputs(
             fields, sdirs, motion, sun, cover, cirrus_cover, math.pi * f / resolution
         )
@@ -328,7 +362,7 @@ class LayerSkyNet(nn.Module):
             x = F.interpolate(
                 x.reshape(x.shape[0], -1, low, low), scale_factor=f, mode="bilinear", align_corners=False
             )
-            return x[:, :, f:-f, f:-f]
+            return x[:, :, f:-f, f:-f] if margin else x
 
         # Full-resolution maps: the sky behind the cumulus (3), the cumulus colour (3), its change
         # with thickness (1). Separate maps, not one sliced: a decoder pays per full-resolution copy.
@@ -340,13 +374,11 @@ class LayerSkyNet(nn.Module):
         # The expected opacity over the averaged-away field: E sigmoid(s (x + r n)) ~ sigmoid(s x /
         # sqrt(1 + pi s^2 r^2 / 8)) (the probit-logistic approximation).
         sharpness = self.log_sharpness.exp()
-        soften = torch.rsqrt(1.0 + (math.pi / 8.0) * (sharpness * averaged) ** 2).reshape(
-            -1, 1, size, size
-        )
+        soften = torch.rsqrt(1.0 + (math.pi / 8.0) * (sharpness * averaged) ** 2).reshape(-1, 1, size, size)
         alpha = torch.sigmoid(sharpness * soften * excess)
         sky = base + alpha * (lit + thick * torch.tanh(torch.relu(excess)))
-        mask = (dirs[:, 1] > 0).float().reshape(-1, 1, size, size)
-        return torch.tanh(sky) * mask + (mask - 1.0), torch.tanh(upsampled(bg)) * mask + (mask - 1.0)
+        above = (dirs[:, 1] > 0).reshape(-1, 1, size, size)
+        return torch.where(above, torch.tanh(sky), -1.0), torch.where(above, torch.tanh(upsampled(bg)), -1.0)
 
 
 def periodic_blur(fields: torch.Tensor, cells: int = 5) -> torch.Tensor:
@@ -444,7 +476,7 @@ class SkyDecode(nn.Module):
         self.net, self.resolution = net, resolution
         low = resolution // SHADING_FACTOR
         self.register_buffer("full_indices", torch.arange(resolution, dtype=torch.float32))
-        self.register_buffer("shading_indices", torch.arange(-1, low + 1, dtype=torch.float32))
+        self.register_buffer("shading_indices", torch.arange(low, dtype=torch.float32))
 
     def forward(self, noise_a, noise_b, motion, sun_dir, cloud_cover, cirrus_cover):
         # Pixel indices as buffers, not aranges: the exporter stores a buffer as a small initializer,
