@@ -121,6 +121,19 @@ def test_resume_gives_the_same_next_loss(model, dataset, tmp_path):
     assert [r["step"] for r in stats(longer)] == [4]  # a finished run trains on for longer
 
 
+def test_sky_texture_training_resumes_exactly_without_critics(dataset, tmp_path):
+    """The cpu preset's texture loss draws random projections and descriptors: a resumed run must
+    draw the same ones, and a run without critics saves and loads without a critic optimiser."""
+    cfg = quick(preset("sky", "cpu"), total_steps=3)
+    cfg.resolution_px, cfg.sky.patch_px, cfg.sky.global_px = 64, 16, 16
+    cfg.sky.background_warmup_steps = 1
+    straight = train(cfg, dataset, tmp_path / "a")
+    resumed = train(None, dataset, tmp_path / "b", resume=straight / "training-state-0000002.pt")
+    assert stats(resumed)[0]["losses"] == stats(straight)[2]["losses"]
+    assert "texture" in stats(resumed)[0]["losses"]
+    assert torch.load(straight / "training-state-0000003.pt", weights_only=False)["task"]["opt_D"] is None
+
+
 def test_step_takes_over_the_start_renderer_frozen_and_learns_the_motion(dataset, tmp_path):
     start_run = train(quick(preset("start", "smoke"), total_steps=1), dataset, tmp_path)
     start_weights = torch.load(start_run / "snapshot-0000001.pt", weights_only=True)["G_ema"]
@@ -222,8 +235,9 @@ def test_bad_dataset_and_resume_are_user_errors(tmp_path):
 
 @pytest.mark.parametrize("name", list(PRESETS))
 def test_every_sky_preset_trains_two_steps_with_its_background_warm_up(name, dataset, tmp_path):
-    """LayerSky's presets as configured (nets, critics, optimiser), on the tiny data: 64 px frames,
-    16 px patches. The cpu preset warms its background up alone first: step 1 has no critic losses."""
+    """LayerSky's presets as configured (nets, losses, optimiser), on the tiny data: 64 px frames,
+    16 px patches. The cpu and gpu presets warm their background up alone first: step 1 has only
+    its loss; then each preset's losses: the texture loss (cpu, gpu), the critics (smoke, gpu)."""
     cfg = preset("sky", name)
     cfg.resolution_px, cfg.sky.patch_px, cfg.sky.global_px = 64, 16, 16
     cfg.sky.background_warmup_steps = 1 if cfg.sky.background_warmup_steps else 0
@@ -232,5 +246,8 @@ def test_every_sky_preset_trains_two_steps_with_its_background_warm_up(name, dat
     assert [r["step"] for r in records] == [1, 2]
     assert all(np.isfinite(v) for r in records for v in r["losses"].values())
     warmed = set(records[0]["losses"]) == {"background"}
-    assert warmed == (name == "cpu")
-    assert "G_patch" in records[1]["losses"] and (run_dir / "snapshot-0000002.pt").is_file()
+    assert warmed == (name in ("cpu", "gpu"))
+    losses = records[1]["losses"]
+    assert ("texture" in losses and losses["texture"] > 0) == (cfg.optim.texture_weight > 0)
+    assert ("G_patch" in losses) == (cfg.optim.adversarial_weight > 0)
+    assert (run_dir / "snapshot-0000002.pt").is_file()

@@ -86,8 +86,11 @@ class GanTask:
             lr=o.lr_g,
             betas=(o.adam_beta1, o.adam_beta2),
         )
-        self.opt_D = torch.optim.Adam(
-            self.Ds.parameters(), lr=o.lr_d * c, betas=(o.adam_beta1**c, o.adam_beta2**c)
+        # No critics (a sky model trained by its texture loss alone): no critic optimiser either.
+        self.opt_D = (
+            torch.optim.Adam(self.Ds.parameters(), lr=o.lr_d * c, betas=(o.adam_beta1**c, o.adam_beta2**c))
+            if len(self.Ds)
+            else None
         )
         self.step = 0
         self.samples_seen = 0
@@ -185,7 +188,7 @@ class GanTask:
             "G_ema": self.G_ema.state_dict(),
             "Ds": self.Ds.state_dict(),
             "opt_G": self.opt_G.state_dict(),
-            "opt_D": self.opt_D.state_dict(),
+            "opt_D": self.opt_D.state_dict() if self.opt_D else None,
             "step": self.step,
             "samples_seen": self.samples_seen,
         }
@@ -195,5 +198,6 @@ class GanTask:
         self.G_ema.load_state_dict(state["G_ema"])
         self.Ds.load_state_dict(state["Ds"])
         self.opt_G.load_state_dict(state["opt_G"])
-        self.opt_D.load_state_dict(state["opt_D"])
+        if self.opt_D:
+            self.opt_D.load_state_dict(state["opt_D"])
         self.step, self.samples_seen = state["step"], state["samples_seen"]

@@ -76,17 +76,21 @@ class SkyTask(GanTask):
 
     def __init__(self, cfg: TrainConfig, device):
         n, s = cfg.net, cfg.sky
-        critics = {
-            name: Discriminator(
-                px,
-                2 * 3 + GEOMETRY_CHANNELS,
-                COND_DIM,
-                n.disc_channel_base,
-                n.disc_max_channels,
-                n.mbstd_group_size,
-            )
-            for name, px in (("patch", s.patch_px), ("global", s.global_px))
-        }
+        critics = (
+            {}
+            if cfg.optim.adversarial_weight <= 0
+            else {
+                name: Discriminator(
+                    px,
+                    2 * 3 + GEOMETRY_CHANNELS,
+                    COND_DIM,
+                    n.disc_channel_base,
+                    n.disc_max_channels,
+                    n.mbstd_group_size,
+                )
+                for name, px in (("patch", s.patch_px), ("global", s.global_px))
+            }
+        )
         super().__init__(cfg, build_generator(cfg), critics, device)
         g = torch.Generator().manual_seed(cfg.schedule.seed)
         self.preview_state = {
