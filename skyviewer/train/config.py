@@ -77,9 +77,12 @@ class SkyNetConfig:
     """Neighbourhoods per level and image set drawn for the texture loss."""
     texture_projections: int = 128
     """Random directions the texture loss projects the neighbourhoods on, fresh every step."""
-    texture_where_weight: float = 4.0
-    """Weight of the place and condition values each neighbourhood carries, against its pixels
-    (normalised to unit std): how strictly the texture must match where it is drawn."""
+    texture_where_weight: float = 0.5
+    """Weight of the place and condition values each neighbourhood carries (each scaled to unit std,
+    as the pixels are): how strictly the texture must match where it is drawn. Heavy, they decide
+    every projection's order, pair each fake pixel with the real one at its place (other clouds),
+    and the loss turns into a pixel loss that greys the clouds into the sky: at 4 (without the
+    scaling) the clouds' saturation no longer changed it."""
 
 
 @dataclass

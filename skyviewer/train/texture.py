@@ -74,6 +74,17 @@ def _descriptors(level: torch.Tensor, where: torch.Tensor, size: int, centres: t
     return torch.cat([patches, where.permute(0, 2, 3, 1).reshape(b * h * w, -1)[centres]], dim=1)
 
 
+OPPONENT = ((1 / 3, 1 / 3, 1 / 3), (1.0, 0.0, -1.0), (-0.5, 1.0, -0.5))
+"""RGB -> luma, red - blue, green - magenta. In the log encoding a blue sky and a white cloud differ by
+~0.03 between channels against a spread of ~0.13 in each: per RGB channel, a random projection
+barely sees colour. Normalised per opponent channel, colour counts as much as brightness."""
+
+
+def _opponent(x: torch.Tensor) -> torch.Tensor:
+    """(B, 3, H, W) RGB -> opponent channels (OPPONENT)."""
+    return torch.einsum("oc,bchw->bohw", torch.tensor(OPPONENT, dtype=x.dtype, device=x.device), x)
+
+
 def texture_loss(
     fake: torch.Tensor,
     real: torch.Tensor,
@@ -83,15 +94,19 @@ def texture_loss(
     projections: int,
 ) -> torch.Tensor:
     """Sum over Laplacian levels of the sliced Wasserstein distance between fake and real
-    neighbourhoods (B, C, H, W each, the same pixel places under the same conditions), plus the
-    same distance between the images' single pixels: their colours. In 150-value neighbourhoods
-    a random direction barely sees the mean colour, so without that term the colours drift.
+    neighbourhoods (B, 3, H, W each, RGB, the same pixel places under the same conditions; compared
+    in OPPONENT channels), plus the same distance between the images' single pixels: their
+    colours. In 150-value neighbourhoods a random direction barely sees the mean colour, so
+    without that term the colours drift.
 
-    where: (B, E, H, W) values each descriptor carries (see the module doc), area-averaged to
-    every level. Descriptors are centred above the horizon (real > -1 in every channel), up to
-    `descriptors` per level, drawn at the same places in both sets. Each level is normalised by
-    the real level's per-channel std, so fine bands (small values) count as much as coarse ones."""
+    where: (B, E, H, W) values each descriptor carries (see the module doc), scaled to unit std
+    (times the caller's weight) and area-averaged to every level. Descriptors are centred above
+    the horizon (real > -1 in every channel), up to `descriptors` per level, drawn at the same
+    places in both sets. Each level is normalised by the real level's per-channel std, so fine
+    bands (small values) count as much as coarse ones."""
     inside = (real > -0.999).all(dim=1, keepdim=True).float()
+    fake, real = _opponent(fake), _opponent(real)
+    where = where / where.std(dim=(0, 2, 3), keepdim=True).clamp(min=1e-3)  # unit std, like the pixels
     pairs = zip(laplacian_pyramid(fake, levels), laplacian_pyramid(real, levels), strict=True)
     terms = [
         _level_distance(
