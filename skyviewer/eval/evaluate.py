@@ -32,7 +32,7 @@ from skyviewer.eval.display import motion_section
 from skyviewer.eval.frames import encode, to_resolution
 from skyviewer.eval.motion import BANDS_DEG, MotionSettings, analysis_resolution
 from skyviewer.eval.sun import SunLocator, above_horizon, angle_deg
-from skyviewer.eval.swd import SWDSettings, swd
+from skyviewer.eval.swd import SWDSettings, ratio_entry, swd
 from skyviewer.eval.views import ViewSettings
 from skyviewer.runtime.model import SkyModel
 from skyviewer.runtime.sun import SunClock
@@ -401,16 +401,7 @@ def swd_entry(
     gen = swd(images[rng.permutation(len(images))[:n]], half_b, settings)
     if floor_images is None:
         floor_images = half_a[rng.permutation(len(half_a))[:n]]
-    floor = swd(floor_images, half_b, settings)
-    value, noise = float(np.mean(gen)), float(np.mean(floor))
-    return {
-        "images": n,
-        "swd": value,
-        "floor": noise,
-        "ratio": value / noise,
-        "levels": gen,
-        "floor_levels": floor,
-    }
+    return {"images": n, **ratio_entry(gen, swd(floor_images, half_b, settings))}
 
 
 def nearest_in_conditions(frames: np.ndarray, conditions: np.ndarray, wanted: np.ndarray) -> np.ndarray:

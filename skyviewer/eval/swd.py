@@ -211,3 +211,15 @@ def swd(
         da, db = (_normalise(d, mean, std, channels) for d in (da, db))
         out.append(SCALE * sliced_wasserstein(da, db, settings.projections, rng))
     return out
+
+
+def ratio_entry(levels: list[float], floor_levels: list[float]) -> dict:
+    """A report's SWD figure: the mean over levels, the floor's, their ratio, and both per level."""
+    value, noise = float(np.mean(levels)), float(np.mean(floor_levels))
+    return {
+        "swd": value,
+        "floor": noise,
+        "ratio": value / noise,
+        "levels": levels,
+        "floor_levels": floor_levels,
+    }

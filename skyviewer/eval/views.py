@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from skyviewer.eval.frames import luma
-from skyviewer.eval.swd import SWDSettings, laplacian_pyramid, swd
+from skyviewer.eval.swd import SWDSettings, laplacian_pyramid, ratio_entry, swd
 from skyviewer.render.camera import Camera
 from skyviewer.sky.projection import direction_to_fisheye_uv
 from skyviewer.sky.radiance import ENCODING
@@ -168,14 +168,9 @@ def view_figures(model: ViewSet, floor: ViewSet, reference: ViewSet, settings: S
     sharp_model = model.sharpness()
     a, b, frames = floor.sharpness(), reference.sharpness(), floor.frames + reference.frames
     sharp_data = {k: (a[k] * floor.frames + b[k] * reference.frames) / frames for k in a}
-    value, noise = float(np.mean(gen)), float(np.mean(noise_levels))
     return {
         "views": n,
-        "swd": value,
-        "floor": noise,
-        "ratio": value / noise,
-        "levels": gen,
-        "floor_levels": noise_levels,
+        **ratio_entry(gen, noise_levels),
         "sharpness": {
             "model": sharp_model,
             "data": sharp_data,
