@@ -74,10 +74,17 @@ def _descriptors(level: torch.Tensor, where: torch.Tensor, size: int, centres: t
     return torch.cat([patches, where.permute(0, 2, 3, 1).reshape(b * h * w, -1)[centres]], dim=1)
 
 
-OPPONENT = ((1 / 3, 1 / 3, 1 / 3), (1.0, 0.0, -1.0), (-0.5, 1.0, -0.5))
-"""RGB -> luma, red - blue, green - magenta. In the log encoding a blue sky and a white cloud differ by
-~0.03 between channels against a spread of ~0.13 in each: per RGB channel, a random projection
-barely sees colour. Normalised per opponent channel, colour counts as much as brightness."""
+CHROMA_GAIN = 4.0
+OPPONENT = (
+    (1 / 3, 1 / 3, 1 / 3),
+    (CHROMA_GAIN, 0.0, -CHROMA_GAIN),
+    (-CHROMA_GAIN / 2, CHROMA_GAIN, -CHROMA_GAIN / 2),
+)
+"""RGB -> luma, red - blue, green - magenta, the colour differences amplified by CHROMA_GAIN. In the
+log encoding a blue sky and a white cloud differ by ~0.03 between channels against a spread of ~0.13
+in each: per RGB channel, a random projection barely sees colour (the loss did not change with the
+clouds' saturation). A fixed gain, not a per-channel normalisation: the data's colour differences
+are nearly zero in places (overcast, fine bands), and dividing by them blew the loss up."""
 
 
 def _opponent(x: torch.Tensor) -> torch.Tensor:
@@ -102,8 +109,8 @@ def texture_loss(
     where: (B, E, H, W) values each descriptor carries (see the module doc), scaled to unit std
     (times the caller's weight) and area-averaged to every level. Descriptors are centred above
     the horizon (real > -1 in every channel), up to `descriptors` per level, drawn at the same
-    places in both sets. Each level is normalised by the real level's per-channel std, so fine
-    bands (small values) count as much as coarse ones."""
+    places in both sets. Each level is normalised by the real level's luma std, so fine bands
+    (small values) count as much as coarse ones."""
     inside = (real > -0.999).all(dim=1, keepdim=True).float()
     fake, real = _opponent(fake), _opponent(real)
     where = where / where.std(dim=(0, 2, 3), keepdim=True).clamp(min=1e-3)  # unit std, like the pixels
@@ -127,7 +134,7 @@ def _level_distance(
     projections: int,
 ) -> torch.Tensor:
     """Sliced Wasserstein distance of one level's size x size descriptors (see texture_loss)."""
-    scale = real.detach().std(dim=(0, 2, 3), keepdim=True).clamp(min=1e-3)
+    scale = real[:, :1].detach().std().clamp(min=1e-3)  # the luma's: colour keeps its OPPONENT gain
     w = F.adaptive_avg_pool2d(where, real.shape[-2:])
     r = size // 2
     # Centres whose whole neighbourhood lies above the horizon and inside the image.
