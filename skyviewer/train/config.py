@@ -77,7 +77,7 @@ class SkyNetConfig:
     """Neighbourhoods per level and image set drawn for the texture loss."""
     texture_projections: int = 128
     """Random directions the texture loss projects the neighbourhoods on, fresh every step."""
-    texture_where_weight: float = 0.5
+    texture_where_weight: float = 1.0
     """Weight of the place and condition values each neighbourhood carries (each scaled to unit std,
     as the pixels are): how strictly the texture must match where it is drawn. Heavy, they decide
     every projection's order, pair each fake pixel with the real one at its place (other clouds),
@@ -128,8 +128,7 @@ class OptimConfig:
     colour_anchor_weight: float = 2.0
     """Start model: L1 weight of a sample's coarse colour layout (4 x 4 cell means) against its
     background's: the GAN draws clouds over the background instead of tinting it. Sky model: weight
-    of the patches' colour statistics and the skies' 4 x 4 layout against the data's
-    (train/sky.py patch_statistics_l1, cells_l1)."""
+    of the skies' 4 x 4 layout against the data's under the same conditions (train/sky.py cells_l1)."""
     mixed_precision: bool = False
     """bfloat16 autocast for forward passes on CUDA (ignored on CPU); R1 stays in float32."""
 
@@ -318,7 +317,7 @@ def _sky_cpu() -> TrainConfig:
             ema_halflife_samples=2000,
             texture_weight=1.0,
             adversarial_weight=0.0,
-            colour_anchor_weight=0.0,
+            colour_anchor_weight=5.0,
         ),
         schedule=ScheduleConfig(
             total_steps=6000,

@@ -48,25 +48,10 @@ def random_state(net: LayerSkyNet, batch: int, device) -> dict[str, torch.Tensor
     }
 
 
-def patch_statistics_l1(fake: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
-    """Mean |difference| of per-channel mean and standard deviation of fake and real patches (N, 3, p, p)
-    at the same places under the same conditions. Different clouds, so not a pixel loss, but the
-    colour and contrast a patch there has: without it the critics let the colours wander for
-    hundreds of steps (magenta and violet skies at step 300)."""
-    inside = (real > -0.999).float()  # above the horizon in both
-    count = inside.sum(dim=(2, 3)).clamp(min=1)
-
-    def moments(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        mean = (x * inside).sum(dim=(2, 3)) / count
-        var = ((x - mean[..., None, None]) ** 2 * inside).sum(dim=(2, 3)) / count
-        return mean, torch.sqrt(var + 1e-6)
-
-    (fm, fs), (rm, rs) = moments(fake), moments(real)
-    return (fm - rm).abs().mean() + (fs - rs).abs().mean()
-
-
 def cells_l1(fake: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
-    """L1 of whole skies' coarse colour layouts (4 x 4 cell means): where the sky is bright or dark."""
+    """L1 of whole skies' coarse colour layouts (4 x 4 cell means) under the same conditions: where
+    the sky is bright or dark. The texture loss matches distributions pooled over a batch, which
+    alone let skies trade brightness between conditions (a dusk sky black, a noon sky white)."""
     return (F.adaptive_avg_pool2d(fake, 4) - F.adaptive_avg_pool2d(real, 4)).abs().mean()
 
 
@@ -133,6 +118,8 @@ class SkyTask(GanTask):
         real_global = F.adaptive_avg_pool2d(real, s.global_px)
         if self.step < s.background_warmup_steps:
             return self.background_step(sun, cover, real_global, b)
+        if self.step == s.background_warmup_steps:
+            self.end_background_warmup()
         state = random_state(self.G, b, self.device)
         cond = torch.cat([sun, cover], dim=1)
         # Global: the whole sky at 1/8 of the native resolution, both averaged to global_px.
@@ -161,9 +148,7 @@ class SkyTask(GanTask):
             "patch": fakes_in["patch"]._replace(images=real_patch),
             "global": fakes_in["global"]._replace(images=real_global),
         }
-        anchor = o.colour_anchor_weight * (
-            patch_statistics_l1(fake_patch, real_patch) + cells_l1(fake_global, real_global)
-        )
+        anchor = o.colour_anchor_weight * cells_l1(fake_global, real_global)
         texture = o.texture_weight * sum(
             self.texture(fakes_in[k], reals_in[k].images) for k in ("patch", "global")
         )
@@ -206,6 +191,11 @@ class SkyTask(GanTask):
         background = torch.tanh(self.G.background.mlp(torch.cat([maps, conditions], dim=1)))
         inside = (maps[:, 1:2] > 0).float()  # the view direction's y: above the horizon
         return background * inside + (inside - 1.0)
+
+    def end_background_warmup(self) -> None:
+        """From here on the background learns with the clouds at the clouds' rate: the warm-up's
+        background_lr_mult, kept, swung whole skies' colours from step to step."""
+        self.opt_G.param_groups[1]["lr"] = self.cfg.optim.lr_g
 
     def background_step(self, sun, cover, real_global: torch.Tensor, batch: int) -> dict[str, float]:
         """A warm-up step (sky.background_warmup_steps): the background alone, by its per-pixel L1 to
