@@ -318,3 +318,19 @@ def test_cli_records_and_explains_a_missing_default_package(tmp_path, package_di
     monkeypatch.setattr("skyviewer.runtime.package.search_dirs", lambda: [tmp_path / "no-models"])
     assert main(["record", "--out", str(tmp_path / "x.mp4"), "--sweep-hours", "24"]) == 2
     assert "no default sky package is installed" in capsys.readouterr().err
+
+
+def test_sim_recording_draws_skysim_at_the_asked_fisheye_size(tmp_path):
+    """--sim --sim-px: SkySim's own fisheye side. Seen through the same 128 px fisheye view, a 64 px
+    SkySim carries more fine detail than a 16 px one magnified."""
+
+    def fine_detail(px: int) -> float:
+        out = tmp_path / f"sim{px}"
+        args = ["record", "--sim", "--sim-px", str(px), "--out", str(out), "--format", "png", "--quiet"]
+        args += ["--view", "fisheye", "--size", "128x128", "--frames", "1", "--weather", "cloudy"]
+        assert main(args) == 0
+        (frame,) = sorted(out.glob("*.png"))
+        luma = np.asarray(Image.open(frame).convert("L"), np.float64)[32:96, 32:96]
+        return float(np.abs(np.diff(luma, axis=0)).mean() + np.abs(np.diff(luma, axis=1)).mean())
+
+    assert fine_detail(64) > 1.5 * fine_detail(16)

@@ -120,7 +120,7 @@ def bench_record(args: argparse.Namespace) -> list[Row]:
             model, source = SkyModel("default"), "the default package"
         except PackageError:
             model, source = (
-                sim_model(replace(config, sky_seconds_per_frame=60.0)),
+                sim_model(replace(config, sky_seconds_per_frame=60.0), 256),
                 "skysim 256 (1 step / 30 frames)",
             )
         result = record(config, model)

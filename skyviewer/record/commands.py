@@ -62,6 +62,13 @@ def register(subparsers) -> None:
     enc.add_argument("--keyframe-seconds", type=float, default=1.0, help="keyframe and fragment interval")
     p.add_argument("--scene", action="store_true", help="draw the look-dev scene lit by the sky")
     p.add_argument("--sim", action="store_true", help="record the SkySim simulator instead of a package")
+    p.add_argument(
+        "--sim-px",
+        type=int,
+        default=256,
+        help="with --sim: SkySim's fisheye side in pixels (1024 to compare with a format-3 package's "
+        "1,024 px decode; ~4x the time per frame of 256)",
+    )
     p.add_argument("--providers", default="auto", help="ONNX Runtime providers: auto, cpu, cuda, tensorrt")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -97,7 +104,7 @@ def config_from_args(args: argparse.Namespace):
     )  # fmt: skip
 
 
-def sim_model(config):
+def sim_model(config, resolution: int):
     """SkySim at the recording's place and start time, one sim frame per video frame; the weather's
     pins set its clouds and wind, which stay fixed (SkySim has no weather of its own)."""
     from datetime import datetime, timezone
@@ -115,7 +122,7 @@ def sim_model(config):
     }
     try:
         sim = SimConfig(
-            resolution=256,
+            resolution=resolution,
             latitude_deg=config.latitude_deg,
             longitude_deg=config.longitude_deg,
             start_utc=start,
@@ -153,7 +160,7 @@ def run_record(args: argparse.Namespace) -> int:
     config.check()  # option errors before the model loads
     if args.sim and args.package != DEFAULT_PACKAGE:
         raise UserError("give a PACKAGE or --sim, not both")
-    model = sim_model(config) if args.sim else load_model(args.package, args.providers)
+    model = sim_model(config, args.sim_px) if args.sim else load_model(args.package, args.providers)
     if not args.sim:
         try:
             _, notes = checked_pins(model, config.weather)
