@@ -67,6 +67,10 @@ class Spectrum:
 CUMULUS_SPECTRUM = Spectrum(5000.0, 312.0, 3.0)
 CUMULUS_DETAIL_SPECTRUM = Spectrum(1250.0, 78.0, 2.6)
 CIRRUS_SPECTRUM = Spectrum(20_000.0, 625.0, 1.6, stretch=4.0)
+HAZE_INIT_M = 15_000.0
+"""Distance over which haze hides the cumulus, where training starts: SkySim's at turbidity 3
+(aerosol and Rayleigh extinction below the layer: 30 km at turbidity 1.8, 6.6 km at 6). Without it
+the layer ran on at full contrast to the horizon, 100+ km away, and combed a band above it."""
 CLOUD_INIT_BRIGHTER = 0.2
 """Initial cumulus colour over the background (encoded logits): white clouds (~+2 stops)."""
 CIRRUS_LOGIT_OFFSET = 4.0
@@ -177,6 +181,7 @@ class LayerSkyNet(nn.Module):
         # SkySim's cumulus is opaque ~0.2 std above its threshold (optical depth ~30 at the core).
         # Its log: Adam moves parameters by ~lr per step, and this one ranges over 1-100.
         self.log_sharpness = nn.Parameter(torch.tensor(math.log(12.0)))
+        self.log_haze_m = nn.Parameter(torch.tensor(math.log(HAZE_INIT_M)))
         self.shading = nn.Sequential(
             nn.Conv1d(SHADING_INPUTS, SHADING_HIDDEN, 1),
             nn.LeakyReLU(LRELU_SLOPE),
@@ -266,8 +271,9 @@ class LayerSkyNet(nn.Module):
         return east / cell_m, -north / cell_m, shift_u, shift_v, distance
 
     def cumulus_height(self, fields, dirs, motion, pixel_angle: float, cover):
-        """Cumulus field plus detail h (B, P), the coverage threshold (B, P) and the std (1 or B, P) of
-        the field a pixel's footprint averages away, at full resolution."""
+        """Cumulus field plus detail h (B, P), the coverage threshold (B, P), the std (1 or B, P) of
+        the field a pixel's footprint averages away, and the haze transmittance (1 or B, P) between
+        the observer and the layer, at full resolution."""
         u, v, su, sv, distance = self.layer_uv(dirs, motion, 0, CUMULUS.cell_m)
         base = bilinear_periodic(fields[:, :1], u, v, su, sv).flatten(1)  # (B, P): a view, not a copy
         scale = CUMULUS.cell_m / (self.detail_period_m / self.detail.shape[-1])
@@ -284,7 +290,8 @@ class LayerSkyNet(nn.Module):
         c = cover.clamp(COVER_LIMIT, 1.0 - COVER_LIMIT)
         probit = torch.log((1.0 - c) / c) / LOGISTIC_PROBIT  # (B, 1)
         threshold = self.cover_affine[0] * probit * torch.sqrt(1.0 + gain**2) + self.cover_affine[1]
-        return h, threshold, torch.sqrt(1.0 - kept**2)
+        haze = torch.exp(-distance / self.log_haze_m.exp())  # transmittance of the air below the layer
+        return h, threshold, torch.sqrt(1.0 - kept**2), haze
 
     def shading_inputs(
         self, fields, dirs, motion, sun, cover, cirrus_cover, pixel_angle: float
@@ -369,13 +376,14 @@ class LayerSkyNet(nn.Module):
         base = upsampled(bg + cirrus_alpha * out[:, 3:4])
         lit, thick = upsampled(out[:, 0:1] + out[:, 1:2] * hue), upsampled(out[:, 2:3])
         dirs = self.directions(origins, size, resolution, indices)  # (1 or B, 3, size * size)
-        h, threshold, averaged = self.cumulus_height(fields, dirs, motion, math.pi / resolution, cover)
+        h, threshold, averaged, haze = self.cumulus_height(fields, dirs, motion, math.pi / resolution, cover)
         excess = (h - threshold).reshape(-1, 1, size, size)
         # The expected opacity over the averaged-away field: E sigmoid(s (x + r n)) ~ sigmoid(s x /
         # sqrt(1 + pi s^2 r^2 / 8)) (the probit-logistic approximation).
         sharpness = self.log_sharpness.exp()
         soften = torch.rsqrt(1.0 + (math.pi / 8.0) * (sharpness * averaged) ** 2).reshape(-1, 1, size, size)
-        alpha = torch.sigmoid(sharpness * soften * excess)
+        # Haze fades far clouds into the sky behind them (SkySim's aerial perspective).
+        alpha = torch.sigmoid(sharpness * soften * excess) * haze.reshape(-1, 1, size, size)
         sky = base + alpha * (lit + thick * torch.tanh(torch.relu(excess)))
         above = (dirs[:, 1] > 0).reshape(-1, 1, size, size)
         return torch.where(above, torch.tanh(sky), -1.0), torch.where(above, torch.tanh(upsampled(bg)), -1.0)
