@@ -22,14 +22,16 @@ def test_soak_reports_memory_and_non_finite_frames(package_dir, capsys):
     assert match, out
 
 
-def test_model_section_times_the_default_in_onnx_runtime_and_torch_eager(tmp_path, monkeypatch, capsys):
-    """As on a fresh clone: no runs/ and no snapshot, only the package (the torch net is rebuilt
-    from its provenance and weights, bench/twin.py)."""
+def test_model_section_times_the_default_in_onnx_runtime(tmp_path, monkeypatch, capsys):
+    """As on a fresh clone: no runs/ and no snapshot, only the package. The default is format 3:
+    its step is weightless arithmetic (no torch twin to time) and its decoders are timed at each size."""
     monkeypatch.chdir(tmp_path)
     assert main(["bench", "--only", "model", "--seconds", "0.3", "--package", "default"]) == 0
     out = capsys.readouterr().out
-    assert re.search(r"ONNX Runtime CPU +[\d.]+ ms/step", out), out
-    assert re.search(r"torch eager CPU .* +[\d.]+ ms/step .*net=preset cpu, \d+ of \d+ weight", out), out
+    assert re.search(r"step ONNX Runtime CPU +[\d.]+ ms/step", out), out
+    for px in (256, 1024, 2048):
+        assert re.search(rf"step\+decode {px}px ONNX Runtime CPU +[\d.]+ ms/step", out), out
+    assert re.search(r"step torch eager +n/a +why=format 3", out), out
     assert re.search(r"viewer 1280x720 display +[\d.]+ frames/s", out), out
 
 
