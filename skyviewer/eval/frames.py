@@ -27,7 +27,9 @@ def to_resolution(frames: np.ndarray, n: int) -> np.ndarray:
     if x.shape[1] == n:
         return x
     a = area_matrix(x.shape[1], n).astype(np.float32)
-    return np.einsum("ir,trsc,js->tijc", a, x, a)
+    # Two matrix products (optimize): the naive three-operand loop costs R^2 N^2 per frame (minutes
+    # for a 48-frame 256 px sequence at 128 px).
+    return np.einsum("ir,trsc,js->tijc", a, x, a, optimize=True)
 
 
 def encode(radiance: np.ndarray) -> np.ndarray:
