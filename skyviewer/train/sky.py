@@ -1,15 +1,16 @@
-"""LayerSky training: a conditional GAN whose critics see full-resolution patches and whole
-low-resolution skies.
+"""LayerSky training: full-resolution patches and whole low-resolution skies, matched to the
+data's by a sliced Wasserstein texture loss (train/texture.py) and, where enabled, by critics.
 
 Every step draws frames of the dataset at their native resolution (1,024 px for the cpu
 preset's data) and, for each, a few patches (`sky.patch_px`, aligned to the shading grid)
-from anywhere inside the horizon. The generator decodes the same pixels of a sky of its
-own, from fresh noise, under the same conditions: the patch critic judges cloud edges,
-lit sides and dark bases where they are drawn, knowing where on the dome it looks (the
-patch's view directions are among its inputs). A global critic judges whole skies
-decoded at 1/8 resolution and averaged to `sky.global_px`, against the data averaged the
-same way: the layout, the amount of cloud, the colours. The background learns from its
-L1 to the global frames alone, as in the start model.
+from anywhere inside the horizon. The model decodes the same pixels of a sky of its own, from
+fresh noise, under the same conditions, and whole skies at 1/8 resolution averaged to
+`sky.global_px`. The texture loss compares the patches' and the skies' neighbourhood
+distributions with the data's, each neighbourhood carrying where it is and the conditions; a
+4 x 4 layout anchor per frame keeps skies from trading brightness between conditions. With
+`optim.adversarial_weight` > 0 a patch critic (knowing where on the dome it looks) and a global
+critic join in. The background learns alone first, by its per-pixel L1 (its warm-up), and then
+with the clouds (docs/training.md).
 """
 
 from __future__ import annotations
