@@ -39,6 +39,24 @@ def build_generator(cfg: TrainConfig) -> LayerSkyNet:
     return LayerSkyNet(s.grid, s.kernel_px, s.detail_px, s.detail_period_m)
 
 
+def build_critics(cfg: TrainConfig) -> dict[str, Discriminator]:
+    """The patch and global critics, or none when optim.adversarial_weight is 0 (the texture loss alone)."""
+    if cfg.optim.adversarial_weight <= 0:
+        return {}
+    n, s = cfg.net, cfg.sky
+    return {
+        name: Discriminator(
+            px,
+            2 * 3 + GEOMETRY_CHANNELS,
+            COND_DIM,
+            n.disc_channel_base,
+            n.disc_max_channels,
+            n.mbstd_group_size,
+        )
+        for name, px in (("patch", s.patch_px), ("global", s.global_px))
+    }
+
+
 def random_state(net: LayerSkyNet, batch: int, device) -> dict[str, torch.Tensor]:
     """A fresh sky state: white noise, offsets anywhere in the tiles, phases anywhere in the fade."""
     shapes = net.state_shapes(batch)
@@ -61,23 +79,7 @@ class SkyTask(GanTask):
     preview_frames = 1
 
     def __init__(self, cfg: TrainConfig, device):
-        n, s = cfg.net, cfg.sky
-        critics = (
-            {}
-            if cfg.optim.adversarial_weight <= 0
-            else {
-                name: Discriminator(
-                    px,
-                    2 * 3 + GEOMETRY_CHANNELS,
-                    COND_DIM,
-                    n.disc_channel_base,
-                    n.disc_max_channels,
-                    n.mbstd_group_size,
-                )
-                for name, px in (("patch", s.patch_px), ("global", s.global_px))
-            }
-        )
-        super().__init__(cfg, build_generator(cfg), critics, device)
+        super().__init__(cfg, build_generator(cfg), build_critics(cfg), device)
         g = torch.Generator().manual_seed(cfg.schedule.seed)
         self.preview_state = {
             k: v.to(device) for k, v in random_state(self.G, PREVIEW_SAMPLES, "cpu").items()
