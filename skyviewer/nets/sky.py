@@ -9,7 +9,8 @@ decoded from that state per pixel, at whatever resolution the host asks for:
     (x, y)   = where the pixel's view ray meets layer l           spherical shell at altitude h_l
     h        = field_c(x, y) + gain(footprint) detail(x, y)      learned detail texture, moves
                                                                  with the layer, fades with distance
-    alpha    = sigmoid(s (h - t(cover)))                         cumulus opacity at full resolution
+    alpha    = sigmoid(s (h - t(cover))) exp(-d / L)             cumulus opacity at full resolution, faded
+                                                                 by haze over the ray's distance d (learned L)
     colour   = shading MLP at 1/8 resolution (geometry, sun,     lit sides, dark bases, cirrus,
                conditions, the fields and the field towards the   the clear sky behind
                sun), upsampled
