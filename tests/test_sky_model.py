@@ -164,3 +164,8 @@ def test_package_format_3_round_trip(tmp_path):
     again.set_conditions(wind_speed=12.0, wind_towards=270.0, cloud_cover=0.6)
     again.reset(seed=3)
     assert np.array_equal(again.frame(), first)  # seeded: the same sky
+    # Zero-copy frames alternate between two buffers, as in format 2: a frame survives the next step.
+    held = again.frame_encoded().numpy()
+    kept = held.copy()
+    stepped = again.step_encoded().numpy()
+    assert np.array_equal(held, kept) and not np.array_equal(stepped, kept)

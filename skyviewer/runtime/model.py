@@ -203,12 +203,14 @@ class SkyModel:
         return self._frame
 
     def _draw(self) -> None:
-        """Format 3: decode the current state under the current conditions into self._frame."""
+        """Format 3: decode the current state under the current conditions into the spare frame
+        buffer and make it current, so frames alternate between two buffers as in format 2."""
         spec = self._decode.spec
         states = {t["name"]: self._values[t["name"]] for t in spec["inputs"] if t["role"] == "state"}
         self._decode.run(
-            {**self._host_inputs(spec), **states}, {_frame_tensor(spec["outputs"])["name"]: self._frame}
+            {**self._host_inputs(spec), **states}, {_frame_tensor(spec["outputs"])["name"]: self._frame_spare}
         )
+        self._frame, self._frame_spare = self._frame_spare, self._frame
 
     def step(self) -> np.ndarray:
         """Advance one step; the new frame as (N, N, 3) float16 linear radiance (nits)."""
