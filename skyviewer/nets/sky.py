@@ -11,8 +11,8 @@ decoded from that state per pixel, at whatever resolution the host asks for:
                                                                  with the layer, fades with distance
     alpha    = sigmoid(s (h - t(cover))) exp(-d / L)             cumulus opacity at full resolution, faded
                                                                  by haze over the ray's distance d (learned L)
-    colour   = shading MLP at 1/8 resolution (geometry, sun,     lit sides, dark bases, cirrus,
-               conditions, the fields and the field towards the   the clear sky behind
+    colour   = shading MLP at 1/8 resolution (geometry, sun,     lit sides, dark bases, cirrus
+               conditions, the fields and the field towards the   (faded by the same haze), the clear sky behind
                sun), upsampled
     sky      = tanh(base + alpha (A + B tanh(relu(h - t))))
 
@@ -291,8 +291,14 @@ class LayerSkyNet(nn.Module):
         c = cover.clamp(COVER_LIMIT, 1.0 - COVER_LIMIT)
         probit = torch.log((1.0 - c) / c) / LOGISTIC_PROBIT  # (B, 1)
         threshold = self.cover_affine[0] * probit * torch.sqrt(1.0 + gain**2) + self.cover_affine[1]
-        haze = torch.exp(-distance / self.log_haze_m.exp())  # transmittance of the air below the layer
-        return h, threshold, torch.sqrt(1.0 - kept**2), haze
+        return h, threshold, torch.sqrt(1.0 - kept**2), self.haze(dirs, distance)
+
+    def haze(self, dirs: torch.Tensor, distance: torch.Tensor | None = None) -> torch.Tensor:
+        """Transmittance (1 or B, P) of the air between the observer and the cumulus layer along
+        view rays dirs (1 or B, 3, P); distance: the rays' distances to the layer, if known."""
+        if distance is None:
+            distance = layer_hit(dirs, CUMULUS.altitude_m)[2]
+        return torch.exp(-distance / self.log_haze_m.exp())
 
     def shading_inputs(
         self, fields, dirs, motion, sun, cover, cirrus_cover, pixel_angle: float
@@ -363,7 +369,9 @@ class LayerSkyNet(nn.Module):
         bg = self.background.mlp(torch.cat([shading_in[:, :5], shading_in[:, 6:10]], dim=1)[..., None])[
             ..., 0
         ]
-        cirrus_alpha = torch.sigmoid(out[:, 4:5] - CIRRUS_LOGIT_OFFSET)
+        # A ray to the cirrus crosses the same hazy air below the cumulus as a ray to the cumulus
+        # (the haze lies low), so the cirrus fades towards the horizon by the cumulus' haze term.
+        cirrus_alpha = torch.sigmoid(out[:, 4:5] - CIRRUS_LOGIT_OFFSET) * self.haze(sdirs)[:, None]
         hue = bg - bg.mean(dim=1, keepdim=True)  # the sky's own colour, around its grey
 
         def upsampled(x: torch.Tensor) -> torch.Tensor:  # (B, C, low * low) -> (B, C, size, size)
