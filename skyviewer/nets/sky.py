@@ -12,8 +12,8 @@ decoded from that state per pixel, at whatever resolution the host asks for:
     alpha    = sigmoid(s (h - t(cover))) exp(-d / L)             cumulus opacity at full resolution, faded
                                                                  by haze over the ray's distance d (learned L)
     colour   = shading MLP at 1/8 resolution (geometry, sun,     lit sides, dark bases, cirrus
-               conditions, the fields and the field towards the   (faded by the same haze), the clear sky behind
-               sun), upsampled
+               conditions, the fields and the field towards the   (faded by the same haze), the
+               sun), upsampled                                    clear sky behind
     sky      = tanh(base + alpha (A + B tanh(relu(h - t))))
 
 Because the layer is projected inside the model, clouds near the horizon are smaller and
