@@ -5,6 +5,7 @@ decoded back."""
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -304,6 +305,22 @@ def test_unwritable_or_full_destination_fails_up_front(tmp_path, model, monkeypa
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file", "exists.mp4"] + (
         ["locked"] if os.geteuid() != 0 else []
     )
+
+
+def test_a_write_that_fails_on_the_writer_thread_stops_the_recording(tmp_path, model):
+    """Frames are written on a thread one frame behind the renderer: a failure there (here a
+    file takes the place of a PNG sequence's folder) is raised to the caller, naming the path,
+    and the output is never given its final name."""
+    cfg = config(tmp_path, name="frames", format="png", frames=20)
+
+    def replace_folder_by_a_file(frames: int) -> None:
+        if frames == 2:
+            shutil.rmtree(tmp_path / "frames.partial")
+            (tmp_path / "frames.partial").write_text("not a folder")
+
+    with pytest.raises(OSError, match=r"frames\.partial"):  # which OSError depends on the timing
+        record(cfg, model, progress=replace_folder_by_a_file)
+    assert not (tmp_path / "frames").exists()
 
 
 class _Usage:

@@ -99,7 +99,7 @@ def bench_sim(args: argparse.Namespace) -> list[Row]:
 
 @section("record")
 def bench_record(args: argparse.Namespace) -> list[Row]:
-    """`skyviewer record` throughput at 1920x1080 to MP4 (render, readback, x264 medium, mux):
+    """`skyviewer record` throughput at 1920x1080 to MP4 (render, readback, x264 veryfast, mux):
     the default package if installed, else SkySim stepping once per 30 frames (so the figure is the
     recorder's, not the simulator's)."""
     import tempfile

@@ -13,7 +13,7 @@ from skyviewer.runtime.weather import checked_pins
 
 
 def register(subparsers) -> None:
-    from skyviewer.record.config import FORMATS, VIEWS
+    from skyviewer.record.config import FORMATS, VIEWS, RecordConfig
     from skyviewer.runtime.options import add_sky_options
 
     p = subparsers.add_parser(
@@ -58,7 +58,7 @@ def register(subparsers) -> None:
     cam.add_argument("--pan", type=float, default=0.0, help="pan speed, deg per video second (+ turns east)")
     enc = p.add_argument_group("mp4 encoding")
     enc.add_argument("--crf", type=int, default=18, help="x264 quality (lower is better and larger)")
-    enc.add_argument("--preset", default="medium", help="x264 speed preset")
+    enc.add_argument("--preset", default=RecordConfig.preset, help="x264 speed preset")
     enc.add_argument("--keyframe-seconds", type=float, default=1.0, help="keyframe and fragment interval")
     p.add_argument("--scene", action="store_true", help="draw the look-dev scene lit by the sky")
     p.add_argument("--sim", action="store_true", help="record the SkySim simulator instead of a package")
