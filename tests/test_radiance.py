@@ -35,6 +35,17 @@ def test_encoding_same_in_torch():
     np.testing.assert_allclose(ENCODING.decode(e_t).numpy(), x, rtol=1e-9)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float16])  # fp32 and fp16 packages' frames
+def test_decode_frame_is_decode_to_float16_hwc(dtype):
+    rng = np.random.default_rng(0)
+    chw = rng.uniform(-1.2, 1.2, (3, 16, 24)).astype(dtype)  # beyond the range: clamped
+    expected = ENCODING.decode(chw.astype(np.float64)).transpose(1, 2, 0).astype(np.float16)
+    got = ENCODING.decode_frame(chw)
+    assert got.shape == (16, 24, 3) and got.dtype == np.float16
+    # float32 arithmetic against float64: at most one float16 rounding step apart
+    np.testing.assert_allclose(got.astype(np.float64), expected.astype(np.float64), rtol=1e-3, atol=1e-7)
+
+
 def test_manifest_entries_carry_the_constants():
     m = ENCODING.to_manifest()
     assert m["eps"] == ENCODING.eps and m["x_max"] == ENCODING.x_max and "log2" in m["formula"]

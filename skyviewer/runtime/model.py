@@ -228,8 +228,7 @@ class SkyModel:
 
     def decode(self, value: ort.OrtValue) -> np.ndarray:
         """Encoded (1, 3, N, N) OrtValue -> (N, N, 3) float16 linear radiance on the host."""
-        encoded = value.numpy()[0].astype(np.float32).transpose(1, 2, 0)
-        return self.encoding.decode(encoded).astype(np.float16)
+        return self.encoding.decode_frame(value.numpy()[0])
 
     # ------------------------------------------------------------ helpers
 
