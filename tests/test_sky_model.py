@@ -15,6 +15,7 @@ from skyviewer.nets.sky import (
     bilinear_periodic,
     layer_hit,
     net_tile,
+    sky_lighting_sun,
 )
 
 
@@ -65,6 +66,25 @@ def test_clouds_slow_and_shrink_towards_the_horizon_by_construction():
     zenith = angular_speed(0.0)
     assert angular_speed(60.0) / zenith == pytest.approx(0.25, rel=0.02)
     assert angular_speed(80.0) / zenith < 0.05
+
+
+def sun_at(elevation_deg: float, azimuth_deg: float = 40.0) -> torch.Tensor:
+    e, a = math.radians(elevation_deg), math.radians(azimuth_deg)
+    return torch.tensor([[math.cos(e) * math.sin(a), math.sin(e), -math.cos(e) * math.cos(a)]])
+
+
+def test_every_night_is_the_sky_at_the_end_of_twilight():
+    """Below -18 deg the sun lights nothing: the net sees it at -18 deg in its own azimuth, so the
+    night sky neither keeps darkening nor depends on how deep the sun is."""
+    twilight = sun_at(-10.0)
+    assert torch.equal(sky_lighting_sun(twilight), twilight)
+    deep, end = sky_lighting_sun(sun_at(-60.0)), sun_at(-18.0)
+    assert torch.allclose(deep, end, atol=1e-6) and float(deep.norm()) == pytest.approx(1.0)
+    net = small_net()
+    fields = state(net)
+    with torch.no_grad():
+        skies = [net(*fields, sun_at(elevation), *COVERS, 32)[0] for elevation in (-30.0, -75.0, -10.0)]
+    assert torch.allclose(skies[0], skies[1], atol=1e-5) and not torch.allclose(skies[0], skies[2])
 
 
 def test_pixel_directions_follow_the_canonical_fisheye():

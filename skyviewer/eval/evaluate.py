@@ -37,14 +37,13 @@ from skyviewer.eval.views import ViewSettings
 from skyviewer.runtime.model import SkyModel
 from skyviewer.runtime.sun import SunClock
 from skyviewer.sky.projection import fisheye_mask
+from skyviewer.sky.solar import ASTRONOMICAL_NIGHT_DEG
 
 DEFAULT_CLOUD_COVER = 0.5
 """Stands in for unknown (NaN) cloud cover, as in training (skyviewer.train.data)."""
 SUN_STATUSES = ("found", "not_found", "below_horizon")
 CURVE_POINTS = 48
 """Log-spaced bins of the rollout curves in the report."""
-ASTRONOMICAL_NIGHT_DEG = -18.0
-"""Sun elevation below which sunlight no longer reaches the sky: darker suns are the same night."""
 
 
 @dataclass(frozen=True)

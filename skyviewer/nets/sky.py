@@ -34,6 +34,7 @@ from torch import nn
 
 from skyviewer.nets.blocks import LRELU_SLOPE, SkyBackground, SkyGeometry, init_weights
 from skyviewer.nets.field import COVER_LIMIT, LOGISTIC_PROBIT
+from skyviewer.sky.solar import ASTRONOMICAL_NIGHT_DEG
 
 EARTH_RADIUS_M = 6.371e6
 LAYERS = ("cumulus", "cirrus")
@@ -351,6 +352,7 @@ class LayerSkyNet(nn.Module):
         frame, or per batch element the block_px square at blocks[i] = (row, col) (multiples of
         SHADING_FACTOR, as are block_px and resolution). indices: see directions()."""
         f = SHADING_FACTOR
+        sun = sky_lighting_sun(sun)
         origins, size = (blocks, block_px) if blocks is not None else ([(0, 0)], resolution)
         fields = self.fields(noise_a, noise_b, motion)
         # Shading pixels covering each block plus one on each side, as a global 1/f map would have them.
@@ -396,6 +398,18 @@ class LayerSkyNet(nn.Module):
         sky = base + alpha * (lit + thick * torch.tanh(torch.relu(excess)))
         above = (dirs[:, 1] > 0).reshape(-1, 1, size, size)
         return torch.where(above, torch.tanh(sky), -1.0), torch.where(above, torch.tanh(upsampled(bg)), -1.0)
+
+
+def sky_lighting_sun(sun: torch.Tensor) -> torch.Tensor:
+    """Sun directions (B, 3) as the sky sees them: a sun below astronomical night lights nothing,
+    so it is the sun at ASTRONOMICAL_NIGHT_DEG in its own azimuth. Unclamped, the shading and
+    background MLPs extrapolated twilight's darkening into the night (3.5 stops below SkySim's
+    airglow floor at -40 deg); clamped, every night is the one sky at the end of twilight."""
+    lowest = math.sin(math.radians(ASTRONOMICAL_NIGHT_DEG))
+    up = sun[:, 1:2].clamp(min=lowest)
+    level = torch.stack([sun[:, 0], sun[:, 2]], dim=1)
+    level = level / level.norm(dim=1, keepdim=True).clamp(min=1e-6) * torch.sqrt(1.0 - up * up)
+    return torch.cat([level[:, :1], up, level[:, 1:]], dim=1)
 
 
 def periodic_blur(fields: torch.Tensor, cells: int = 5) -> torch.Tensor:

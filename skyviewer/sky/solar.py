@@ -15,6 +15,9 @@ import numpy as np
 
 from skyviewer.sky.projection import direction_from_angles
 
+ASTRONOMICAL_NIGHT_DEG = -18.0
+"""Sun elevation where astronomical twilight ends: deeper suns no longer light the sky (SkySim's
+twilight model ends there too, leaving airglow and starlight)."""
 UNIX_EPOCH_JULIAN_DAY = 2440587.5
 J2000_JULIAN_DAY = 2451545.0
 
