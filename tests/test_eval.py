@@ -16,10 +16,11 @@ from skyviewer.data.store import DatasetWriter
 from skyviewer.data.types import SkySequence, empty_meta
 from skyviewer.errors import UserError
 from skyviewer.eval import stats
-from skyviewer.eval.evaluate import TARGETS, HeldOut, nearest_in_conditions
+from skyviewer.eval.evaluate import TARGETS, HeldOut, nearest_in_conditions, request_wind
 from skyviewer.eval.fid import frechet_distance, gaussian_stats, load_inception
 from skyviewer.eval.sun import SunLocator, angle_deg
 from skyviewer.eval.swd import laplacian_pyramid, pyramid_levels, reconstruct, swd
+from skyviewer.runtime.model import SkyModel
 from skyviewer.runtime.sun import SunClock
 from skyviewer.sky.projection import direction_from_angles, fisheye_directions, fisheye_mask
 from skyviewer.sky.radiance import ENCODING
@@ -111,6 +112,19 @@ def test_rollout_floor_matches_a_deep_night_with_a_night_not_a_nearer_dusk():
     conditions = np.array([[*sun(-13, 0), 0.5], [*sun(-38, 150), 0.5]], np.float32)
     wanted = np.array([[*sun(-67, 0), 0.5]], np.float32)  # nearer to the dusk frame as a direction
     assert nearest_in_conditions(frames, conditions, wanted)[:, 0, 0, 0].tolist() == [1.0]
+
+
+def test_the_held_out_wind_reaches_both_package_formats(package_dir, layered_dir):
+    """Format 3 takes the wind as speed and direction: the eval asks for the data's wind, so the
+    drift is measured against what the model was told. Format 2 takes no wind."""
+    layered = SkyModel(layered_dir, providers="cpu")
+    assert request_wind(layered, np.array([3.0, 4.0], np.float32)).tolist() == [3.0, 4.0]
+    layered.reset(0)
+    asked = layered.conditions()
+    assert float(asked["wind_speed"][0]) == pytest.approx(5.0)
+    assert float(asked["wind_towards"][0]) == pytest.approx(np.degrees(np.arctan2(3.0, 4.0)), abs=1e-4)
+    assert np.isnan(request_wind(layered, np.array([np.nan, np.nan]))).all()  # unknown: nothing asked
+    assert np.isnan(request_wind(SkyModel(package_dir, providers="cpu"), np.array([3.0, 4.0]))).all()
 
 
 def test_held_out_halves_both_hold_the_nights():

@@ -87,15 +87,14 @@ def view_section(model, held, cfg, progress) -> tuple[dict, dict[str, ViewSet]]:
     and the floor is the clouds' own variety, not the mix of skies two small halves happen to
     hold (with 12 skies a half that mix was ~4x the descriptors' sampling noise, and it hid most
     of a 64 px sky's blur). Otherwise: reference half B, floor half A (as the native SWD)."""
-    from skyviewer.eval.evaluate import request_wind
+    from skyviewer.eval.evaluate import ask_conditions
 
     viewer, reference = Viewer(cfg.views), Reference(SkyDataset.open(held.path))
     sets = {k: ViewSet(viewer) for k in ("model", "reference", "floor")}
     picks_a, picks_b = pick_frames(held, cfg.view_frames, cfg.seed)
     matched = all(reference.config(held.ids[seq]) is not None for seq, _ in picks_a)
     for i, (seq, t) in enumerate(picks_a):
-        model.set_conditions(sun_dir=held.sun_dir[seq][t], cloud_cover=held.cloud_cover[seq][t])
-        request_wind(model, held.wind[seq][t])
+        ask_conditions(model, held, seq, t)
         model.reset(cfg.seed + 1_000_000 + i)
         sets["model"].add(model.frame().astype(np.float32))
         if matched:

@@ -98,6 +98,8 @@ class HeldOut:
     """Per sequence, its id in the dataset."""
     wind: list[np.ndarray] = field(default_factory=list)
     """Per sequence, (T, 2) cloud-level wind (east, north) m/s; NaN where unknown."""
+    cirrus_cover: list[np.ndarray] = field(default_factory=list)
+    """Per sequence, (T,) cirrus cover; NaN where unknown."""
     path: Path | None = None
     """The dataset."""
 
@@ -168,6 +170,7 @@ def load_heldout(path: Path, n: int) -> HeldOut:
         out.clocks.append(_clock(dataset, seq_id, meta))
         out.ids.append(seq_id)
         out.wind.append(np.array(meta["wind"], np.float32))
+        out.cirrus_cover.append(np.array(meta["cirrus_cover"], np.float32))
     out.radiance = np.concatenate(radiance)
     return out
 
@@ -216,7 +219,7 @@ def generate_starts(
     for i in range(cfg.samples):
         s = int(rng.integers(len(held.frames)))
         t = int(rng.integers(len(held.frames[s])))
-        model.set_conditions(sun_dir=held.sun_dir[s][t], cloud_cover=held.cloud_cover[s][t])
+        ask_conditions(model, held, s, t)
         model.reset(cfg.seed + i)
         frames.append(model.frame_encoded().numpy()[0])
         suns.append(model.conditions()["sun_dir"])
@@ -280,9 +283,10 @@ def generate(model: SkyModel, held: HeldOut, cfg: EvalConfig, progress) -> Gener
     for chain in range(c):
         seq = chain % len(held.frames)
         path = sun_path(held, seq, length, model.step_seconds)
-        model.set_conditions(sun_dir=path[0], cloud_cover=held.cloud_cover[seq][0])
+        wind = ask_conditions(model, held, seq, 0)
+        model.set_conditions(sun_dir=path[0])
         if window:
-            g.motion_wind[chain] = request_wind(model, held.wind[seq][0])
+            g.motion_wind[chain] = wind
             g.motion_sun[chain] = path[window.start]
         model.reset(cfg.seed + cfg.samples + chain)
         prev = model.frame_encoded().numpy()  # (1, 3, N, N)
@@ -318,13 +322,27 @@ def motion_window(cfg: EvalConfig) -> range:
     return range(first, first + count)
 
 
+def ask_conditions(model: SkyModel, held: HeldOut, seq: int, t: int) -> np.ndarray:
+    """Set the model's conditions to held-out frame t of sequence seq's: sun and cloud cover, and
+    cirrus cover and wind where the package takes them and the data knows them. Returns the wind
+    asked, (east, north) m/s, NaN where none was (the drift then has nothing to meet)."""
+    model.set_conditions(sun_dir=held.sun_dir[seq][t], cloud_cover=held.cloud_cover[seq][t])
+    cirrus = float(held.cirrus_cover[seq][t])
+    if "cirrus_cover" in model.conditions() and math.isfinite(cirrus):
+        model.set_conditions(cirrus_cover=cirrus)
+    return request_wind(model, held.wind[seq][t])
+
+
 def request_wind(model: SkyModel, wind: np.ndarray) -> np.ndarray:
-    """Ask a package that takes a `wind` condition ((east, north) m/s) for the sequence's wind and
-    return what was asked; NaN for packages without one (the drift then has nothing to meet)."""
-    if "wind" not in model.conditions() or not np.all(np.isfinite(wind)):
+    """Ask a package that takes the wind (format 3: `wind_speed`, `wind_towards`) for the wind
+    (east, north) m/s and return what was asked; NaN for packages without a wind condition
+    (format 2) or an unknown wind."""
+    if not {"wind_speed", "wind_towards"} <= model.conditions().keys() or not np.all(np.isfinite(wind)):
         return np.full(2, math.nan)
-    model.set_conditions(wind=wind)
-    return np.asarray(wind, np.float64)
+    east, north = (float(v) for v in wind)
+    towards = math.degrees(math.atan2(east, north)) % 360.0  # from north towards east
+    model.set_conditions(wind_speed=math.hypot(east, north), wind_towards=towards)
+    return np.array([east, north])
 
 
 # ---------------------------------------------------------------- metrics
