@@ -3,9 +3,14 @@ as less sharp and further from sharp references than sharp skies do."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
+from skyviewer.data.store import SkyDataset
+from skyviewer.data.synth import ScenarioRanges, SynthSettings, synthesize
+from skyviewer.eval.display import Reference
 from skyviewer.eval.frames import to_resolution
 from skyviewer.eval.swd import SWDSettings
 from skyviewer.eval.views import BELOW_HORIZON, Viewer, ViewSet, ViewSettings, view_figures
@@ -68,3 +73,17 @@ def test_views_are_encoded_radiance():
     views = Viewer(SMALL).views(frame)
     sky = Viewer(SMALL).sky
     assert views[:, 0][sky] == pytest.approx(float(ENCODING.encode(np.float32(1000.0))), abs=1e-5)
+
+
+def test_the_floor_redraws_the_clouds_and_the_turbidity_the_package_is_not_told(tmp_path):
+    """The floor is another sample of the sky under the model's conditions: other clouds and a
+    turbidity drawn as `dataset synth` draws it, everything else (place, time, covers, wind) kept."""
+    settings = SynthSettings(sequences=2, frames=1, resolution=16, seed=3)
+    out = synthesize(settings, tmp_path / "d", progress=False)
+    reference = Reference(SkyDataset.open(out))
+    for seq_id in reference.dataset.sequence_ids():
+        sky, other = reference.simulator(seq_id), reference.simulator(seq_id, other_draw=True)
+        assert other.seed != sky.seed
+        low, high = ScenarioRanges().turbidity
+        assert low <= other.config.turbidity <= high and other.config.turbidity != sky.config.turbidity
+        assert replace(other.config, turbidity=sky.config.turbidity) == sky.config

@@ -3,7 +3,8 @@
 Display views (views.py): the model draws a start frame under the conditions of held-out frames;
 where the dataset records how a sky was made (synth's `scenario` and `seed` attributes), the
 reference is that sky rendered by SkySim along the views' own rays (SkySim.render_directions:
-exact, no fisheye in between) and the floor the same sky with other clouds (view_section).
+exact, no fisheye in between) and the floor another draw of that sky under the same conditions:
+other clouds and another turbidity, the scenario values a package is not told (view_section).
 
 Motion (motion.py): each chain's window of consecutive rollout frames (evaluate.generate) against
 the held-out sequences, both at one analysis resolution, daylight only (sun above
@@ -14,7 +15,7 @@ each against the wind its sequence was made with (data) or was asked for (model)
 from __future__ import annotations
 
 import math
-from dataclasses import asdict
+from dataclasses import asdict, replace
 
 import numpy as np
 
@@ -25,8 +26,8 @@ from skyviewer.eval.views import Viewer, ViewSet, view_figures
 
 REFERENCE_FRAME_PX = 16
 """SkySim's own fisheye frame is not used for the views (they are rendered ray by ray): kept small."""
-OTHER_CLOUDS = 7_919
-"""Added to a sequence's seed for the same sky with other clouds (the floor's reference frames)."""
+OTHER_DRAW = 7_919
+"""Added to a sequence's seed for the floor's draw of its sky: other clouds, another turbidity."""
 MIN_SUN_ELEVATION_DEG = -6.0
 """Motion is measured in skies lit at least as at the end of civil twilight."""
 
@@ -63,17 +64,29 @@ class Reference:
         except (KeyError, TypeError):  # not a synth sequence
             return None
 
-    def add(self, views: ViewSet, seq_id: str, t: int, other_clouds: bool = False) -> None:
-        """Add the views of frame t: SkySim rendering the views' rays directly (other_clouds: the same
-        scenario and time under another seed), or the dataset's own frame where it cannot."""
+    def simulator(self, seq_id: str, other_draw: bool = False):
+        """SkySim drawing the sequence's sky, or None if the dataset does not say how it was made.
+        other_draw: the same conditions (sun, time, cloud and cirrus cover, wind) under another seed
+        and another turbidity, drawn as `dataset synth` draws it."""
         from skyviewer.data.skysim import SkySim
+        from skyviewer.data.synth import ScenarioRanges
 
         config = self.config(seq_id)
         if config is None:
+            return None
+        seed = int(self.dataset.records[seq_id].attributes["seed"]) + (OTHER_DRAW if other_draw else 0)
+        if other_draw:
+            low, high = ScenarioRanges().turbidity
+            config = replace(config, turbidity=float(np.random.default_rng(seed).uniform(low, high)))
+        return SkySim(config, seed % 2**32)
+
+    def add(self, views: ViewSet, seq_id: str, t: int, other_draw: bool = False) -> None:
+        """Add the views of frame t: SkySim rendering the views' rays directly (see simulator), or
+        the dataset's own frame where it cannot."""
+        sim = self.simulator(seq_id, other_draw)
+        if sim is None:
             views.add(np.asarray(self.dataset.frames(seq_id)[t], np.float32))
             return
-        seed = int(self.dataset.records[seq_id].attributes["seed"]) + (OTHER_CLOUDS if other_clouds else 0)
-        sim = SkySim(config, seed % 2**32)
         viewer = views.viewer
         views.add_views(viewer.encode(sim.render_directions(t, viewer.rays, viewer.pixel_angles)))
 
@@ -82,11 +95,12 @@ def view_section(model, held, cfg, progress) -> tuple[dict, dict[str, ViewSet]]:
     """Display-view figures (views.view_figures) and the view sets, for the report's picture.
 
     The model draws a start frame under the conditions of each picked half-A frame. Where every
-    picked sky can be re-rendered, the reference is those skies along the views' rays and the floor the
-    same skies (scenario, time) with other clouds: both comparisons then share their conditions,
-    and the floor is the clouds' own variety, not the mix of skies two small halves happen to
-    hold (with 12 skies a half that mix was ~4x the descriptors' sampling noise, and it hid most
-    of a 64 px sky's blur). Otherwise: reference half B, floor half A (as the native SWD)."""
+    picked sky can be re-rendered, the reference is those skies along the views' rays and the floor
+    another draw of each under the same conditions (Reference.add's other_draw): both comparisons
+    then share their conditions, and the floor is the variety of what the package is not told
+    (the clouds, the turbidity), not the mix of skies two small halves happen to hold (with 12
+    skies a half that mix was ~4x the descriptors' sampling noise, and it hid most of a 64 px sky's
+    blur). Otherwise: reference half B, floor half A (as the native SWD)."""
     from skyviewer.eval.evaluate import ask_conditions
 
     viewer, reference = Viewer(cfg.views), Reference(SkyDataset.open(held.path))
@@ -99,7 +113,7 @@ def view_section(model, held, cfg, progress) -> tuple[dict, dict[str, ViewSet]]:
         sets["model"].add(model.frame().astype(np.float32))
         if matched:
             reference.add(sets["reference"], held.ids[seq], t)
-            reference.add(sets["floor"], held.ids[seq], t, other_clouds=True)
+            reference.add(sets["floor"], held.ids[seq], t, other_draw=True)
         else:
             reference.add(sets["floor"], held.ids[seq], t)
         progress.update(3 if matched else 2)
@@ -108,7 +122,7 @@ def view_section(model, held, cfg, progress) -> tuple[dict, dict[str, ViewSet]]:
         progress.update(1)
     figures = view_figures(sets["model"], sets["floor"], sets["reference"], cfg.swd)
     figures["reference"] = (
-        "SkySim rendering the views' rays under the model's conditions; floor: other clouds"
+        "SkySim rendering the views' rays under the model's conditions; floor: other clouds and turbidity"
         if matched
         else f"held-out half B at the dataset's {reference.dataset.resolution} px; floor: half A"
     )
