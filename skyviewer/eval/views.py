@@ -9,8 +9,8 @@ not sky: they are -1 and left out of every figure.
 
 Figures, model against reference (docs/eval.md):
   * view SWD: Laplacian-pyramid SWD (swd.py) of the model's views against the reference views, over
-    the floor: other reference views (the same skies with other clouds, or the other held-out
-    half) against them, with as many views.
+    the floor: other reference views (the same skies drawn again, other clouds and turbidity, or
+    the other held-out half) against them, with as many views.
   * sharpness: mean gradient magnitude (per pixel) and high-frequency energy (mean square of the
     finest Laplacian band) of the views' luma, each as a ratio to the reference views'.
 The reference is SkySim rendering the views' own rays where the dataset records how its skies were
@@ -158,7 +158,7 @@ def view_figures(model: ViewSet, floor: ViewSet, reference: ViewSet, settings: S
     """SWD of the model's views against the reference's over the floor (the `floor` set's views
     against the reference's, as many views), and sharpness ratios to the reference data's (both
     data sets). display.view_section chooses the sets: SkySim skies under the model's conditions
-    and the same skies with other clouds, or held-out halves A and B."""
+    and the same skies drawn again (display.Reference), or held-out halves A and B."""
     (mv, ms), (fv, fs), (rv, rs) = model.arrays(), floor.arrays(), reference.arrays()
     n = min(len(mv), len(fv))
     rng = np.random.default_rng(settings.seed)
