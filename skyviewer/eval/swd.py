@@ -200,8 +200,12 @@ def swd(
     per_image = max(settings.descriptors_per_image, math.ceil(settings.min_descriptors / count))
     channels = images.shape[1]
     gen_valid, ref_valid = valid if valid is not None else (None, None)
-    gen_sets = _descriptor_sets(images, gen_valid, levels, per_image, rng)
-    ref_sets = _descriptor_sets(reference, ref_valid, levels, per_image, rng)
+    # Both sides are cut to count * per_image descriptors below: a side with more images draws
+    # fewer from each (one rollout frame against 576 held-out ones drew 4,096 from every one of
+    # them, 17 GB).
+    wanted = count * per_image
+    gen_sets = _descriptor_sets(images, gen_valid, levels, math.ceil(wanted / len(images)), rng)
+    ref_sets = _descriptor_sets(reference, ref_valid, levels, math.ceil(wanted / len(reference)), rng)
     out = []
     for da, db in zip(gen_sets, ref_sets, strict=True):
         n = min(len(da), len(db))  # sorting pairs quantiles, so the sets must be the same size
