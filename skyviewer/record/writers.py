@@ -222,12 +222,9 @@ class BackgroundWriter:
                 except BaseException as exc:  # re-raised on the caller's thread
                     self._error = exc
 
-    def _raise_pending(self) -> None:
+    def write(self, images: list[np.ndarray]) -> None:
         if self._error is not None:
             raise self._error
-
-    def write(self, images: list[np.ndarray]) -> None:
-        self._raise_pending()
         self._queue.put(images)
         self.frames += 1
 
