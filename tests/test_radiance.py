@@ -1,9 +1,11 @@
 """Radiance encoding and the tone-mapping reference."""
 
 import numpy as np
+import onnxruntime as ort
 import pytest
 import torch
 
+from skyviewer.runtime.radiance_graph import RadianceDecoder
 from skyviewer.sky import tonemap
 from skyviewer.sky.radiance import ENCODING, SUN, luminance, to_storage
 
@@ -36,12 +38,13 @@ def test_encoding_same_in_torch():
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float16])  # fp32 and fp16 packages' frames
-def test_decode_frame_is_decode_to_float16_hwc(dtype):
+def test_radiance_graph_is_decode_to_float16_hwc(dtype):
     rng = np.random.default_rng(0)
-    chw = rng.uniform(-1.2, 1.2, (3, 16, 24)).astype(dtype)  # beyond the range: clamped
+    chw = rng.uniform(-1.2, 1.2, (3, 24, 24)).astype(dtype)  # beyond the range: clamped
     expected = ENCODING.decode(chw.astype(np.float64)).transpose(1, 2, 0).astype(np.float16)
-    got = ENCODING.decode_frame(chw)
-    assert got.shape == (16, 24, 3) and got.dtype == np.float16
+    decoder = RadianceDecoder(ENCODING, ["CPUExecutionProvider"], ort.SessionOptions())
+    got = decoder.to_host(ort.OrtValue.ortvalue_from_numpy(chw[None]))
+    assert got.shape == (24, 24, 3) and got.dtype == np.float16
     # float32 arithmetic against float64: at most one float16 rounding step apart
     np.testing.assert_allclose(got.astype(np.float64), expected.astype(np.float64), rtol=1e-3, atol=1e-7)
 

@@ -23,23 +23,29 @@ import onnxruntime as ort
 
 from skyviewer.runtime.package import SkyPackage, decode_resolution, load_package
 from skyviewer.runtime.providers import is_gpu, resolve_providers, session_providers
+from skyviewer.runtime.radiance_graph import RadianceDecoder
 from skyviewer.sky.radiance import LogEncoding
 
 LOG_SEVERITY = 3
 """Sessions log errors only: ONNX Runtime's warnings about unused initializers are noise here."""
 
 
+def session_options() -> ort.SessionOptions:
+    """The options of every session a SkyModel runs."""
+    options = ort.SessionOptions()
+    options.log_severity_level = LOG_SEVERITY
+    # Idle intra-op threads sleep instead of spinning: the viewer's renderer (llvmpipe's threads
+    # where there is no GPU) needs the cores between steps more than a step needs a hot pool.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return options
+
+
 class _Graph:
     """One ONNX session, its manifest entry, and an I/O binding reused every run."""
 
     def __init__(self, package: SkyPackage, model: str, precision: str, providers: list[str]):
-        options = ort.SessionOptions()
-        options.log_severity_level = LOG_SEVERITY
-        # Idle intra-op threads sleep instead of spinning: the viewer's renderer (llvmpipe's threads
-        # where there is no GPU) needs the cores between steps more than a step needs a hot pool.
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         data = package.files[package.model_file(model, precision)]
-        self.session = ort.InferenceSession(data, options, providers=session_providers(providers))
+        self.session = ort.InferenceSession(data, session_options(), providers=session_providers(providers))
         self.spec = package.manifest["models"][model]
         self.binding = self.session.io_binding()
 
@@ -89,6 +95,7 @@ class SkyModel:
         )
         enc = self.manifest["radiance"]["encoding"]
         self.encoding = LogEncoding(eps=enc["eps"], x_max=enc["x_max"])
+        self._radiance = RadianceDecoder(self.encoding, session_providers(chosen), session_options())
         self._ranges = {c["name"]: c for c in self.manifest["conditions"]}
         self._next = {c["name"]: np.asarray(c["default"], np.float32) for c in self.manifest["conditions"]}
         self._now = dict(self._next)
@@ -227,8 +234,9 @@ class SkyModel:
         return self.decode(self.frame_encoded())
 
     def decode(self, value: ort.OrtValue) -> np.ndarray:
-        """Encoded (1, 3, N, N) OrtValue -> (N, N, 3) float16 linear radiance on the host."""
-        return self.encoding.decode_frame(value.numpy()[0])
+        """Encoded (1, 3, N, N) OrtValue -> (N, N, 3) float16 linear radiance on the host (a new
+        array), converted on the model's device."""
+        return self._radiance.to_host(value)
 
     # ------------------------------------------------------------ helpers
 

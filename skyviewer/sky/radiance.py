@@ -52,30 +52,17 @@ class LogEncoding:
         x = xp.clip(x, 0.0, self.x_max)
         return 2.0 * (xp.log2(x + self.eps) - lo) / self.stops - 1.0
 
-    def _natural_exponent(self) -> tuple[float, float]:
+    def natural_exponent(self) -> tuple[float, float]:
         """(a, b) with x + eps = exp(a e + b): the inverse as a natural exponent, because numpy
-        vectorises exp and not exp2 (12x apart on a 1,024 px frame)."""
+        vectorises exp and not exp2 (12x apart on a 1,024 px frame) and ONNX has no Exp2."""
         half = 0.5 * self.stops
         return half * LN2, (half + math.log2(self.eps)) * LN2
 
     def decode(self, e):
         """Encoded values -> linear radiance; exact inverse of encode on [0, x_max]."""
         xp = namespace(e)
-        a, b = self._natural_exponent()
+        a, b = self.natural_exponent()
         return xp.clip(xp.exp(xp.clip(e, -1.0, 1.0) * a + b) - self.eps, 0.0, None)
-
-    def decode_frame(self, chw: np.ndarray) -> np.ndarray:
-        """One encoded frame (3, H, W) -> (H, W, 3) float16 linear radiance: decode() done in place
-        in one float32 buffer, for hosts that upload a frame per model step."""
-        a, b = self._natural_exponent()
-        x = np.empty((*chw.shape[1:], 3), np.float32)
-        np.clip(chw.transpose(1, 2, 0), -1.0, 1.0, out=x)
-        x *= a
-        x += b
-        np.exp(x, out=x)
-        x -= self.eps
-        np.maximum(x, 0.0, out=x)
-        return x.astype(np.float16)
 
     def to_manifest(self) -> dict:
         """The encoding as a manifest entry another engine can implement from."""
