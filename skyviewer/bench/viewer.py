@@ -177,7 +177,39 @@ def _layered_rows(model, provider: str, args: argparse.Namespace) -> list[Row]:
         rows.append(
             {"name": f"step+decode {px}px {where}", **_host_rate(package, provider, args.seconds, 3, px)}
         )
-    return rows
+    return rows + [_frame_row(package, provider, args.seconds)]
+
+
+def _frame_row(package, provider: str, seconds: float) -> Row:
+    """A new model frame on screen, all in the host's thread: step, decode at the resolution SkyModel
+    picks on `provider` (the largest on a GPU), radiance to the host, upload into the dome's texture
+    and one 1280x720 dome draw, finished."""
+    from skyviewer.render.camera import Camera
+    from skyviewer.render.context import create_offscreen_context, finish, release_context
+    from skyviewer.render.dome import DomeRenderer, DomeView
+    from skyviewer.render.targets import OffscreenTarget
+    from skyviewer.runtime.model import SkyModel
+
+    model = SkyModel(package, providers=[provider])
+    model.reset(seed=0)
+    ctx = create_offscreen_context()
+    target = OffscreenTarget(ctx, (1280, 720), hdr=False)
+    dome = DomeRenderer(ctx, model.resolution)
+    view = DomeView(Camera(180, 20, 70), key_nits=3000.0, blend=1.0, frame_index=0)
+
+    def frame(k: int) -> None:
+        dome.push_frame(model.step())
+        dome.render(target.framebuffer, view)
+        finish(ctx)
+
+    frame(0)  # warm-up: shader compile, texture allocation
+    rate, frames = frames_per_second(frame, seconds, 3)
+    where = f"ONNX Runtime {provider.removesuffix('ExecutionProvider')}, {ctx.info['GL_RENDERER']}"
+    dome.release()
+    target.release()
+    release_context(ctx)
+    name = f"step+decode+upload+dome {model.resolution}px {where}"
+    return {"name": name, "value": round(1000 / rate, 3), "unit": "ms/frame", "frames": frames}
 
 
 def _graph_inputs(package) -> dict[str, np.ndarray]:
@@ -217,13 +249,11 @@ def _graph_ms(package, model: str, provider: str, values: dict, seconds: float, 
     """One graph's ms per run, its inputs uploaded once and its outputs left on the device."""
     import onnxruntime as ort
 
+    from skyviewer.runtime.model import session_options
     from skyviewer.runtime.providers import is_gpu, session_providers
 
-    options = ort.SessionOptions()  # as SkyModel's sessions (runtime/model.py)
-    options.log_severity_level = 3
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     data = package.files[package.model_file(model)]
-    session = ort.InferenceSession(data, options, providers=session_providers([provider]))
+    session = ort.InferenceSession(data, session_options(), providers=session_providers([provider]))
     device = "cuda" if is_gpu(provider) else "cpu"
     binding = session.io_binding()
     for name, value in _feed(session, values).items():

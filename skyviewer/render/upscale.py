@@ -17,10 +17,15 @@ AUTO_SCALE_SOFTWARE = 0.75
 """Render scale `auto` picks on a software rasteriser (1.0 on a GPU)."""
 
 
+def software_gl(ctx: moderngl.Context) -> bool:
+    """Whether the context renders on the CPU (Mesa's llvmpipe and the like)."""
+    renderer = ctx.info.get("GL_RENDERER", "").lower()
+    return any(name in renderer for name in SOFTWARE_RENDERERS)
+
+
 def auto_render_scale(ctx: moderngl.Context) -> float:
     """AUTO_SCALE_SOFTWARE on a software rasteriser, else 1.0."""
-    renderer = ctx.info.get("GL_RENDERER", "").lower()
-    return AUTO_SCALE_SOFTWARE if any(name in renderer for name in SOFTWARE_RENDERERS) else 1.0
+    return AUTO_SCALE_SOFTWARE if software_gl(ctx) else 1.0
 
 
 class ScaledRender:
