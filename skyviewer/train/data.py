@@ -40,8 +40,10 @@ class Clips:
     """(B, L, 1) cirrus cover in [0, 1] at each frame, NaN where the data does not know it."""
 
     def to(self, device) -> Clips:
+        """On `device`, frames in float32 (a sampler's are float16 until they get there)."""
         return Clips(
-            *(x.to(device) for x in (self.frames, self.sun_dir, self.cloud_cover, self.cirrus_cover))
+            self.frames.to(device).float(),
+            *(x.to(device) for x in (self.sun_dir, self.cloud_cover, self.cirrus_cover)),
         )
 
 
@@ -68,8 +70,14 @@ def conditions(meta: np.ndarray, seq_id: str) -> tuple[np.ndarray, np.ndarray, n
 class ClipSampler:
     """Uniformly random clips of `length` consecutive frames from one split (with replacement)."""
 
-    def __init__(self, dataset: SkyDataset, resolution: int, length: int, batch_size: int, seed: int):
+    def __init__(
+        self, dataset: SkyDataset, resolution: int, length: int, batch_size: int, seed: int, device="cpu"
+    ):
+        """device: where encoded frames are kept and batches assembled. The training device: on a GPU
+        a batch of 2,048 px frames converted and copied from host memory every step held the gpu
+        preset on an H200 to ~1.6 steps/s (docs/training.md)."""
         self.dataset, self.resolution, self.length, self.batch_size = dataset, resolution, length, batch_size
+        self.device = torch.device(device)
         self.ids = [i for i in dataset.sequence_ids("train") if dataset.records[i].length >= length]
         if not self.ids:
             raise UserError(f"{dataset.path}: no training sequence has the {length} frames a clip needs")
@@ -99,17 +107,18 @@ class ClipSampler:
         return Clips(torch.stack(frames), sun, cover, cirrus)
 
     def encoded(self, seq_id: str, t: int) -> torch.Tensor:
-        """Frames t .. t + length - 1 of a sequence, encoded (L, 3, N, N). Kept in memory as float16
-        while the cache budget lasts: encoding 1,024 px frames costs more than a training step."""
+        """Frames t .. t + length - 1 of a sequence, encoded (L, 3, N, N) float16 on the sampler's
+        device. Kept there while the cache budget lasts: encoding 1,024 px frames costs more than a
+        training step. Float16 whether kept or not: a resumed run (empty cache) sees the same values."""
         key = (seq_id, t)
         if key in self._cache:
-            return self._cache[key].float()
-        # Rounded to float16 whether kept or not: a resumed run (empty cache) must see the same values.
+            return self._cache[key]
         frames = encode_frames(self.dataset.frames(seq_id)[t : t + self.length], self.resolution).half()
+        frames = frames.to(self.device)
         if self._cached_bytes + frames.numel() * 2 <= ENCODED_CACHE_BYTES:
             self._cache[key] = frames
             self._cached_bytes += frames.numel() * 2
-        return frames.float()
+        return frames
 
     def sample(self) -> Clips:
         """A batch of uniformly random clips."""

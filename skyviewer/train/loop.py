@@ -73,9 +73,8 @@ def _train(cfg: TrainConfig, state: dict | None, data: Path, out_root: Path, res
     torch.manual_seed(s.seed + d.rank)
     dataset = SkyDataset.open(data)
     task = TASKS[cfg.model](cfg, d.device)
-    sampler = ClipSampler(
-        dataset, cfg.resolution_px, task.clip_length, cfg.optim.batch_size // d.world_size, s.seed + d.rank
-    )
+    batch = cfg.optim.batch_size // d.world_size
+    sampler = ClipSampler(dataset, cfg.resolution_px, task.clip_length, batch, s.seed + d.rank, d.device)
     if state is not None:
         restore(state, task, sampler, d)
 
