@@ -15,6 +15,7 @@ from skyviewer.nets.sky import (
     bilinear_periodic,
     layer_hit,
     net_tile,
+    pixel_dirs,
     sky_lighting_sun,
 )
 
@@ -85,6 +86,36 @@ def test_every_night_is_the_sky_at_the_end_of_twilight():
     with torch.no_grad():
         skies = [net(*fields, sun_at(elevation), *COVERS, 32)[0] for elevation in (-30.0, -75.0, -10.0)]
     assert torch.allclose(skies[0], skies[1], atol=1e-5) and not torch.allclose(skies[0], skies[2])
+
+
+def test_the_sun_core_peaks_at_the_sun_and_sets_with_it():
+    net, n = small_net(), 128
+    every = torch.arange(n, dtype=torch.float32)
+    dirs = pixel_dirs(every, every, n)
+    sun = sun_at(35.0)
+    core = net.sun_core(dirs, sun)[0, 0]
+    amplitude, _ = net.log_sun_core.exp()
+    peak = dirs[0, :, core.argmax()]
+    assert math.degrees(math.acos(min(float(peak @ sun[0]), 1.0))) < 180.0 / n  # within a pixel
+    at_sun = net.sun_core(sun[:, :, None], sun)  # a ray straight at the sun
+    assert float(at_sun) == pytest.approx(float(amplitude), rel=1e-4)
+    assert float(net.sun_core(dirs, sun_at(-1.5)).max()) == 0.0
+
+
+def test_the_default_sky_shows_its_sun_where_it_is_asked_for():
+    """The sun locator of `skyviewer eval` on start frames of the shipped default: clear skies at
+    several sun positions, 256 px (a shading cell is 5.6 deg there; the core is per pixel)."""
+    from skyviewer.eval.sun import SunLocator, angle_deg
+    from skyviewer.runtime.model import SkyModel
+
+    model, errors = SkyModel("default", providers="cpu", resolution=256), []
+    for k, (elevation, azimuth) in enumerate(((15.0, 10.0), (35.0, 130.0), (60.0, 250.0))):
+        sun = sun_at(elevation, azimuth)[0].numpy()
+        model.set_conditions(sun_dir=sun, cloud_cover=0.1, cirrus_cover=0.0)
+        model.reset(seed=k)
+        found = SunLocator().locate(model.frame_encoded().numpy()[0])
+        errors.append(math.inf if found is None else float(angle_deg(found, sun)))
+    assert max(errors) < 1.0, errors
 
 
 def test_pixel_directions_follow_the_canonical_fisheye():

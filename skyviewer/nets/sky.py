@@ -79,6 +79,13 @@ CIRRUS_LOGIT_OFFSET = 4.0
 """The cirrus opacity is sigmoid(output - 4): ~2 % where the shading says nothing."""
 FIELD_CHANNELS = 2
 """Field channels per layer: channel 0 shapes the clouds, channel 1 varies their light."""
+SUN_CORE_INIT = (1.0, 1000.0)
+"""Where training starts for the circumsolar core A exp(k (cos - 1)) added to the sky's logits at
+full resolution: amplitude A, sharpness k (e-folding at ~2.6 deg). SkySim's frames keep the sun and
+its inner aureole near the encoding's clamp; from the 1/8 shading grid alone the model's brightest
+pixels missed the sun by ~3 deg (a grid cell is 5.6 deg at 256 px) and sat ~0.3 stops low."""
+SUN_CORE_RISE_DEG = 1.0
+"""The core fades in as the sun's centre rises from this far below the horizon to it."""
 
 
 @dataclass(frozen=True)
@@ -184,6 +191,7 @@ class LayerSkyNet(nn.Module):
         # Its log: Adam moves parameters by ~lr per step, and this one ranges over 1-100.
         self.log_sharpness = nn.Parameter(torch.tensor(math.log(12.0)))
         self.log_haze_m = nn.Parameter(torch.tensor(math.log(HAZE_INIT_M)))
+        self.log_sun_core = nn.Parameter(torch.tensor(SUN_CORE_INIT).log())
         self.shading = nn.Sequential(
             nn.Conv1d(SHADING_INPUTS, SHADING_HIDDEN, 1),
             nn.LeakyReLU(LRELU_SLOPE),
@@ -294,6 +302,15 @@ class LayerSkyNet(nn.Module):
         threshold = self.cover_affine[0] * probit * torch.sqrt(1.0 + gain**2) + self.cover_affine[1]
         return h, threshold, torch.sqrt(1.0 - kept**2), self.haze(dirs, distance)
 
+    def sun_core(self, dirs: torch.Tensor, sun: torch.Tensor) -> torch.Tensor:
+        """The circumsolar core (B, 1, P) at view rays dirs (1 or B, 3, P) for suns (B, 3): what the
+        sky's logits gain in front of the cumulus (SUN_CORE_INIT), exact at any resolution."""
+        amplitude, sharpness = self.log_sun_core.exp()
+        rise = math.sin(math.radians(SUN_CORE_RISE_DEG))
+        up = (sun[:, 1:2] / rise + 1.0).clamp(0.0, 1.0)  # (B, 1)
+        cos = torch.matmul(sun[:, None, :], dirs)  # (B, 1, P): one MatMul, not a product and a sum
+        return (amplitude * up)[:, :, None] * torch.exp(sharpness * (cos - 1.0))
+
     def haze(self, dirs: torch.Tensor, distance: torch.Tensor | None = None) -> torch.Tensor:
         """Transmittance (1 or B, P) of the air between the observer and the cumulus layer along
         view rays dirs (1 or B, 3, P); distance: the rays' distances to the layer, if known."""
@@ -352,7 +369,7 @@ class LayerSkyNet(nn.Module):
         frame, or per batch element the block_px square at blocks[i] = (row, col) (multiples of
         SHADING_FACTOR, as are block_px and resolution). indices: see directions()."""
         f = SHADING_FACTOR
-        sun = sky_lighting_sun(sun)
+        true_sun, sun = sun, sky_lighting_sun(sun)
         origins, size = (blocks, block_px) if blocks is not None else ([(0, 0)], resolution)
         fields = self.fields(noise_a, noise_b, motion)
         # Shading pixels covering each block plus one on each side, as a global 1/f map would have them.
@@ -396,6 +413,7 @@ class LayerSkyNet(nn.Module):
         # Haze fades far clouds into the sky behind them (SkySim's aerial perspective).
         alpha = torch.sigmoid(sharpness * soften * excess) * haze.reshape(-1, 1, size, size)
         sky = base + alpha * (lit + thick * torch.tanh(torch.relu(excess)))
+        sky = sky + (1.0 - alpha) * self.sun_core(dirs, true_sun).reshape(-1, 1, size, size)
         # Below the horizon -1, by arithmetic on a 0/1 mask rather than torch.where: ONNX Runtime's
         # Where is not vectorised (6 of 61 ms of a 1,024 px decode on two cores, the mask folded).
         above = (dirs[:, 1] > 0).reshape(-1, 1, size, size).to(sky.dtype)
