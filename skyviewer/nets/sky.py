@@ -84,6 +84,9 @@ SUN_CORE_INIT = (1.0, 1000.0)
 full resolution: amplitude A, sharpness k (e-folding at ~2.6 deg). SkySim's frames keep the sun and
 its inner aureole near the encoding's clamp; from the 1/8 shading grid alone the model's brightest
 pixels missed the sun by ~3 deg (a grid cell is 5.6 deg at 256 px) and sat ~0.3 stops low."""
+BELOW_HORIZON_LOGIT = 1000.0
+"""Subtracted from the logits below the horizon: tanh is -1.0 exactly there (float32 rounds it to -1
+from -9.1), whatever the sky's logits (a few units) were."""
 SUN_CORE_RISE_DEG = 1.0
 """The core fades in as the sun's centre rises from this far below the horizon to it."""
 
@@ -140,11 +143,13 @@ def bilinear_periodic(
     rolled = rolled.gather(3, cols[:, None, None, :].expand(b, c, g + 2, g + 2))
     w = g + 2
     flat = rolled.reshape(b, c, w * w)
-    # Per pixel: the sample lies one texel back where the pixel's fraction is below the shift's.
-    u_borrow, v_borrow = (u_frac < su_frac).float(), (v_frac < sv_frac).float()
-    fu, fv = u_frac - su_frac + u_borrow, v_frac - sv_frac + v_borrow  # (B, 1, P) in [0, 1)
-    u_index = torch.remainder(u_whole, g) + 1.0 - u_borrow
-    v_index = torch.remainder(v_whole, g) + 1.0 - v_borrow
+    # Per pixel: the sample lies one texel back (back = -1) where the pixel's fraction is below the
+    # shift's. A floor, not a comparison and a cast: two fewer full-resolution ops per axis.
+    du, dv = u_frac - su_frac, v_frac - sv_frac  # (B, 1, P) in (-1, 1)
+    u_back, v_back = torch.floor(du), torch.floor(dv)
+    fu, fv = du - u_back, dv - v_back  # in [0, 1)
+    u_index = torch.remainder(u_whole, g) + 1.0 + u_back
+    v_index = torch.remainder(v_whole, g) + 1.0 + v_back
     index = (v_index * w + u_index).long().expand(b, c, -1)
     size = w * w - w - 1  # every index + its (row, column) offset stays inside
 
@@ -412,13 +417,18 @@ class LayerSkyNet(nn.Module):
         soften = torch.rsqrt(1.0 + (math.pi / 8.0) * (sharpness * averaged) ** 2).reshape(-1, 1, size, size)
         # Haze fades far clouds into the sky behind them (SkySim's aerial perspective).
         alpha = torch.sigmoid(sharpness * soften * excess) * haze.reshape(-1, 1, size, size)
-        sky = base + alpha * (lit + thick * torch.tanh(torch.relu(excess)))
-        sky = sky + (1.0 - alpha) * self.sun_core(dirs, true_sun).reshape(-1, 1, size, size)
-        # Below the horizon -1, by arithmetic on a 0/1 mask rather than torch.where: ONNX Runtime's
-        # Where is not vectorised (6 of 61 ms of a 1,024 px decode on two cores, the mask folded).
-        above = (dirs[:, 1] > 0).reshape(-1, 1, size, size).to(sky.dtype)
-        below = above - 1.0
-        return torch.tanh(sky) * above + below, torch.tanh(upsampled(bg)) * above + below
+        core = self.sun_core(dirs, true_sun).reshape(-1, 1, size, size)
+        # Below the horizon the logits drop by BELOW_HORIZON_LOGIT, so tanh gives exactly -1 there:
+        # one single-channel add instead of masking three channels (ONNX Runtime's Where is not
+        # vectorised). The terms every channel shares are summed in one channel first: a decoder
+        # pays per full-resolution value written, and three channels cost three times one.
+        # (1 at or below the horizon, 0 above, from a sign: ONNX Runtime folds it at load, while it
+        # left a comparison's boolean map to be recomputed every run.)
+        below = 1.0 - torch.relu(torch.sign(dirs[:, 1]))
+        horizon = (below * -BELOW_HORIZON_LOGIT).reshape(-1, 1, size, size)
+        shared = alpha * thick * torch.tanh(torch.relu(excess)) + (1.0 - alpha) * core + horizon
+        sky = base + alpha * lit + shared  # = base + alpha (lit + thick tanh(relu(excess))) + ...
+        return torch.tanh(sky), torch.tanh(upsampled(bg) + horizon)
 
 
 def sky_lighting_sun(sun: torch.Tensor) -> torch.Tensor:
