@@ -79,10 +79,3 @@ class RadianceDecoder:
         binding.bind_output("radiance", "cpu", 0, np.float16, out.shape, out.ctypes.data)
         session.run_with_iobinding(binding)
         return out[0]
-
-    def to_device(self, encoded: ort.OrtValue, out: ort.OrtValue) -> None:
-        """Encoded (1, 3, N, N) OrtValue -> `out`, a (1, N, N, 3) float16 OrtValue on the same device."""
-        session, binding = self._session(encoded)
-        binding.bind_ortvalue_input("encoded", encoded)
-        binding.bind_ortvalue_output("radiance", out)
-        session.run_with_iobinding(binding)
