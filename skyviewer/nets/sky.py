@@ -309,7 +309,7 @@ class LayerSkyNet(nn.Module):
 
     def sun_core(self, dirs: torch.Tensor, sun: torch.Tensor) -> torch.Tensor:
         """The circumsolar core (B, 1, P) at view rays dirs (1 or B, 3, P) for suns (B, 3): what the
-        sky's logits gain in front of the cumulus (SUN_CORE_INIT), exact at any resolution."""
+        sky's logits gain where the cumulus does not hide it (SUN_CORE_INIT), exact at any resolution."""
         amplitude, sharpness = self.log_sun_core.exp()
         rise = math.sin(math.radians(SUN_CORE_RISE_DEG))
         up = (sun[:, 1:2] / rise + 1.0).clamp(0.0, 1.0)  # (B, 1)
@@ -418,12 +418,11 @@ class LayerSkyNet(nn.Module):
         # Haze fades far clouds into the sky behind them (SkySim's aerial perspective).
         alpha = torch.sigmoid(sharpness * soften * excess) * haze.reshape(-1, 1, size, size)
         core = self.sun_core(dirs, true_sun).reshape(-1, 1, size, size)
-        # Below the horizon the logits drop by BELOW_HORIZON_LOGIT, so tanh gives exactly -1 there:
-        # one single-channel add instead of masking three channels (ONNX Runtime's Where is not
-        # vectorised). The terms every channel shares are summed in one channel first: a decoder
-        # pays per full-resolution value written, and three channels cost three times one.
-        # (1 at or below the horizon, 0 above, from a sign: ONNX Runtime folds it at load, while it
-        # left a comparison's boolean map to be recomputed every run.)
+        # A decoder pays per full-resolution value written, so the terms every channel shares are
+        # summed in one channel first. Below the horizon the logits drop by BELOW_HORIZON_LOGIT, so
+        # tanh gives exactly -1 there: one single-channel add instead of masking three channels.
+        # `below` (1 at or below the horizon) comes from a sign, which ONNX Runtime folds at load;
+        # a comparison's boolean map it left to be recomputed on every run.
         below = 1.0 - torch.relu(torch.sign(dirs[:, 1]))
         horizon = (below * -BELOW_HORIZON_LOGIT).reshape(-1, 1, size, size)
         shared = alpha * thick * torch.tanh(torch.relu(excess)) + (1.0 - alpha) * core + horizon
