@@ -14,7 +14,8 @@ decoded from that state per pixel, at whatever resolution the host asks for:
     colour   = shading MLP at 1/8 resolution (geometry, sun,     lit sides, dark bases, cirrus
                conditions, the fields and the field towards the   (faded by the same haze), the
                sun), upsampled                                    clear sky behind
-    sky      = tanh(base + alpha (A + B tanh(relu(h - t))))
+    core     = a exp(k (cos(angle to the sun) - 1))            circumsolar core, per pixel (learned a, k)
+    sky      = tanh(base + alpha (A + B tanh(relu(h - t))) + (1 - alpha) core)
 
 Because the layer is projected inside the model, clouds near the horizon are smaller and
 slower than overhead by construction (perspective), and they flatten radially. The step
