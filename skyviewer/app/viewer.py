@@ -160,10 +160,7 @@ class SkyViewer:
             self.framebuffer.clear(0.02, 0.02, 0.03, 1.0)
         else:
             view = self._view(self.sample, frame_time)
-            overlay = None
-            if self.scene is not None:
-                overlay = lambda fb: self.scene.render(fb, self.lighting, view.blend)  # noqa: E731
-            render_dome(self.dome, self.framebuffer, view, self.scaled, overlay)
+            render_dome(self.dome, self.framebuffer, view, self.scaled, self.scene, self.lighting)
         if self.hud_visible:
             self._queue_hud()
         if self.help_visible:

@@ -77,7 +77,7 @@ def _scene_fps(ctx, seconds: float) -> Row:
             blend=k % 6 / 6,
             frame_index=k,
         )
-        render_dome(dome, target.framebuffer, view, scaled, lambda fb: scene.render(fb, lighting, view.blend))
+        render_dome(dome, target.framebuffer, view, scaled, scene, lighting)
         hud.panel(8, 8, [TextLine(f"frame {k}")])
         hud.draw(target.framebuffer)
         finish(ctx)

@@ -14,6 +14,7 @@ import math
 import shutil
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -135,7 +136,7 @@ def bench_model(args: argparse.Namespace) -> list[Row]:
     timed = _layered_rows if model.layered else _step_rows
     rows = [row for provider in bench_providers(args.providers) for row in timed(model, provider, args)]
     rows += _torch_step(model, args.seconds)
-    return rows + _steps_while_rendering(model, args.seconds)
+    return rows + _viewer_rows(model, args.seconds)
 
 
 def bench_providers(request: str) -> list[str]:
@@ -286,8 +287,25 @@ def _torch_step(model, seconds: float) -> list[Row]:
     return [{"name": name, "value": round(1000 / rate, 3), "unit": "ms/step", "steps": steps, "net": source}]
 
 
-def _steps_while_rendering(model, seconds: float) -> list[Row]:
-    """Display fps and sustained model steps/s of the real viewer (worker thread + dome + HUD)."""
+LOOK_DEV_VIEWS = {"default view": None, "looking down": -30.0}
+"""The look-dev rows' camera pitches: the viewer's own (the scene fills the lower quarter of the
+frame), and one where the scene fills the whole frame (its worst case on a software rasteriser)."""
+
+
+def _viewer_rows(model, seconds: float) -> list[Row]:
+    """The viewer while stepping, without and with the look-dev scene."""
+    rows = _steps_while_rendering(model, seconds)
+    for view, pitch in LOOK_DEV_VIEWS.items():
+        label = f", look-dev scene, {view}"
+        rows += _steps_while_rendering(model, seconds, scene=True, pitch=pitch, label=label)
+    return rows
+
+
+def _steps_while_rendering(
+    model, seconds: float, scene: bool = False, pitch: float | None = None, label: str = ""
+) -> list[Row]:
+    """Display fps and sustained model steps/s of the real viewer (worker thread + dome + HUD),
+    with the look-dev scene when asked, the camera at `pitch` (None: the viewer's default)."""
     from skyviewer.app.runners import OffscreenRun, run_offscreen
     from skyviewer.app.viewer import SkyViewer, ViewerConfig
 
@@ -295,6 +313,9 @@ def _steps_while_rendering(model, seconds: float) -> list[Row]:
     # the renderer and neither figure would say what a viewer gets.
     demanded = ViewerConfig.sky_rate / model.step_seconds if model.layered else DEMANDED_STEPS_PER_S
     config = ViewerConfig(sky_rate=model.step_seconds * demanded, start_unix_time=BENCH_START)
+    if pitch is not None:
+        config = replace(config, camera=replace(config.camera, pitch_deg=pitch))
+    config = replace(config, scene=scene)
     frames = max(60, round(60 * seconds))
     viewers = []
 
@@ -307,9 +328,9 @@ def _steps_while_rendering(model, seconds: float) -> list[Row]:
     elapsed = time.perf_counter() - t0
     stats = viewer.worker.stats()
     return [
-        {"name": "viewer 1280x720 display", "value": round(viewer.fps, 1), "unit": "frames/s"},
+        {"name": f"viewer 1280x720 display{label}", "value": round(viewer.fps, 1), "unit": "frames/s"},
         {
-            "name": f"viewer steps while rendering ({demanded:g} asked)",
+            "name": f"viewer steps while rendering ({demanded:g} asked){label}",
             "value": round(stats.steps_per_s, 1),
             "unit": "steps/s",
         }

@@ -12,7 +12,7 @@ from skyviewer.render.camera import Camera
 from skyviewer.render.dome import DomeRenderer, DomeSettings, DomeView
 from skyviewer.render.lighting import SkyLighting
 from skyviewer.render.projections import CubeFaceCamera, PanoramaCamera, Projection
-from skyviewer.render.scene import LookDevScene
+from skyviewer.render.scene import LookDevScene, render_with_scene
 from skyviewer.render.targets import OffscreenTarget
 
 PROJECTIONS = {
@@ -51,9 +51,8 @@ class ViewRenderer:
         """The frame's images: display uint8, or linear radiance float32 (nits) when hdr."""
         images = []
         for camera in self.cameras(frame_index):
-            self.dome.render(self.target.framebuffer, replace(view, camera=camera))
-            if self.scene is not None:
-                self.scene.render(self.target.framebuffer, self.lighting, view.blend)
+            framed = replace(view, camera=camera)
+            render_with_scene(self.dome, self.target.framebuffer, framed, self.scene, self.lighting)
             images.append(self.target.read_radiance() if hdr else self.target.read_display())
         return images
 

@@ -132,6 +132,21 @@ def pack_params(params: DomeParams, layout: list[tuple[str, str, int]], nbytes: 
     return data.tobytes()
 
 
+def draw_in_rows(framebuffer: moderngl.Framebuffer, rows: tuple[int, int] | None, draw) -> None:
+    """draw() into `framebuffer`, scissored to the band of rows = (first, count) when given."""
+    if rows is not None:
+        if rows[1] == 0:
+            return
+        framebuffer.scissor = (0, rows[0], framebuffer.width, rows[1])
+    framebuffer.use()
+    try:
+        draw()
+    finally:
+        if rows is not None:
+            framebuffer.scissor = None
+            framebuffer.use()
+
+
 class DomeRenderer:
     """Draws the sky dome into any framebuffer (offscreen target or the window's)."""
 
@@ -172,15 +187,18 @@ class DomeRenderer:
         prev, nxt = self._log_keys
         return math.exp(prev + (nxt - prev) * min(max(blend, 0.0), 1.0))
 
-    def render(self, framebuffer: moderngl.Framebuffer, view: DomeView) -> DomeParams:
-        """Draw one frame; returns the parameters used (what reference.render_dome needs)."""
+    def render(
+        self, framebuffer: moderngl.Framebuffer, view: DomeView, rows: tuple[int, int] | None = None
+    ) -> DomeParams:
+        """Draw one frame; returns the parameters used (what reference.render_dome needs).
+        rows = (first, count): draw only that band of rows (GL order), the rest of the
+        framebuffer is left as it is (what an opaque scene in front will cover anyway)."""
         params = dome_params(view, self.settings, framebuffer.size)
         self._params.write(pack_params(params, self._layout, self._params.size))
         self._params.bind_to_uniform_block(0)
         self.sky.use(0, 1)
-        framebuffer.use()
         self.ctx.disable(moderngl.BLEND | moderngl.DEPTH_TEST | moderngl.CULL_FACE)
-        self.vao.render(moderngl.TRIANGLES, vertices=3)
+        draw_in_rows(framebuffer, rows, lambda: self.vao.render(moderngl.TRIANGLES, vertices=3))
         return params
 
     def release(self) -> None:

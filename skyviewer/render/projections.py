@@ -17,7 +17,7 @@ from enum import IntEnum
 
 import numpy as np
 
-from skyviewer.sky.projection import cube_face_direction
+from skyviewer.sky.projection import cube_face_direction, equirect_uv_to_direction, fisheye_uv_to_direction
 
 
 class Projection(IntEnum):
@@ -63,3 +63,41 @@ class CubeFaceCamera:
 
 CUBE_FACE_NAMES = ("px", "nx", "py", "ny", "pz", "nz")
 """File-name suffixes of the six faces, in OpenGL order."""
+
+Basis = tuple  # (right, up, forward) of ray_basis(): ray = forward + x right + y up
+
+
+def rays_at(projection: Projection, basis: Basis, u: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """view_projection.glsl's view_ray: unit rays (..., 3) through image points u (across) and v
+    (down) in [0, 1]. The panoramas use the conventions' own uv -> direction functions and ignore
+    the basis."""
+    u, v = np.broadcast_arrays(np.asarray(u, np.float64), np.asarray(v, np.float64))
+    if projection == Projection.EQUIRECT:
+        return equirect_uv_to_direction(u, v)
+    if projection == Projection.FISHEYE:
+        return fisheye_uv_to_direction(u, v)[0]
+    right, up, forward = (np.asarray(axis, np.float64) for axis in basis)
+    x, y = 2 * u - 1, 1 - 2 * v
+    rays = forward + x[..., None] * right + y[..., None] * up
+    return rays / np.linalg.norm(rays, axis=-1, keepdims=True)
+
+
+def rows_seeing(
+    camera, projection: Projection, size: tuple[int, int], min_sine: float = -1.0, max_sine: float = 1.0
+) -> tuple[int, int]:
+    """(first, count) of the band of framebuffer rows (GL order, row 0 at the bottom) that holds
+    every pixel whose view ray's elevation sine (ray.y) lies in [min_sine, max_sine], plus a row
+    of margin each side: the scissor that lets a draw skip what it cannot show (on a software
+    rasteriser a skipped pixel is time saved). count is 0 when no pixel qualifies.
+
+    Exact for cameras whose right axis is horizontal (every camera here): ray.y then moves
+    monotonically from a row's centre to its ends, so the centre and the two edges bound it."""
+    width, height = size
+    u = np.array([0.0, 0.5, 1.0])[None, :]
+    v = ((np.arange(height) + 0.5) / height)[::-1, None]  # bottom row first
+    elevation = rays_at(projection, camera.ray_basis(width / height), u, v)[..., 1]
+    rows = np.flatnonzero((elevation.max(axis=1) >= min_sine) & (elevation.min(axis=1) <= max_sine))
+    if rows.size == 0:
+        return 0, 0
+    first, last = max(int(rows[0]) - 1, 0), min(int(rows[-1]) + 1, height - 1)
+    return first, last - first + 1

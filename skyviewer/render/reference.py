@@ -15,12 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from skyviewer.render.dome import DomeParams
-from skyviewer.render.projections import Projection
-from skyviewer.sky.projection import (
-    direction_to_fisheye_uv,
-    equirect_uv_to_direction,
-    fisheye_uv_to_direction,
-)
+from skyviewer.render.projections import Projection, rays_at
+from skyviewer.sky.projection import direction_to_fisheye_uv
 from skyviewer.sky.tonemap import aces_filmic, srgb_encode, to_uint8
 
 # Same constants as the GLSL (sun.glsl, dome.vert).
@@ -143,18 +139,11 @@ def sun_disc(rays, footprint, p: DomeParams, k: FrameConstants) -> tuple[np.ndar
 
 def view_rays(p: DomeParams, size: tuple[int, int], projection: Projection) -> tuple[np.ndarray, np.ndarray]:
     """view_projection.glsl: unit rays (H, W, 3) through the pixel centres and their footprints
-    (H, W). The panoramas use the conventions' own uv -> direction functions."""
+    (H, W)."""
     width, height = size
     u, v = np.meshgrid((np.arange(width) + 0.5) / width, (np.arange(height) + 0.5) / height)
-    if projection == Projection.EQUIRECT:
-        rays = equirect_uv_to_direction(u, v)
-    elif projection == Projection.FISHEYE:
-        rays = fisheye_uv_to_direction(u, v)[0]
-    else:
-        x, y = 2 * u - 1, 1 - 2 * v
-        rays = np.asarray(p.cam_forward) + x[..., None] * np.asarray(p.cam_right)
-        rays = rays + y[..., None] * np.asarray(p.cam_up)
-        rays /= np.linalg.norm(rays, axis=-1, keepdims=True)
+    rays = rays_at(projection, (p.cam_right, p.cam_up, p.cam_forward), u, v)
+    if projection == Projection.PERSPECTIVE:
         return rays, p.pixel_angle * (rays @ np.asarray(p.cam_forward))
     return rays, np.full((height, width), p.pixel_angle)
 

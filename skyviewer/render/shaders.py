@@ -51,7 +51,7 @@ def _resolve(path: Path, seen: set[Path], stack: tuple[Path, ...]) -> str:
     return "\n".join(out) + "\n"
 
 
-def with_defines(source: str, defines: dict[str, int] | None) -> str:
+def with_defines(source: str, defines: dict[str, int | float] | None) -> str:
     """`source` with a `#define` line per entry right after its `#version` line (GLSL wants the
     version first), and `#line 2` so messages keep the file's own line numbers."""
     if not defines:
@@ -69,7 +69,9 @@ class ShaderLibrary:
         self.root = Path(root)
         self._programs: dict[tuple, moderngl.Program] = {}
 
-    def program(self, vertex: str, fragment: str, defines: dict[str, int] | None = None) -> moderngl.Program:
+    def program(
+        self, vertex: str, fragment: str, defines: dict[str, int | float] | None = None
+    ) -> moderngl.Program:
         """The linked program of two shader files (names relative to root), compiled with
         `#define NAME VALUE` for each of `defines` (variants of one source, e.g. VIEW_PROJECTION)."""
         key = (vertex, fragment, *sorted((defines or {}).items()))

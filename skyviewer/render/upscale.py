@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import moderngl
 
+from skyviewer.render.scene import render_with_scene
 from skyviewer.render.shaders import ShaderLibrary
 
 SOFTWARE_RENDERERS = ("llvmpipe", "softpipe", "swrast", "software")
@@ -70,13 +71,12 @@ class ScaledRender:
         self.vao.release()
 
 
-def render_dome(dome, output: moderngl.Framebuffer, view, scaled: ScaledRender | None, overlay=None) -> None:
-    """Draw `dome` (a DomeRenderer) for `view` into `output`, through `scaled` when given;
-    overlay(framebuffer), when given, draws over the dome in the same framebuffer (the look-dev
-    scene)."""
+def render_dome(
+    dome, output: moderngl.Framebuffer, view, scaled: ScaledRender | None, scene=None, lighting=None
+) -> None:
+    """Draw `dome` (a DomeRenderer) for `view` into `output`, through `scaled` when given, with
+    the look-dev `scene` (lit by `lighting`) over it when given (scene.render_with_scene)."""
     target = output if scaled is None else scaled.target(output)
-    dome.render(target, view)
-    if overlay is not None:
-        overlay(target)
+    render_with_scene(dome, target, view, scene, lighting)
     if scaled is not None:
         scaled.present(output)

@@ -24,9 +24,11 @@ layout(location = 0) out vec4 out_display;
 layout(location = 1) out vec4 out_radiance;
 
 const float PI = 3.14159265358979;
-const vec3 EYE = vec3(0.0, 1.5, 0.0);         // metres above the ground
+// EYE_HEIGHT_M and GROUND_OPAQUE_M are defined by the host (render/scene.py), which scissors
+// the dome to the rows where the ground in front of it is not opaque.
+const vec3 EYE = vec3(0.0, EYE_HEIGHT_M, 0.0);
 const int SPHERES = 5;
-const float GROUND_FADE_M = 400.0;            // the plane fades into the dome's ground by here
+const float GROUND_FADE_M = 4.0 * GROUND_OPAQUE_M;  // the plane fades into the dome's ground by here
 
 // Spheres in a row 6 m south of the eye (the viewer's default view), rough to mirror.
 vec4 sphere(int i) { return vec4(1.1 * float(2 - i), 0.45, 6.0, 0.45); }  // left to right seen from the eye
@@ -120,20 +122,24 @@ void main() {
     }
     float ground_t = ray.y < 0.0 ? -EYE.y / ray.y : 1e30;
     if (hit < 0 && ground_t >= 1e30) discard;
-    vec3 color;
-    float alpha = 1.0;
-    if (hit >= 0 && t_best < ground_t) {
-        vec3 p = EYE + t_best * ray;
-        color = shade(p, normalize(p - sphere(hit).xyz), -ray, sphere_albedo(hit), sphere_roughness(hit),
-                      sphere_metal(hit), hit);
+    // One shade() for whichever surface the ray meets: a software rasteriser runs both sides of a
+    // branch, so shading the sphere and the ground in separate branches would cost twice.
+    bool on_sphere = hit >= 0 && t_best < ground_t;
+    int self_index = on_sphere ? hit : -1;
+    vec3 p = EYE + (on_sphere ? t_best : ground_t) * ray;
+    vec3 n = vec3(0.0, 1.0, 0.0), albedo;
+    float roughness = 0.9, metal = 0.0, alpha = 1.0;
+    if (on_sphere) {
+        n = normalize(p - sphere(hit).xyz);
+        albedo = sphere_albedo(hit);
+        roughness = sphere_roughness(hit);
+        metal = sphere_metal(hit);
     } else {
-        vec3 p = EYE + ground_t * ray;
         vec2 cell = floor(p.xz);
-        float checker = mod(cell.x + cell.y, 2.0);
-        vec3 albedo = vec3(0.16 + 0.04 * checker);
-        color = shade(p, vec3(0.0, 1.0, 0.0), -ray, albedo, 0.9, 0.0, -1);
-        alpha = 1.0 - smoothstep(0.25 * GROUND_FADE_M, GROUND_FADE_M, length(p.xz));
+        albedo = vec3(0.16 + 0.04 * mod(cell.x + cell.y, 2.0));
+        alpha = 1.0 - smoothstep(GROUND_OPAQUE_M, GROUND_FADE_M, length(p.xz));
     }
+    vec3 color = shade(p, n, -ray, albedo, roughness, metal, self_index);
     vec3 display = aces_filmic(color * exposure_scale);
     vec3 noise = vec3(dither_lsb / 255.0 * triangular_noise(uvec2(gl_FragCoord.xy), uint(frame_index)));
     out_display = vec4(srgb_encode(display) + noise, alpha);
