@@ -11,6 +11,7 @@ from display import run_windowed
 
 from skyviewer.errors import UserError
 from skyviewer.render import context as render_context
+from skyviewer.render import dome as dome_module
 from skyviewer.render.camera import Camera
 from skyviewer.render.context import create_offscreen_context, release_context
 from skyviewer.render.dome import DomeParams, DomeRenderer, DomeSettings, DomeView, block_layout
@@ -367,3 +368,32 @@ def test_renders_into_a_window_default_framebuffer_without_torch():
     result = run_windowed(WINDOW_SCRIPT)
     mean, torch_loaded = result.stdout.split()[1], result.stdout.split()[3]
     assert float(mean) > 20 and torch_loaded == "False"
+
+
+SPLIT_VIEWS = {  # name: (camera, sun elevation deg, sky size)
+    "sun in the middle": (Camera(120, 40, 60), 40.0, N),
+    "sun at the frame's edge": (Camera(150, 40, 60), 40.0, N),
+    "sun low, 64 px sky": (Camera(120, 10, 60), 2 * 3.0 * 180 / 64 + 0.5, 64),
+    "sun grazing the horizon": (Camera(120, 0, 60), 0.2, N),
+    "sun behind": (Camera(300, 20, 60), 40.0, N),
+    "narrow view on the sun": (Camera(120.3, 39.8, 8), 40.0, N),
+}
+
+
+@pytest.mark.parametrize("name", SPLIT_VIEWS)
+def test_drawing_away_from_the_sun_and_then_its_box_gives_the_full_shaders_pixels(
+    ctx, target, monkeypatch, name
+):
+    """DomeRenderer draws the frame without the sun's terms and then the sun's box with them:
+    the same frame as the full shader everywhere (sun_box None)."""
+    camera, elevation, n = SPLIT_VIEWS[name]
+    sun = tuple(direction_from_angles(math.radians(90.0 - elevation), math.radians(120.0)))
+    renderer = DomeRenderer(ctx, n, NO_DITHER)
+    renderer.push_frame(sky_from(lambda d: sky_with_sun(d, sun), n))
+    split_display, split_radiance, _ = draw(renderer, target, camera, sun=sun)
+    monkeypatch.setattr(dome_module, "sun_box", lambda *args: None)
+    display, radiance, _ = draw(renderer, target, camera, sun=sun)
+    renderer.release()
+    assert np.abs(split_display.astype(int) - display.astype(int)).max() <= 1, name
+    np.testing.assert_allclose(split_radiance, radiance, rtol=1e-5, atol=1e-3)
+    assert radiance.max() > 1e7 or name in ("sun behind", "sun grazing the horizon"), name

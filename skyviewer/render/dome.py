@@ -23,6 +23,9 @@ from skyviewer.sky.radiance import ENCODING, SUN
 from skyviewer.sky.tonemap import MIDDLE_GREY, SKY_EXPOSURE_BIAS_STOPS
 
 Vec3 = tuple[float, float, float]
+SUN_BLOB_TEXELS = 2.5
+"""sun.glsl's radius (texels) of the clamped disc's footprint in the sky image; dome.frag
+replaces it by the glow around it, fading out by SUN_BLOB_TEXELS + 0.5."""
 
 
 @dataclass(frozen=True)
@@ -132,19 +135,72 @@ def pack_params(params: DomeParams, layout: list[tuple[str, str, int]], nbytes: 
     return data.tobytes()
 
 
-def draw_in_rows(framebuffer: moderngl.Framebuffer, rows: tuple[int, int] | None, draw) -> None:
-    """draw() into `framebuffer`, scissored to the band of rows = (first, count) when given."""
-    if rows is not None:
-        if rows[1] == 0:
-            return
-        framebuffer.scissor = (0, rows[0], framebuffer.width, rows[1])
+Box = tuple[int, int, int, int]
+"""A framebuffer rectangle (x, y, width, height), GL window coordinates (y up from the bottom)."""
+NOWHERE: Box = (0, 0, 0, 0)
+
+
+def rows_box(framebuffer: moderngl.Framebuffer, rows: tuple[int, int] | None) -> Box:
+    """The box of a band of rows (first, count) across the framebuffer; None: all of it."""
+    width, height = framebuffer.size
+    return (0, 0, width, height) if rows is None else (0, rows[0], width, rows[1])
+
+
+def intersect(a: Box, b: Box) -> Box:
+    x0, y0 = max(a[0], b[0]), max(a[1], b[1])
+    x1, y1 = min(a[0] + a[2], b[0] + b[2]), min(a[1] + a[3], b[1] + b[3])
+    return (x0, y0, x1 - x0, y1 - y0) if x1 > x0 and y1 > y0 else NOWHERE
+
+
+def draw_in(framebuffer: moderngl.Framebuffer, box: Box, draw) -> None:
+    """draw() into `framebuffer`, scissored to `box` (nothing when the box is empty)."""
+    if box[2] <= 0 or box[3] <= 0:
+        return
+    framebuffer.scissor = box
     framebuffer.use()
     try:
         draw()
     finally:
-        if rows is not None:
-            framebuffer.scissor = None
-            framebuffer.use()
+        framebuffer.scissor = None
+        framebuffer.use()
+
+
+def sun_box(view: DomeView, size: tuple[int, int], sky_size: int, projection: Projection) -> Box | None:
+    """The framebuffer box outside which dome.frag's sun terms (the disc, and the clamped blob
+    replaced by the glow around it) change nothing, so SUN_ELSEWHERE draws those pixels exactly.
+    None: they may reach anywhere (the panoramas; a sun low enough for the fisheye's rim clamp to
+    carry the blob below the horizon), so the full shader draws the whole frame."""
+    if projection != Projection.PERSPECTIVE:
+        return None
+    sun = np.asarray(view.sun_direction, np.float64)
+    sun /= np.linalg.norm(sun)
+    sun_radius = math.radians(SUN.angular_radius_deg)
+    if sun[1] < -sun_radius:
+        return NOWHERE  # no disc above the horizon, and the blob's visibility is 0 (dome.vert)
+    # The blob reaches SUN_BLOB_TEXELS + 0.5 texels in fisheye uv: at most pi radians per unit uv.
+    blob = (SUN_BLOB_TEXELS + 0.5) * math.pi / sky_size
+    if math.asin(sun[1]) < 2.0 * blob:
+        return None
+    width, height = size
+    pixel = view.camera.pixel_angle(height)
+    half_angle = 1.05 * max(blob, sun_radius + pixel) + pixel  # 5 %: the 16-gon inside the cone
+    right, up, forward = view.camera.ray_basis(width / height)
+    a = np.cross(sun, [0.0, 1.0, 0.0] if abs(sun[1]) < 0.9 else [1.0, 0.0, 0.0])
+    a /= np.linalg.norm(a)
+    phi = np.linspace(0.0, 2.0 * math.pi, 16, endpoint=False)[:, None]
+    ring = math.cos(half_angle) * sun + math.sin(half_angle) * (
+        np.cos(phi) * a + np.sin(phi) * np.cross(sun, a)
+    )
+    depth = ring @ forward
+    if (depth <= 1e-6).all():
+        return NOWHERE  # behind the camera
+    if (depth <= 1e-6).any():
+        return None
+    x = (ring @ right) / depth / (right @ right)
+    y = (ring @ up) / depth / (up @ up)
+    x0, x1 = math.floor((x.min() + 1) / 2 * width) - 2, math.ceil((x.max() + 1) / 2 * width) + 2
+    y0, y1 = math.floor((y.min() + 1) / 2 * height) - 2, math.ceil((y.max() + 1) / 2 * height) + 2
+    return intersect((x0, y0, x1 - x0, y1 - y0), (0, 0, width, height))
 
 
 class DomeRenderer:
@@ -164,12 +220,16 @@ class DomeRenderer:
         self.ctx = ctx
         self.settings = settings
         self.projection = Projection(projection)
-        self.program = shaders.program("dome.vert", "dome.frag", {"VIEW_PROJECTION": int(self.projection)})
-        self.program["sky_prev"].value, self.program["sky_next"].value = 0, 1
-        self.program["DomeParams"].binding = 0
+        defines = {"VIEW_PROJECTION": int(self.projection)}
+        self.program = shaders.program("dome.vert", "dome.frag", defines)
+        away = shaders.program("dome.vert", "dome.frag", defines | {"SUN_ELSEWHERE": 1})
+        for program in (self.program, away):
+            program["sky_prev"].value, program["sky_next"].value = 0, 1
+            program["DomeParams"].binding = 0
         self._layout = block_layout()
         self._params = ctx.buffer(reserve=self.program["DomeParams"].size, dynamic=True)
         self.vao = ctx.vertex_array(self.program, [])
+        self.vao_away_from_sun = ctx.vertex_array(away, [])
         self.sky = SkyTextures(ctx, sky_size)
         self.meter = LogLuminanceMeter(ctx, shaders, sky_size)
         self._log_keys: tuple[float, float] | None = None
@@ -192,15 +252,30 @@ class DomeRenderer:
     ) -> DomeParams:
         """Draw one frame; returns the parameters used (what reference.render_dome needs).
         rows = (first, count): draw only that band of rows (GL order), the rest of the
-        framebuffer is left as it is (what an opaque scene in front will cover anyway)."""
+        framebuffer is left as it is (what an opaque scene in front will cover anyway).
+
+        Where the sun's box is known (sun_box), the frame is drawn without the sun's terms and
+        the box again with them: the same pixels, for less work."""
         params = dome_params(view, self.settings, framebuffer.size)
         self._params.write(pack_params(params, self._layout, self._params.size))
         self._params.bind_to_uniform_block(0)
         self.sky.use(0, 1)
         self.ctx.disable(moderngl.BLEND | moderngl.DEPTH_TEST | moderngl.CULL_FACE)
-        draw_in_rows(framebuffer, rows, lambda: self.vao.render(moderngl.TRIANGLES, vertices=3))
+        frame = rows_box(framebuffer, rows)
+        near_sun = sun_box(view, framebuffer.size, self.sky.size, self.projection)
+        if near_sun is None:
+            draw_in(framebuffer, frame, self._draw)
+        else:
+            draw_in(framebuffer, frame, self._draw_away_from_sun)
+            draw_in(framebuffer, intersect(frame, near_sun), self._draw)
         return params
 
+    def _draw(self) -> None:
+        self.vao.render(moderngl.TRIANGLES, vertices=3)
+
+    def _draw_away_from_sun(self) -> None:
+        self.vao_away_from_sun.render(moderngl.TRIANGLES, vertices=3)
+
     def release(self) -> None:
-        for obj in (self.vao, self._params, self.sky, self.meter):
+        for obj in (self.vao, self.vao_away_from_sun, self._params, self.sky, self.meter):
             obj.release()

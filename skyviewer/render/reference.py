@@ -14,13 +14,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from skyviewer.render.dome import DomeParams
+from skyviewer.render.dome import SUN_BLOB_TEXELS, DomeParams
 from skyviewer.render.projections import Projection, rays_at
 from skyviewer.sky.projection import direction_to_fisheye_uv
 from skyviewer.sky.tonemap import aces_filmic, srgb_encode, to_uint8
 
 # Same constants as the GLSL (sun.glsl, dome.vert).
-SUN_BLOB_TEXELS = 2.5
 SUN_RING_TEXELS = 3.5
 HORIZON_SAMPLES = 64
 

@@ -20,7 +20,7 @@ import math
 
 import moderngl
 
-from skyviewer.render.dome import DomeRenderer, DomeView, draw_in_rows
+from skyviewer.render.dome import DomeRenderer, DomeView, draw_in, rows_box
 from skyviewer.render.lighting import SkyLighting
 from skyviewer.render.projections import Projection, rows_seeing
 from skyviewer.render.shaders import ShaderLibrary
@@ -71,9 +71,12 @@ class LookDevScene:
         lighting.next_cube.use(4)
         self.ctx.enable(moderngl.BLEND)
         self.ctx.blend_func = moderngl.SRC_ALPHA, moderngl.ONE_MINUS_SRC_ALPHA
-        rows = rows_seeing(view.camera, self.projection, framebuffer.size, max_sine=0.0)
-        draw_in_rows(framebuffer, rows, lambda: self.vao.render(moderngl.TRIANGLES, vertices=3))
+        below_horizon = rows_seeing(view.camera, self.projection, framebuffer.size, max_sine=0.0)
+        draw_in(framebuffer, rows_box(framebuffer, below_horizon), self._draw)
         self.ctx.disable(moderngl.BLEND)
+
+    def _draw(self) -> None:
+        self.vao.render(moderngl.TRIANGLES, vertices=3)
 
     def release(self) -> None:
         self.vao.release()
