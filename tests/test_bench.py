@@ -33,6 +33,16 @@ def test_model_section_times_the_default_in_onnx_runtime(tmp_path, monkeypatch, 
         assert re.search(rf"step\+decode {px}px ONNX Runtime CPU +[\d.]+ ms/step", out), out
     assert re.search(r"step torch eager +n/a +why=format 3", out), out
     assert re.search(r"viewer 1280x720 display +[\d.]+ frames/s", out), out
+    for view in ("default view", "looking down"):
+        assert re.search(rf"viewer 1280x720 display, look-dev scene, {view} +[\d.]+ frames/s", out), out
+        assert re.search(rf"viewer steps while rendering \(3 asked\), look-dev scene, {view} +[\d.]+", out)
+
+
+def test_lighting_section_times_the_update_at_each_frame_size(capsys):
+    assert main(["bench", "--only", "lighting", "--seconds", "0.2"]) == 0
+    out = capsys.readouterr().out
+    for n in (64, 256, 1024):
+        assert re.search(rf"lighting update sky {n} +[\d.]+ ms/frame", out), out
 
 
 def test_torch_twin_is_the_packages_net_or_none(package_dir):
