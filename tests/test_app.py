@@ -341,3 +341,14 @@ def test_window_opens_renders_and_takes_a_screenshot_under_xvfb(package_dir, tmp
     png = result.stdout.split()[0]
     pixels = np.asarray(Image.open(png)).astype(int)
     assert pixels.shape == (180, 320, 3) and pixels.std() > 5
+
+
+def test_auto_render_scale_is_dynamic_on_software_gl_and_a_given_one_is_kept(make_viewer):
+    auto = make_viewer(hud=False)
+    assert auto.dynamic_scale is not None  # llvmpipe
+    pump(auto, has_sky, frames=40)
+    assert auto.scaled.scale == auto.dynamic_scale.scale
+    assert 0.5 <= auto.scaled.scale <= 1.0
+    pinned = make_viewer(hud=False, render_scale=0.8)
+    pump(pinned, has_sky, frames=40)
+    assert pinned.dynamic_scale is None and pinned.scaled.scale == 0.8

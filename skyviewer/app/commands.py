@@ -46,7 +46,8 @@ def register(subparsers) -> None:
     p.add_argument(
         "--render-scale",
         type=float,
-        help="dome resolution as a fraction of the window's, 0.1-1 (default: 0.75 on software GL, else 1)",
+        help="dome resolution as a fraction of the window's, 0.1-1 (default: 1 on a GPU; on software GL "
+        "dynamic from 0.75, between 0.5 and 1, to hold 60 fps)",
     )
     p.add_argument("--providers", default="auto", help="auto, cpu, cuda or tensorrt (default: auto)")
     place = add_sky_options(p)

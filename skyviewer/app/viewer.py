@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
+from time import perf_counter
 
 import moderngl
 import numpy as np
@@ -21,12 +22,13 @@ from skyviewer.app.hud import TextLine, TextOverlay
 from skyviewer.app.weather import WeatherControl
 from skyviewer.app.worker import SkyWorker
 from skyviewer.render.camera import Camera
+from skyviewer.render.context import finish
 from skyviewer.render.dome import DomeRenderer, DomeSettings, DomeView
 from skyviewer.render.exposure import AutoExposure
 from skyviewer.render.files import write_exr, write_png
 from skyviewer.render.shaders import ShaderLibrary
 from skyviewer.render.targets import read_display
-from skyviewer.render.upscale import ScaledRender, auto_render_scale, render_dome
+from skyviewer.render.upscale import DynamicScale, ScaledRender, auto_render_scale, render_dome, software_gl
 from skyviewer.runtime.model import SkyModel
 from skyviewer.runtime.start import DEFAULT_START
 from skyviewer.runtime.sun import SunClock
@@ -92,7 +94,8 @@ class ViewerConfig:
     """Show the look-dev scene lit by the sky (L toggles; render/scene.py)."""
     render_scale: float | None = None
     """Dome resolution as a fraction of the window's (the HUD stays full resolution); None: auto,
-    0.75 on a software rasteriser such as llvmpipe, 1 on a GPU (render/upscale.py)."""
+    1 on a GPU; on a software rasteriser such as llvmpipe, dynamic from 0.75, between 0.5 and 1,
+    to hold 60 fps (render/upscale.py DynamicScale)."""
 
 
 class SkyViewer:
@@ -114,7 +117,9 @@ class SkyViewer:
         self.dome = DomeRenderer(ctx, model.resolution, DomeSettings(), shaders)
         self.hud = TextOverlay(ctx, shaders, size_px=max(13, round(framebuffer.size[1] / 42)))
         scale = config.render_scale or auto_render_scale(ctx)
-        self.scaled = ScaledRender(ctx, shaders, scale) if scale < 1 else None
+        dynamic = config.render_scale is None and software_gl(ctx)
+        self.dynamic_scale = DynamicScale(scale) if dynamic else None
+        self.scaled = ScaledRender(ctx, shaders, scale) if scale < 1 or dynamic else None
         self.camera = config.camera
         self.sky_rate = config.sky_rate
         self.seed = config.seed
@@ -152,6 +157,7 @@ class SkyViewer:
 
     def on_render(self, time: float, frame_time: float) -> None:
         """Draw one frame: `time` the host's clock (s), `frame_time` the seconds since the last."""
+        drawing_since = perf_counter()
         if frame_time > 0:
             self.fps = 1 / frame_time if not self.fps else 0.9 * self.fps + 0.1 / frame_time
         self.sample = self.feed.update(0.0 if self.paused else frame_time * self.sky_rate)
@@ -166,6 +172,9 @@ class SkyViewer:
         if self.help_visible:
             self._queue_help()
         self.hud.draw(self.framebuffer)
+        if self.dynamic_scale is not None and self.sample is not None:
+            finish(self.ctx)  # the draw time, as a software rasteriser spends it (its swap waits anyway)
+            self.scaled.scale = self.dynamic_scale.update(perf_counter() - drawing_since)
         self.frame_index += 1
         if self._screenshot_to is not None:
             self.screenshot(self._screenshot_to)

@@ -327,8 +327,10 @@ def _steps_while_rendering(
     viewer = run_offscreen(factory, (1280, 720), OffscreenRun(frames=frames, fps=None))
     elapsed = time.perf_counter() - t0
     stats = viewer.worker.stats()
+    scale = viewer.scaled.scale if viewer.scaled else 1.0
     return [
-        {"name": f"viewer 1280x720 display{label}", "value": round(viewer.fps, 1), "unit": "frames/s"},
+        {"name": f"viewer 1280x720 display{label}", "value": round(viewer.fps, 1), "unit": "frames/s"}
+        | {"render_scale": scale, "dynamic": viewer.dynamic_scale is not None},
         {
             "name": f"viewer steps while rendering ({demanded:g} asked){label}",
             "value": round(stats.steps_per_s, 1),

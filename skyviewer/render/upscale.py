@@ -4,9 +4,16 @@ On a software rasteriser (Mesa's llvmpipe) the dome's cost is per pixel, so draw
 0.75 of the window's width and height is ~0.56 of the work; the bilinear upscale is one
 texture fetch per pixel. The sky is smooth at the scale of a few pixels, so the loss is
 small, and the HUD is drawn afterwards at full resolution, staying sharp.
+
+The viewer's `auto` scale is dynamic there (DynamicScale): it starts at AUTO_SCALE_SOFTWARE and
+follows the measured draw time, as games' dynamic resolution does, so a heavier view (the look-dev
+scene filling the frame) keeps its frame rate at a softer image instead of dropping frames.
 """
 
 from __future__ import annotations
+
+import math
+from dataclasses import dataclass
 
 import moderngl
 
@@ -29,6 +36,62 @@ def auto_render_scale(ctx: moderngl.Context) -> float:
     return AUTO_SCALE_SOFTWARE if software_gl(ctx) else 1.0
 
 
+@dataclass(frozen=True)
+class DynamicScaleConfig:
+    """How DynamicScale follows the draw time."""
+
+    target_fps: float = 60.0
+    """Frame rate to hold: the draw-time budget is 1 / target_fps."""
+    min_scale: float = 0.5
+    """Never softer than this (half the window's width and height)."""
+    max_scale: float = 1.0
+    """Never more than the window's resolution."""
+    step: float = 0.05
+    """Scales are multiples of this, so the offscreen buffer is re-made only when one is crossed."""
+    window_frames: int = 30
+    """Frames whose draw time is averaged before each decision (half a second at 60 fps)..."""
+    window_s: float = 0.5
+    """...or fewer, once their draw time adds up to this (a slow frame rate reacts as fast)."""
+    headroom: float = 0.8
+    """Step up only when the mean draw time is under this fraction of the budget: a step of 0.05
+    costs ~17 % more pixels at 0.6, so the next mean stays inside the budget (no oscillation)."""
+
+
+class DynamicScale:
+    """A render scale that holds a frame rate: fed the draw time of each frame (its GL work
+    finished), it steps down as far as the time over budget asks (pixels cost ~scale^2) and up
+    one step at a time while there is headroom."""
+
+    def __init__(self, start: float, config: DynamicScaleConfig = DynamicScaleConfig()) -> None:
+        self.config = config
+        self._lowest = math.ceil(config.min_scale / config.step - 1e-6)
+        self._highest = math.floor(config.max_scale / config.step + 1e-6)
+        self._steps = self._bounded(math.floor(start / config.step + 1e-6))
+        self._spent, self._frames = 0.0, 0
+
+    @property
+    def scale(self) -> float:
+        return round(self._steps * self.config.step, 6)
+
+    def _bounded(self, steps: int) -> int:
+        return min(max(steps, self._lowest), self._highest)
+
+    def update(self, draw_seconds: float) -> float:
+        """One frame's draw time; returns the scale to draw the next frame at."""
+        self._spent += draw_seconds
+        self._frames += 1
+        if self._frames < self.config.window_frames and self._spent < self.config.window_s:
+            return self.scale
+        mean, budget = self._spent / self._frames, 1.0 / self.config.target_fps
+        self._spent, self._frames = 0.0, 0
+        if mean > budget:
+            as_asked = math.floor(self._steps * math.sqrt(budget / mean))  # pixels cost ~ scale^2
+            self._steps = self._bounded(min(self._steps - 1, as_asked))
+        elif mean < self.config.headroom * budget:
+            self._steps = self._bounded(self._steps + 1)
+        return self.scale
+
+
 class ScaledRender:
     """An offscreen colour buffer `scale` times the output's size, and the pass that stretches it."""
 
@@ -36,6 +99,7 @@ class ScaledRender:
         if not 0.1 <= scale <= 1.0:
             raise ValueError(f"render scale must be in [0.1, 1], got {scale}")
         self.ctx, self.scale = ctx, scale
+        """Fraction of the output's width and height drawn; may change between frames."""
         self.program = shaders.program("fullscreen.vert", "upscale.frag")
         self.program["image"].value = 0
         self.vao = ctx.vertex_array(self.program, [])
