@@ -317,19 +317,27 @@ def _steps_while_rendering(
         config = replace(config, camera=replace(config.camera, pitch_deg=pitch))
     config = replace(config, scene=scene)
     frames = max(60, round(60 * seconds))
-    viewers = []
 
-    def factory(ctx, framebuffer):
-        viewers.append(SkyViewer(ctx, model, framebuffer, config))
-        return viewers[-1]
+    starts: list[float] = []  # when each frame with a sky began: the mean display rate over the run
+
+    class TimedViewer(SkyViewer):
+        def on_render(self, clock: float, frame_time: float) -> None:
+            if self.sample is not None:
+                starts.append(time.perf_counter())
+            super().on_render(clock, frame_time)
 
     t0 = time.perf_counter()
-    viewer = run_offscreen(factory, (1280, 720), OffscreenRun(frames=frames, fps=None))
+    viewer = run_offscreen(
+        lambda ctx, framebuffer: TimedViewer(ctx, model, framebuffer, config),
+        (1280, 720),
+        OffscreenRun(frames=frames, fps=None),
+    )
     elapsed = time.perf_counter() - t0
     stats = viewer.worker.stats()
+    fps = (len(starts) - 1) / (starts[-1] - starts[0])  # the HUD's figure averages the last few
     scale = viewer.scaled.scale if viewer.scaled else 1.0
     return [
-        {"name": f"viewer 1280x720 display{label}", "value": round(viewer.fps, 1), "unit": "frames/s"}
+        {"name": f"viewer 1280x720 display{label}", "value": round(fps, 1), "unit": "frames/s"}
         | {"render_scale": scale, "dynamic": viewer.dynamic_scale is not None},
         {
             "name": f"viewer steps while rendering ({demanded:g} asked){label}",

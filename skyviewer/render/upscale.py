@@ -52,9 +52,13 @@ class DynamicScaleConfig:
     """Frames whose draw time is averaged before each decision (half a second at 60 fps)..."""
     window_s: float = 0.5
     """...or fewer, once their draw time adds up to this (a slow frame rate reacts as fast)."""
-    headroom: float = 0.8
-    """Step up only when the mean draw time is under this fraction of the budget: a step of 0.05
-    costs ~17 % more pixels at 0.6, so the next mean stays inside the budget (no oscillation)."""
+    headroom: float = 0.95
+    """Step up only when the mean draw time, grown by the pixels of one more step ((s + step)^2 /
+    s^2, as if every millisecond were per pixel), stays under this fraction of the budget: the
+    next window is then inside the budget too (no oscillation)."""
+    max_steps_down: int = 2
+    """At most this many steps down per window: a window that caught a one-off stall (a shader
+    compile, the first lighting bake) costs a little sharpness for a second, not half of it."""
 
 
 class DynamicScale:
@@ -86,8 +90,9 @@ class DynamicScale:
         self._spent, self._frames = 0.0, 0
         if mean > budget:
             as_asked = math.floor(self._steps * math.sqrt(budget / mean))  # pixels cost ~ scale^2
-            self._steps = self._bounded(min(self._steps - 1, as_asked))
-        elif mean < self.config.headroom * budget:
+            down = min(max(self._steps - as_asked, 1), self.config.max_steps_down)
+            self._steps = self._bounded(self._steps - down)
+        elif mean * ((self._steps + 1) / self._steps) ** 2 < self.config.headroom * budget:
             self._steps = self._bounded(self._steps + 1)
         return self.scale
 
