@@ -75,7 +75,8 @@ class RecordConfig:
     preset: str = "veryfast"
     """mp4: x264 speed preset (ultrafast .. veryslow): slower is usually smaller at the same quality.
     On sky timelapses veryfast matched medium (43.3 vs 43.4 dB PSNR at crf 18, a smaller file)
-    at 1.25-1.5x the speed (docs/recording.md), so it is the default."""
+    at 1.25-1.5x the speed (docs/recording.md), so it is the default; with it the writer also
+    turns down two searches a slowly drifting sky does not need (writers.SKY_X264_TUNING)."""
     keyframe_seconds: float = 1.0
     """mp4: keyframe (and fragment) interval: a killed recording loses at most this much video."""
     overwrite: bool = False
