@@ -181,6 +181,21 @@ def test_a_patch_decodes_to_the_same_pixels_as_the_whole_frame():
     assert float(full[0, :, 0, 0].max()) == -1.0  # below the horizon
 
 
+def test_a_clear_sky_asked_for_has_no_clouds_whatever_the_state():
+    """Cloud and cirrus cover 0: the frame is the sky behind the clouds, the same for any cloud
+    state; at COVER_LIMIT the clouds are back, between the two they fade."""
+    net, zero = small_net(), torch.zeros(1, 1)
+    with torch.no_grad():
+        clear = [net(*state(net), SUN, zero, zero, 64)[0] for _ in range(2)]
+        assert (clear[0] - clear[1]).abs().max() < 1e-6
+        s = state(net)
+        frames = [
+            net(*s, SUN, torch.full((1, 1), c), torch.full((1, 1), c), 64)[0] for c in (0.0, 0.005, 0.01)
+        ]
+    halfway, limit = (float((f - frames[0]).abs().mean()) for f in frames[1:])
+    assert 0.0 < halfway < limit
+
+
 def test_package_format_3_round_trip(tmp_path):
     """Export a smoke-trained LayerSky, validate it, play it with the runtime (no torch there)."""
     from skyviewer.export.layered import MAX_DECODER_DIFF

@@ -105,6 +105,11 @@ class LayerSpec:
     """Layer wind as a multiple of the wind condition (cumulus 1; cirrus 2, as in SkySim)."""
 
 
+CLEAR_SKY_PROBIT = 10.0
+"""Threshold (field sigmas) added as the cloud cover goes from COVER_LIMIT down to 0: the
+quantile map stops at COVER_LIMIT (a finite probit, ~2 % of the field still above it at the
+learned scale), so without it a clear sky asked for kept a few clouds. 10 sigmas leave none,
+even where the horizon's footprint softens the mask; at COVER_LIMIT and above nothing changes."""
 CUMULUS = LayerSpec(altitude_m=1500.0, cell_m=400.0, lifetime_s=450.0, wind_scale=1.0)
 CIRRUS = LayerSpec(altitude_m=9000.0, cell_m=1500.0, lifetime_s=900.0, wind_scale=2.0)
 SPECS = (CUMULUS, CIRRUS)
@@ -305,6 +310,7 @@ class LayerSkyNet(nn.Module):
         h = kept * base + gain * detail
         c = cover.clamp(COVER_LIMIT, 1.0 - COVER_LIMIT)
         probit = torch.log((1.0 - c) / c) / LOGISTIC_PROBIT  # (B, 1)
+        probit = probit + CLEAR_SKY_PROBIT * (1.0 - cover / COVER_LIMIT).clamp(min=0.0)  # to 0 cover
         threshold = self.cover_affine[0] * probit * torch.sqrt(1.0 + gain**2) + self.cover_affine[1]
         return h, threshold, torch.sqrt(1.0 - kept**2), self.haze(dirs, distance)
 
@@ -396,7 +402,10 @@ class LayerSkyNet(nn.Module):
         ]
         # A ray to the cirrus crosses the same hazy air below the cumulus as a ray to the cumulus
         # (the haze lies low), so the cirrus fades towards the horizon by the cumulus' haze term.
-        cirrus_alpha = torch.sigmoid(out[:, 4:5] - CIRRUS_LOGIT_OFFSET) * self.haze(sdirs)[:, None]
+        # Below COVER_LIMIT the cirrus fades out with its cover, as the cumulus does (CLEAR_SKY_PROBIT):
+        # the shading learned a cirrus that hardly follows the cover asked for (docs/training.md).
+        fade = (cirrus_cover / COVER_LIMIT).clamp(max=1.0)[:, :, None]  # (B, 1, 1)
+        cirrus_alpha = torch.sigmoid(out[:, 4:5] - CIRRUS_LOGIT_OFFSET) * self.haze(sdirs)[:, None] * fade
         hue = bg - bg.mean(dim=1, keepdim=True)  # the sky's own colour, around its grey
 
         def upsampled(x: torch.Tensor) -> torch.Tensor:  # (B, C, low * low) -> (B, C, size, size)

@@ -41,7 +41,7 @@ process: x's correlation (1 + r/l) exp(-r/l) is then 2 sin(pi / 6e) = 0.383, the
 of x that the normal CDF maps to 1/e (the Spearman-Pearson relation of a Gaussian pair)."""
 
 PRESETS: dict[str, dict[str, float]] = {
-    "clear": {"cloud_cover": 0.0, "cirrus_cover": 0.05, "wind_speed": 3.0},
+    "clear": {"cloud_cover": 0.0, "cirrus_cover": 0.0, "wind_speed": 3.0},
     "fair": {"cloud_cover": 0.25, "cirrus_cover": 0.2, "wind_speed": 6.0},
     "cloudy": {"cloud_cover": 0.6, "cirrus_cover": 0.3, "wind_speed": 9.0},
     "overcast": {"cloud_cover": 0.95, "cirrus_cover": 0.5, "wind_speed": 8.0},
