@@ -196,6 +196,22 @@ def test_a_clear_sky_asked_for_has_no_clouds_whatever_the_state():
     assert 0.0 < halfway < limit
 
 
+def test_the_cirrus_covers_more_of_the_sky_as_its_cover_grows():
+    """The cirrus mask thresholds the cirrus field at its cover's quantile: the share of shading
+    pixels where the cirrus changes the sky grows with the cirrus cover."""
+    net, s = small_net(), None
+    s = state(net)
+    cloud = torch.zeros(1, 1)  # no cumulus: the cirrus alone
+    with torch.no_grad():
+        frames = {c: net(*s, SUN, cloud, torch.full((1, 1), c), 64)[0] for c in (0.0, 0.2, 0.5, 0.8)}
+    above = frames[0.0][0, 0] > -1.0  # above the horizon
+    covered = [
+        float(((frames[c] - frames[0.0]).abs().amax(1)[0] > 1e-3)[above].float().mean())
+        for c in (0.2, 0.5, 0.8)
+    ]
+    assert covered[0] < covered[1] < covered[2], covered
+
+
 def test_package_format_3_round_trip(tmp_path):
     """Export a smoke-trained LayerSky, validate it, play it with the runtime (no torch there)."""
     from skyviewer.export.layered import MAX_DECODER_DIFF

@@ -110,6 +110,8 @@ CLEAR_SKY_PROBIT = 10.0
 quantile map stops at COVER_LIMIT (a finite probit, ~2 % of the field still above it at the
 learned scale), so without it a clear sky asked for kept a few clouds. 10 sigmas leave none,
 even where the horizon's footprint softens the mask; at COVER_LIMIT and above nothing changes."""
+CIRRUS_MASK_INIT_SHARPNESS = 4.0
+"""Initial slope of the cirrus mask per field sigma: a soft-edged veil (the cumulus starts at 12)."""
 CUMULUS = LayerSpec(altitude_m=1500.0, cell_m=400.0, lifetime_s=450.0, wind_scale=1.0)
 CIRRUS = LayerSpec(altitude_m=9000.0, cell_m=1500.0, lifetime_s=900.0, wind_scale=2.0)
 SPECS = (CUMULUS, CIRRUS)
@@ -203,6 +205,8 @@ class LayerSkyNet(nn.Module):
         self.log_sharpness = nn.Parameter(torch.tensor(math.log(12.0)))
         self.log_haze_m = nn.Parameter(torch.tensor(math.log(HAZE_INIT_M)))
         self.log_sun_core = nn.Parameter(torch.tensor(SUN_CORE_INIT).log())
+        # The cirrus mask: threshold scale and offset on its cover's quantile, log sharpness.
+        self.cirrus_mask = nn.Parameter(torch.tensor([1.0, 0.0, math.log(CIRRUS_MASK_INIT_SHARPNESS)]))
         self.shading = nn.Sequential(
             nn.Conv1d(SHADING_INPUTS, SHADING_HIDDEN, 1),
             nn.LeakyReLU(LRELU_SLOPE),
@@ -308,9 +312,7 @@ class LayerSkyNet(nn.Module):
         gain = self.detail_gain / torch.sqrt(1.0 + (footprint / (4.0 * texel_m)) ** 2)  # (1 or B, P)
         kept = 1.0 / torch.sqrt(1.0 + (footprint / CUMULUS.cell_m) ** 2)
         h = kept * base + gain * detail
-        c = cover.clamp(COVER_LIMIT, 1.0 - COVER_LIMIT)
-        probit = torch.log((1.0 - c) / c) / LOGISTIC_PROBIT  # (B, 1)
-        probit = probit + CLEAR_SKY_PROBIT * (1.0 - cover / COVER_LIMIT).clamp(min=0.0)  # to 0 cover
+        probit = cover_probit(cover)
         threshold = self.cover_affine[0] * probit * torch.sqrt(1.0 + gain**2) + self.cover_affine[1]
         return h, threshold, torch.sqrt(1.0 - kept**2), self.haze(dirs, distance)
 
@@ -402,10 +404,13 @@ class LayerSkyNet(nn.Module):
         ]
         # A ray to the cirrus crosses the same hazy air below the cumulus as a ray to the cumulus
         # (the haze lies low), so the cirrus fades towards the horizon by the cumulus' haze term.
-        # Below COVER_LIMIT the cirrus fades out with its cover, as the cumulus does (CLEAR_SKY_PROBIT):
-        # the shading learned a cirrus that hardly follows the cover asked for (docs/training.md).
-        fade = (cirrus_cover / COVER_LIMIT).clamp(max=1.0)[:, :, None]  # (B, 1, 1)
-        cirrus_alpha = torch.sigmoid(out[:, 4:5] - CIRRUS_LOGIT_OFFSET) * self.haze(sdirs)[:, None] * fade
+        # The cirrus covers its cover's quantile of its own field, as the cumulus does (a mask at the
+        # shading resolution); the shading's logit sets how thick it is where it is. Without the
+        # mask the shading learned a cirrus that hardly followed the cover asked for.
+        scale, offset, log_sharpness = self.cirrus_mask
+        threshold = (scale * cover_probit(cirrus_cover) + offset)[:, :, None]  # (B, 1, 1)
+        mask = torch.sigmoid(log_sharpness.exp() * (shading_in[:, -FIELD_CHANNELS:][:, :1] - threshold))
+        cirrus_alpha = mask * torch.sigmoid(out[:, 4:5] - CIRRUS_LOGIT_OFFSET) * self.haze(sdirs)[:, None]
         hue = bg - bg.mean(dim=1, keepdim=True)  # the sky's own colour, around its grey
 
         def upsampled(x: torch.Tensor) -> torch.Tensor:  # (B, C, low * low) -> (B, C, size, size)
@@ -438,6 +443,15 @@ class LayerSkyNet(nn.Module):
         shared = alpha * thick * torch.tanh(torch.relu(excess)) + (1.0 - alpha) * core + horizon
         sky = base + alpha * lit + shared  # = base + alpha (lit + thick tanh(relu(excess))) + ...
         return torch.tanh(sky), torch.tanh(upsampled(bg) + horizon)
+
+
+def cover_probit(cover: torch.Tensor) -> torch.Tensor:
+    """The field quantile (B, 1), in sigmas, above which `cover` (B, 1) of a unit-variance field
+    lies (the logistic approximation, opset 15 having no erfinv), rising by CLEAR_SKY_PROBIT more
+    as the cover goes from COVER_LIMIT to 0, so that no cover draws no cloud."""
+    c = cover.clamp(COVER_LIMIT, 1.0 - COVER_LIMIT)
+    probit = torch.log((1.0 - c) / c) / LOGISTIC_PROBIT
+    return probit + CLEAR_SKY_PROBIT * (1.0 - cover / COVER_LIMIT).clamp(min=0.0)
 
 
 def sky_lighting_sun(sun: torch.Tensor) -> torch.Tensor:
