@@ -13,10 +13,12 @@ import test_package_fixtures as fixtures
 from display import run_windowed
 
 from skyviewer.app import viewer as viewer_module
+from skyviewer.app.hud import TextLine, TextOverlay
 from skyviewer.app.viewer import SkyViewer, ViewerConfig
 from skyviewer.cli import build_parser, main
 from skyviewer.render.context import create_offscreen_context, release_context
 from skyviewer.render.files import read_exr
+from skyviewer.render.shaders import ShaderLibrary
 from skyviewer.render.targets import OffscreenTarget, read_display
 from skyviewer.runtime import SkyModel
 from skyviewer.runtime.weather import PRESETS
@@ -352,3 +354,22 @@ def test_auto_render_scale_is_dynamic_on_software_gl_and_a_given_one_is_kept(mak
     pinned = make_viewer(hud=False, render_scale=0.8)
     pump(pinned, has_sky, frames=40)
     assert pinned.dynamic_scale is None and pinned.scaled.scale == 0.8
+
+
+def test_the_hud_redraws_a_panel_as_it_was_and_a_changed_one_anew(gl):
+    """Panels drawn again reuse their layout and buffer: the pixels must still follow the text."""
+    ctx, target = gl
+    hud = TextOverlay(ctx, ShaderLibrary(ctx))
+
+    def drawn(text: str) -> np.ndarray:
+        target.framebuffer.use()
+        target.framebuffer.clear(0.2, 0.4, 0.6, 1.0)
+        hud.panel(8, 8, [TextLine(text)])
+        hud.draw(target.framebuffer)
+        return read_display(target.framebuffer).astype(int)
+
+    first, again = drawn("display 60.0 fps"), drawn("display 60.0 fps")
+    changed, back = drawn("display 59.9 fps"), drawn("display 60.0 fps")
+    hud.release()
+    assert np.array_equal(first, again) and np.array_equal(first, back)
+    assert np.abs(changed - first).sum() > 0

@@ -69,6 +69,14 @@ class TextOverlay:
         self.texture = ctx.texture(self.atlas.bitmap.shape[::-1], 1, self.atlas.bitmap.tobytes())
         self.texture.filter = (moderngl.NEAREST, moderngl.NEAREST)  # glyphs at 1:1 pixel size
         self._vertices: list[tuple[float, ...]] = []  # x, y, u, v, r, g, b, a per vertex
+        # Laying text out is Python per glyph (~1 ms a frame for the HUD): a panel drawn again as it
+        # was reuses last frame's vertices, and an unchanged frame of them last frame's buffer.
+        self._panels: dict[tuple, np.ndarray] = {}
+        self._drawn_panels: dict[tuple, np.ndarray] = {}
+        self._queued: list[np.ndarray] = []
+        self._buffer: moderngl.Buffer | None = None
+        self._vao: moderngl.VertexArray | None = None
+        self._uploaded: np.ndarray | None = None
 
     def measure(self, lines: list[TextLine], pad: float = PAD) -> tuple[float, float]:
         """(width, height) in pixels of the panel that panel() would draw for `lines`."""
@@ -80,14 +88,20 @@ class TextOverlay:
         """Queue a dark panel at (x, y) (pixels, top left) holding `lines`; returns its size.
         A tab splits a line into two columns; the second starts at the same x on every line."""
         w, h = self.measure(lines, pad)
-        self._quad((x, y, x + w, y + h), self.atlas.cell_uv(len(CHARS)), PANEL)
-        column = self._column(lines)
-        for row, line in enumerate(lines):
-            top = y + pad + row * self.atlas.line_height
-            first, tab, second = line.text.partition("\t")
-            self._text(x + pad, top, first, line.color)
-            if tab:
-                self._text(x + pad + column, top, second, line.color)
+        key = (x, y, tuple(lines), pad)
+        vertices = self._panels.get(key)
+        if vertices is None:
+            self._quad((x, y, x + w, y + h), self.atlas.cell_uv(len(CHARS)), PANEL)
+            column = self._column(lines)
+            for row, line in enumerate(lines):
+                top = y + pad + row * self.atlas.line_height
+                first, tab, second = line.text.partition("\t")
+                self._text(x + pad, top, first, line.color)
+                if tab:
+                    self._text(x + pad + column, top, second, line.color)
+            vertices, self._vertices = np.array(self._vertices, np.float32), []
+        self._drawn_panels[key] = vertices
+        self._queued.append(vertices)
         return w, h
 
     def _column(self, lines: list[TextLine]) -> float:
@@ -111,22 +125,32 @@ class TextOverlay:
 
     def draw(self, framebuffer: moderngl.Framebuffer) -> None:
         """Draw everything queued since the last draw, alpha-blended, then clear the queue."""
-        if not self._vertices:
+        self._panels, self._drawn_panels = self._drawn_panels, {}
+        if not self._queued:
             return
-        data = np.array(self._vertices, np.float32)
-        self._vertices = []
-        buffer = self.ctx.buffer(data.tobytes())
-        vao = self.ctx.vertex_array(self.program, [(buffer, "2f 2f 4f", "in_position", "in_uv", "in_color")])
+        data = np.concatenate(self._queued)
+        self._queued = []
+        if self._uploaded is None or not np.array_equal(data, self._uploaded):
+            self._release_buffer()
+            self._buffer = self.ctx.buffer(data.tobytes())
+            layout = [(self._buffer, "2f 2f 4f", "in_position", "in_uv", "in_color")]
+            self._vao = self.ctx.vertex_array(self.program, layout)
+            self._uploaded = data
         framebuffer.use()
         self.program["viewport"].value = framebuffer.size
         self.program["atlas"].value = 0
         self.texture.use(0)
         self.ctx.enable(moderngl.BLEND)
         self.ctx.blend_func = moderngl.SRC_ALPHA, moderngl.ONE_MINUS_SRC_ALPHA
-        vao.render(moderngl.TRIANGLES)
+        self._vao.render(moderngl.TRIANGLES)
         self.ctx.disable(moderngl.BLEND)
-        vao.release()
-        buffer.release()
+
+    def _release_buffer(self) -> None:
+        for obj in (self._vao, self._buffer):
+            if obj is not None:
+                obj.release()
+        self._vao = self._buffer = self._uploaded = None
 
     def release(self) -> None:
+        self._release_buffer()
         self.texture.release()

@@ -98,6 +98,12 @@ class ViewerConfig:
     to hold 60 fps (render/upscale.py DynamicScale)."""
 
 
+HUD_FIGURES_EVERY_S = 0.25
+"""The HUD's running figures (fps, step time, the sky's clock) refresh this often, as frame counters
+do: between refreshes the panel is unchanged and its layout is reused (app/hud.py), instead of
+laying out ~200 glyphs in Python every frame. Every state change (a key, an error) shows at once."""
+
+
 class SkyViewer:
     """The sky dome fed by a SkyModel on a worker thread, with a HUD; see the module docstring."""
 
@@ -137,6 +143,7 @@ class SkyViewer:
         self.sample: SkySample | None = None
         self.frame_index = 0
         self.fps = 0.0
+        self._figures: tuple[float, float, float, float, float] | None = None  # (at, ...) for the HUD
         self.quit_requested = self.fullscreen_requested = False
         self.last_screenshot: tuple[Path, Path] | None = None
         self._screenshot_to: Path | None = None
@@ -168,7 +175,7 @@ class SkyViewer:
             view = self._view(self.sample, frame_time)
             render_dome(self.dome, self.framebuffer, view, self.scaled, self.scene, self.lighting)
         if self.hud_visible:
-            self._queue_hud()
+            self._queue_hud(time)
         if self.help_visible:
             self._queue_help()
         self.hud.draw(self.framebuffer)
@@ -349,17 +356,28 @@ class SkyViewer:
 
     # ------------------------------------------------------------ HUD
 
-    def _queue_hud(self) -> None:
+    def _running_figures(self, clock: float) -> tuple[float, float, float, float]:
+        """(display fps, step ms, steps/s, the sky's unix time) as the HUD shows them: refreshed
+        every HUD_FIGURES_EVERY_S of the host's clock, so that in between the panel is the same."""
+        held = self._figures
+        if held is None or not 0.0 <= clock - held[0] < HUD_FIGURES_EVERY_S:
+            stats = self.worker.stats()
+            unix = self.sample.unix_time if self.sample else self.config.start_unix_time
+            self._figures = held = (clock, self.fps, stats.step_ms, stats.steps_per_s, unix)
+        return held[1:]
+
+    def _queue_hud(self, clock: float) -> None:
         stats = self.worker.stats()
         provider = stats.provider.removesuffix("ExecutionProvider")
+        fps, step_ms, steps_per_s, unix = self._running_figures(clock)
         lines = [
             TextLine(f"skyviewer  {self.package_name}" + ("   [paused]" if self.paused else "")),
             TextLine(
-                f"display {self.fps:.1f} fps   step {stats.step_ms:.1f} ms   "
-                f"{stats.steps_per_s:.1f} steps/s   {provider}, {self.upload_path}"
+                f"display {fps:.1f} fps   step {step_ms:.1f} ms   "
+                f"{steps_per_s:.1f} steps/s   {provider}, {self.upload_path}"
                 + (f"   dome x{self.scaled.scale:g}" if self.scaled else "")
             ),
-            TextLine(self._sky_line(), GREY),
+            TextLine(self._sky_line(unix), GREY),
             TextLine(self.weather.hud_line(self.weather_shown()), GREY),
         ]
         if stats.error:
@@ -369,8 +387,7 @@ class SkyViewer:
             lines.append(TextLine("starting the sky...", GREY))
         self.hud.panel(8, 8, lines)
 
-    def _sky_line(self) -> str:
-        unix = self.sample.unix_time if self.sample else self.config.start_unix_time
+    def _sky_line(self, unix: float) -> str:
         utc = datetime.fromtimestamp(unix, timezone.utc)
         solar = datetime.fromtimestamp(unix + self.config.longitude_deg * 240.0, timezone.utc)
         ev = self.dome.settings.exposure_stops
