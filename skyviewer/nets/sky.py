@@ -106,7 +106,7 @@ class LayerSpec:
 
 
 CLEAR_SKY_PROBIT = 10.0
-"""Threshold (field sigmas) added as the cloud cover goes from COVER_LIMIT down to 0: the
+"""Threshold (field sigmas) added as a layer's cover goes from COVER_LIMIT down to 0: the
 quantile map stops at COVER_LIMIT (a finite probit, ~2 % of the field still above it at the
 learned scale), so without it a clear sky asked for kept a few clouds. 10 sigmas leave none,
 even where the horizon's footprint softens the mask; at COVER_LIMIT and above nothing changes."""

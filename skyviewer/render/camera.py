@@ -56,8 +56,15 @@ class Camera:
 
     def project(self, direction, width: int, height: int) -> tuple[float, float]:
         """(col, row) pixel coordinates where a world direction appears (continuous, 0..width)."""
-        right, up, forward = self.ray_basis(width / height)
-        d = np.asarray(direction, dtype=np.float64)
-        depth = d @ forward
-        x, y = (d @ right) / depth / (right @ right), (d @ up) / depth / (up @ up)
+        x, y, _ = project_ndc(self.ray_basis(width / height), direction)
         return (x + 1) / 2 * width, (1 - y) / 2 * height
+
+
+def project_ndc(basis, directions) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(x, y, depth) of world direction(s) (..., 3) through a ray basis (right, up, forward; see
+    Camera.ray_basis): normalised device coordinates, and the distance along forward (> 0 in
+    front of the camera)."""
+    right, up, forward = basis
+    d = np.asarray(directions, dtype=np.float64)
+    depth = d @ forward
+    return (d @ right) / depth / (right @ right), (d @ up) / depth / (up @ up), depth

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import moderngl
 import numpy as np
 
-from skyviewer.render.camera import Camera
+from skyviewer.render.camera import Camera, project_ndc
 from skyviewer.render.exposure import LogLuminanceMeter
 from skyviewer.render.projections import CubeFaceCamera, PanoramaCamera, Projection
 from skyviewer.render.shaders import SHADER_DIR, ShaderLibrary
@@ -184,20 +184,18 @@ def sun_box(view: DomeView, size: tuple[int, int], sky_size: int, projection: Pr
     width, height = size
     pixel = view.camera.pixel_angle(height)
     half_angle = 1.05 * max(blob, sun_radius + pixel) + pixel  # 5 %: the 16-gon inside the cone
-    right, up, forward = view.camera.ray_basis(width / height)
     a = np.cross(sun, [0.0, 1.0, 0.0] if abs(sun[1]) < 0.9 else [1.0, 0.0, 0.0])
     a /= np.linalg.norm(a)
     phi = np.linspace(0.0, 2.0 * math.pi, 16, endpoint=False)[:, None]
     ring = math.cos(half_angle) * sun + math.sin(half_angle) * (
         np.cos(phi) * a + np.sin(phi) * np.cross(sun, a)
     )
-    depth = ring @ forward
+    with np.errstate(divide="ignore", invalid="ignore"):
+        x, y, depth = project_ndc(view.camera.ray_basis(width / height), ring)
     if (depth <= 1e-6).all():
         return NOWHERE  # behind the camera
     if (depth <= 1e-6).any():
         return None
-    x = (ring @ right) / depth / (right @ right)
-    y = (ring @ up) / depth / (up @ up)
     x0, x1 = math.floor((x.min() + 1) / 2 * width) - 2, math.ceil((x.max() + 1) / 2 * width) + 2
     y0, y1 = math.floor((y.min() + 1) / 2 * height) - 2, math.ceil((y.max() + 1) / 2 * height) + 2
     return intersect((x0, y0, x1 - x0, y1 - y0), (0, 0, width, height))

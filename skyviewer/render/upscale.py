@@ -145,6 +145,8 @@ def render_dome(
 ) -> None:
     """Draw `dome` (a DomeRenderer) for `view` into `output`, through `scaled` when given, with
     the look-dev `scene` (lit by `lighting`) over it when given (scene.render_with_scene)."""
+    if scaled is not None and scaled.scale >= 1.0:
+        scaled = None  # a dynamic scale at the window's size: no buffer and stretch to pay for
     target = output if scaled is None else scaled.target(output)
     render_with_scene(dome, target, view, scene, lighting)
     if scaled is not None:
