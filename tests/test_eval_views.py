@@ -87,3 +87,24 @@ def test_the_floor_redraws_the_clouds_and_the_turbidity_the_package_is_not_told(
         low, high = ScenarioRanges().turbidity
         assert low <= other.config.turbidity <= high and other.config.turbidity != sky.config.turbidity
         assert replace(other.config, turbidity=sky.config.turbidity) == sky.config
+
+
+def test_the_horizon_figure_reads_a_band_of_haze_in_stops():
+    """A sky one stop brighter within 3 deg of the horizon reads +1 stop in the bands below 3 deg
+    and 0 above; the pitch-10 views see those bands, the pitch-45 ones do not."""
+    n = 512
+    dirs, _ = fisheye_directions(n)
+    elevation = np.degrees(np.arcsin(np.clip(dirs[..., 1], -1, 1)))
+    sky = cloudy(n, 0)
+    hazy = sky * np.where(elevation < 3.0, 2.0, 1.0)[..., None]
+    viewer = Viewer(SMALL)
+    sets = {k: ViewSet(viewer) for k in ("model", "a", "b")}
+    sets["model"].add(hazy)
+    sets["a"].add(sky)
+    sets["b"].add(sky)
+    horizon = view_figures(sets["model"], sets["a"], sets["b"], SWDSettings(min_descriptors=64))["horizon"]
+    assert horizon["bands_deg"][:2] == [[0.0, 1.0], [1.0, 3.0]]
+    # Bilinear sampling of the fisheye blurs the 3 deg edge by a texel (0.35 deg) or so.
+    assert horizon["stops"][0] == pytest.approx(1.0, abs=0.02)
+    assert horizon["stops"][1] == pytest.approx(1.0, abs=0.15)
+    assert horizon["stops"][2] == pytest.approx(0.0, abs=0.1)

@@ -33,7 +33,7 @@ from skyviewer.eval.frames import encode, to_resolution
 from skyviewer.eval.motion import BANDS_DEG, MotionSettings, analysis_resolution
 from skyviewer.eval.sun import SunLocator, above_horizon, angle_deg
 from skyviewer.eval.swd import SWDSettings, ratio_entry, swd
-from skyviewer.eval.views import ViewSettings
+from skyviewer.eval.views import HORIZON_BANDS_DEG, ViewSettings
 from skyviewer.runtime.model import SkyModel
 from skyviewer.runtime.sun import SunClock
 from skyviewer.sky.projection import fisheye_mask
@@ -381,6 +381,9 @@ TARGETS = {
     # Display views (issue 14): what a user sees through a 60 deg camera, against sharp references.
     "view_swd_vs_floor": Target("display-view SWD / floor (high-res reference)", 0, 3.0, 0, 1.5),
     "view_sharpness_vs_data": Target("display-view mean gradient / reference's", 0.7, math.inf, 0.9, 1.1),
+    "view_horizon_stops": Target(
+        "display-view brightness 1-3 deg above the horizon, model - reference (stops)", -0.5, 0.5, -0.25, 0.25
+    ),
     # Motion (issue 15): per zenith-angle band, model / data.
     "motion_speed_30_50_vs_data": Target(
         "speed rel. to 0-30 deg, 30-50 deg band / data's", 0.7, 1.3, 0.7, 1.3
@@ -544,6 +547,7 @@ def summarise(g: Generated, held: HeldOut, cfg: EvalConfig, views: dict | None =
         report["views"] = views
         values["view_swd_vs_floor"] = views["ratio"]
         values["view_sharpness_vs_data"] = views["sharpness"]["gradient_ratio"]
+        values["view_horizon_stops"] = views["horizon"]["stops"][HORIZON_BANDS_DEG.index((1.0, 3.0))]
     if g.motion_frames is not None:
         report["motion"] = motion_section(g, held, cfg, g.step_seconds)
         values.update(motion_values(report["motion"]))

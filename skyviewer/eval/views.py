@@ -13,6 +13,9 @@ Figures, model against reference (docs/eval.md):
     the other held-out half) against them, with as many views.
   * sharpness: mean gradient magnitude (per pixel) and high-frequency energy (mean square of the
     finest Laplacian band) of the views' luma, each as a ratio to the reference views'.
+  * horizon: the views' mean luma in thin elevation bands above the horizon, model minus reference,
+    in stops. The haze band there is a thin ring of the fisheye that the SWD hardly weighs, and the
+    part of the sky a game camera shows most.
 The reference is SkySim rendering the views' own rays where the dataset records how its skies were
 made (exact: no fisheye, no resampling), else the dataset's own frames (display.py).
 """
@@ -30,6 +33,8 @@ from skyviewer.sky.projection import direction_to_fisheye_uv
 from skyviewer.sky.radiance import ENCODING
 
 BELOW_HORIZON = -1.0
+HORIZON_BANDS_DEG = ((0.0, 1.0), (1.0, 3.0), (3.0, 6.0))
+"""Elevation bands (deg) of the horizon figure."""
 
 
 @dataclass(frozen=True)
@@ -58,6 +63,9 @@ class Viewer:
         rays = np.stack([c.rays(settings.width, settings.height) for c in settings.cameras()])
         self.sky = rays[..., 1] > 0.0
         """(V, H, W) rays above the horizon."""
+        elevation = np.degrees(np.arcsin(np.clip(rays[..., 1], -1.0, 1.0)))
+        self.horizon_bands = [self.sky & (elevation > lo) & (elevation <= hi) for lo, hi in HORIZON_BANDS_DEG]
+        """Per HORIZON_BANDS_DEG band, (V, H, W) the view pixels in it."""
         u, v, _ = direction_to_fisheye_uv(rays)
         self._uv = (u - 0.5, v - 0.5)
         self._tables: dict[int, tuple[np.ndarray, np.ndarray]] = {}
@@ -110,6 +118,7 @@ class ViewSet:
     viewer: Viewer
     views: list[np.ndarray] = field(default_factory=list)
     sums: dict[str, float] = field(default_factory=lambda: {"gradient": 0.0, "high_frequency": 0.0})
+    horizon_sums: np.ndarray = field(default_factory=lambda: np.zeros(len(HORIZON_BANDS_DEG)))
     frames: int = 0
 
     def add(self, frame: np.ndarray) -> None:
@@ -120,6 +129,8 @@ class ViewSet:
         """Add (V, 3, H, W) encoded views (Viewer.views, or Viewer.encode of a rendering of its rays)."""
         for key, value in sharpness(v, self.viewer.sky).items():
             self.sums[key] += value
+        y = luma(v).astype(np.float64)
+        self.horizon_sums += [y[band].mean() for band in self.viewer.horizon_bands]
         self.views.append(v.astype(np.float16))
         self.frames += 1
 
@@ -130,6 +141,10 @@ class ViewSet:
     def sharpness(self) -> dict[str, float]:
         """Mean over frames of sharpness()."""
         return {k: v / max(self.frames, 1) for k, v in self.sums.items()}
+
+    def horizon(self) -> np.ndarray:
+        """Mean over frames of the views' mean luma (encoded) in each HORIZON_BANDS_DEG band."""
+        return self.horizon_sums / max(self.frames, 1)
 
 
 def _inner(sky: np.ndarray, r: int) -> np.ndarray:
@@ -168,6 +183,8 @@ def view_figures(model: ViewSet, floor: ViewSet, reference: ViewSet, settings: S
     sharp_model = model.sharpness()
     a, b, frames = floor.sharpness(), reference.sharpness(), floor.frames + reference.frames
     sharp_data = {k: (a[k] * floor.frames + b[k] * reference.frames) / frames for k in a}
+    horizon_data = (floor.horizon() * floor.frames + reference.horizon() * reference.frames) / frames
+    per_stop = 2.0 / ENCODING.stops
     return {
         "views": n,
         **ratio_entry(gen, noise_levels),
@@ -176,5 +193,11 @@ def view_figures(model: ViewSet, floor: ViewSet, reference: ViewSet, settings: S
             "data": sharp_data,
             "gradient_ratio": sharp_model["gradient"] / sharp_data["gradient"],
             "high_frequency_ratio": sharp_model["high_frequency"] / sharp_data["high_frequency"],
+        },
+        "horizon": {
+            "bands_deg": [list(b) for b in HORIZON_BANDS_DEG],
+            "model": model.horizon().tolist(),
+            "data": horizon_data.tolist(),
+            "stops": ((model.horizon() - horizon_data) / per_stop).tolist(),
         },
     }
