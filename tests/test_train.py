@@ -253,30 +253,29 @@ def test_every_sky_preset_trains_two_steps_with_its_background_warm_up(name, dat
     assert (run_dir / "snapshot-0000002.pt").is_file()
 
 
-def test_the_layout_anchor_sees_the_band_above_the_horizon_and_turns_with_the_sun():
-    """Every pixel 1 deg or more above the horizon is in exactly one cell; a sky brighter only in the
-    lowest band (1-3 deg) differs from the data in that band's cells alone; the sectors follow the
-    sun's azimuth, so the pixel towards the sun is in sector 0 wherever the sun is."""
+def test_the_horizon_anchor_sees_the_ring_above_the_horizon_and_turns_with_the_sun():
+    """Every pixel 1-3 deg above the horizon is in exactly one sector of the ring, no other pixel is;
+    a sky brighter in the ring differs from the data by that much; a sky brighter elsewhere does
+    not differ; sector 0 is centred on the sun wherever it is."""
     from skyviewer.nets.sky import pixel_dirs
-    from skyviewer.train.sky import LAYOUT_ELEVATION_EDGES_DEG, LAYOUT_SECTORS, layout_cells, layout_l1
+    from skyviewer.train.sky import HORIZON_BAND_DEG, HORIZON_SECTORS, horizon_cells, horizon_l1
 
-    n = 128
+    n = 256
     index = torch.arange(n, dtype=torch.float32)
     dirs = pixel_dirs(index, index, n)  # (1, 3, n * n)
     sun = torch.nn.functional.normalize(torch.tensor([[0.5, 0.4, -0.3], [-0.7, 0.2, 0.6]]), dim=1)
-    cells = layout_cells(dirs, sun)  # (2, cells, P)
+    cells = horizon_cells(dirs, sun)  # (2, sectors, P)
     elevation = torch.rad2deg(torch.asin(dirs[0, 1].clamp(-1, 1)))
-    counted = (cells > 0).sum(dim=1)  # (2, P): cells each pixel is in
-    assert torch.equal(counted, (elevation >= 1.0).long().expand(2, -1))
-    assert torch.allclose(cells.sum(dim=2)[cells.sum(dim=2) > 0], torch.ones(()))
+    ring = (elevation >= HORIZON_BAND_DEG[0]) & (elevation < HORIZON_BAND_DEG[1])
+    assert torch.equal((cells > 0).sum(dim=1), ring.long().expand(2, -1))
+    assert torch.allclose(cells.sum(dim=2), torch.ones(2, HORIZON_SECTORS))
 
     real = torch.rand(2, 3, n, n) * 2 - 1
-    assert layout_l1(real, real, cells) == 0
-    lowest = (elevation >= 1.0) & (elevation < LAYOUT_ELEVATION_EDGES_DEG[1])
-    brighter = real + 0.3 * lowest.reshape(1, 1, n, n)
-    used = int((cells.sum(dim=2) > 0).sum())
-    assert torch.isclose(layout_l1(brighter, real, cells), torch.tensor(0.3 * 2 * LAYOUT_SECTORS / used))
+    assert horizon_l1(real, real, cells) == 0
+    assert torch.isclose(horizon_l1(real + 0.3 * ring.reshape(1, 1, n, n), real, cells), torch.tensor(0.3))
+    assert horizon_l1(real + 0.3 * (~ring).reshape(1, 1, n, n), real, cells) == 0
 
-    for b in range(2):  # the pixel nearest the sun's direction
-        nearest = int((dirs[0] * sun[b][:, None]).sum(0).argmax())
-        assert cells[b, :, nearest].nonzero()[0, 0] % LAYOUT_SECTORS == 0
+    for b in range(2):  # the ring pixel nearest the sun's azimuth
+        toward = torch.atan2(dirs[0, 0], -dirs[0, 2]) - torch.atan2(sun[b, 0], -sun[b, 2])
+        nearest = int(torch.where(ring, torch.cos(toward), -2.0).argmax())
+        assert cells[b, 0, nearest] > 0

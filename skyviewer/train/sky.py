@@ -67,38 +67,41 @@ def random_state(net: LayerSkyNet, batch: int, device) -> dict[str, torch.Tensor
     }
 
 
-LAYOUT_ELEVATION_EDGES_DEG = (1.0, 3.0, 6.0, 12.0, 25.0, 50.0, 90.0)
-"""Elevation bands of the layout anchor: narrow near the horizon, where a game camera looks and
-the sky changes fastest with elevation (haze, horizon brightening). The lowest edge keeps out the
-1/8-resolution pixels that straddle the horizon (the real ones average in the black below it)."""
-LAYOUT_SECTORS = 8
-"""Sectors of azimuth relative to the sun's in each band (sector 0 centred on the sun): sun side,
-sides and anti-sun side."""
+def cells_l1(fake: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
+    """L1 of whole skies' coarse colour layouts (4 x 4 cell means) under the same conditions: where
+    the sky is bright or dark. The texture loss matches distributions pooled over a batch, which
+    alone let skies trade brightness between conditions (a dusk sky black, a noon sky white)."""
+    return (F.adaptive_avg_pool2d(fake, 4) - F.adaptive_avg_pool2d(real, 4)).abs().mean()
 
 
-def layout_cells(dirs: torch.Tensor, sun: torch.Tensor) -> torch.Tensor:
-    """Membership (B, cells, P) of pixels at view directions dirs (1, 3, P) in the layout anchor's
-    cells, elevation band x azimuth sector relative to the suns (B, 3), as weights summing to 1
-    over each cell's pixels (0 where a cell is empty): cell means are one batched matmul."""
+HORIZON_BAND_DEG = (1.0, 3.0)
+"""Elevations of the horizon anchor's ring. Its lower edge keeps out the 1/8-resolution pixels that
+straddle the horizon (the real ones average in the black below it)."""
+HORIZON_SECTORS = 8
+"""Sectors of the ring in azimuth from the sun (sector 0 centred on it)."""
+
+
+def horizon_cells(dirs: torch.Tensor, sun: torch.Tensor) -> torch.Tensor:
+    """Membership (B, HORIZON_SECTORS, P) of pixels at view directions dirs (1, 3, P) in the horizon
+    ring's sectors for suns (B, 3), as weights summing to 1 over each sector's pixels (0 where a
+    sector is empty): sector means are one batched matmul."""
     elevation = torch.rad2deg(torch.asin(dirs[0, 1].clamp(-1.0, 1.0)))  # (P,)
-    edges = torch.tensor(LAYOUT_ELEVATION_EDGES_DEG, device=dirs.device)
-    band = torch.bucketize(elevation, edges, right=True) - 1  # -1 below the first edge
-    band = torch.where(band >= len(edges) - 1, band.new_tensor(len(edges) - 2), band)
+    ring = ((elevation >= HORIZON_BAND_DEG[0]) & (elevation < HORIZON_BAND_DEG[1])).float()
     azimuth = torch.atan2(dirs[0, 0], -dirs[0, 2])[None] - torch.atan2(sun[:, 0], -sun[:, 2])[:, None]
-    turns = torch.remainder(azimuth / (2.0 * torch.pi) + 0.5 / LAYOUT_SECTORS, 1.0)  # sector 0: the sun
-    sector = (turns * LAYOUT_SECTORS).long().clamp(max=LAYOUT_SECTORS - 1)
-    cell = band[None] * LAYOUT_SECTORS + sector  # (B, P)
-    cells = (len(edges) - 1) * LAYOUT_SECTORS
-    member = F.one_hot(cell.clamp(min=0), cells).float() * (band >= 0).float()[None, :, None]  # (B, P, C)
+    turns = torch.remainder(azimuth / (2.0 * torch.pi) + 0.5 / HORIZON_SECTORS, 1.0)
+    sector = (turns * HORIZON_SECTORS).long().clamp(max=HORIZON_SECTORS - 1)  # (B, P)
+    member = F.one_hot(sector, HORIZON_SECTORS).float() * ring[None, :, None]  # (B, P, sectors)
     return (member / member.sum(dim=1, keepdim=True).clamp(min=1.0)).transpose(1, 2)
 
 
-def layout_l1(fake: torch.Tensor, real: torch.Tensor, cells: torch.Tensor) -> torch.Tensor:
-    """L1 of whole skies' colour layouts (B, 3, N, N) under the same conditions: the means over
-    layout_cells (B, cells, N * N). The texture loss matches distributions pooled over a batch,
-    which alone let skies trade brightness between conditions (a dusk sky black, a noon sky white);
-    4 x 4 square cells also let the last few degrees above the horizon sit 0.6 stops dark."""
-    means = [torch.bmm(cells, x.flatten(2).transpose(1, 2)) for x in (fake, real)]  # (B, cells, 3)
+def horizon_l1(fake: torch.Tensor, real: torch.Tensor, cells: torch.Tensor) -> torch.Tensor:
+    """L1 of whole skies' (B, 3, N, N) mean colours in the horizon ring's sectors (horizon_cells,
+    (B, sectors, N * N)) under the same conditions. The 4 x 4 cells mix the last degrees above the
+    horizon with the sky 30 deg up, and there the sky sat 0.7 stops dark (docs/eval.md). Finer cells
+    everywhere faded the clouds: an L1 between two skies' cell means is least for a sky without
+    variance, so the smaller the cells the harder it pulls the clouds out (run 00013). In the ring
+    the haze has already faded them."""
+    means = [torch.bmm(cells, x.flatten(2).transpose(1, 2)) for x in (fake, real)]  # (B, sectors, 3)
     used = (cells.sum(dim=2) > 0).float()[..., None]
     return ((means[0] - means[1]).abs() * used).sum() / (used.sum() * 3).clamp(min=1.0)
 
@@ -180,9 +183,11 @@ class SkyTask(GanTask):
             "patch": fakes_in["patch"]._replace(images=real_patch),
             "global": fakes_in["global"]._replace(images=real_global),
         }
-        real_low = F.adaptive_avg_pool2d(real, low)
-        cells = layout_cells(self.G.directions([(0, 0)], low, low), sun)
-        anchor = o.colour_anchor_weight * layout_l1(fake_low, real_low, cells)
+        ring = horizon_cells(self.G.directions([(0, 0)], low, low), sun)
+        anchor = o.colour_anchor_weight * (
+            cells_l1(fake_global, real_global)
+            + horizon_l1(fake_low, F.adaptive_avg_pool2d(real, low), ring)
+        )
         texture = o.texture_weight * sum(
             self.texture(fakes_in[k], reals_in[k].images) for k in ("patch", "global")
         )
