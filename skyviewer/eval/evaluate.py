@@ -33,7 +33,7 @@ from skyviewer.eval.frames import encode, to_resolution
 from skyviewer.eval.motion import BANDS_DEG, MotionSettings, analysis_resolution
 from skyviewer.eval.sun import SunLocator, above_horizon, angle_deg
 from skyviewer.eval.swd import SWDSettings, ratio_entry, swd
-from skyviewer.eval.views import HORIZON_BANDS_DEG, ViewSettings
+from skyviewer.eval.views import HORIZON_TARGET_BAND, ViewSettings
 from skyviewer.runtime.model import SkyModel
 from skyviewer.runtime.sun import SunClock
 from skyviewer.sky.projection import fisheye_mask
@@ -547,7 +547,7 @@ def summarise(g: Generated, held: HeldOut, cfg: EvalConfig, views: dict | None =
         report["views"] = views
         values["view_swd_vs_floor"] = views["ratio"]
         values["view_sharpness_vs_data"] = views["sharpness"]["gradient_ratio"]
-        values["view_horizon_stops"] = views["horizon"]["stops"][HORIZON_BANDS_DEG.index((1.0, 3.0))]
+        values["view_horizon_stops"] = views["horizon"]["stops"][HORIZON_TARGET_BAND]
     if g.motion_frames is not None:
         report["motion"] = motion_section(g, held, cfg, g.step_seconds)
         values.update(motion_values(report["motion"]))

@@ -35,6 +35,9 @@ from skyviewer.sky.radiance import ENCODING
 BELOW_HORIZON = -1.0
 HORIZON_BANDS_DEG = ((0.0, 1.0), (1.0, 3.0), (3.0, 6.0))
 """Elevation bands (deg) of the horizon figure."""
+HORIZON_TARGET_BAND = 1
+"""The band (1-3 deg) the eval's target judges: below 1 deg the dome samples the fisheye at its
+inner radius, half a degree up at 1,024 px."""
 
 
 @dataclass(frozen=True)
