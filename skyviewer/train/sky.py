@@ -185,8 +185,7 @@ class SkyTask(GanTask):
         }
         ring = horizon_cells(self.G.directions([(0, 0)], low, low), sun)
         anchor = o.colour_anchor_weight * (
-            cells_l1(fake_global, real_global)
-            + horizon_l1(fake_low, F.adaptive_avg_pool2d(real, low), ring)
+            cells_l1(fake_global, real_global) + horizon_l1(fake_low, F.adaptive_avg_pool2d(real, low), ring)
         )
         texture = o.texture_weight * sum(
             self.texture(fakes_in[k], reals_in[k].images) for k in ("patch", "global")
