@@ -283,7 +283,7 @@ def test_eval_refuses_bad_options(package_dir, dataset, tmp_path, capsys):
     assert "--inception" in capsys.readouterr().err
 
 
-def test_eval_views_render_synth_skies_along_the_view_rays(package_dir, tmp_path):
+def test_eval_views_render_synth_skies_along_the_view_rays(package_dir, tmp_path, capsys):
     data = tmp_path / "synth"
     synth = ["dataset", "synth", "--out", str(data), "--sequences", "4", "--frames", "3"]
     assert main([*synth, "--resolution", "16", "--heldout-fraction", "1.0"]) == 0
@@ -293,6 +293,9 @@ def test_eval_views_render_synth_skies_along_the_view_rays(package_dir, tmp_path
     views = json.loads((tmp_path / "ev" / "report.json").read_text())["views"]
     assert views["reference"].startswith("SkySim rendering the views' rays") and views["views"] == 2 * 15
     assert views["floor"] > 0 and views["ratio"] > 0 and views["sharpness"]["data"]["gradient"] > 0
+    # SkySim through the package's own fisheye size, for scale: measured against the same floor.
+    assert views["fisheye"]["floor"] == views["floor"] and views["fisheye"]["ratio"] > 0
+    assert f"SkySim drawn into a {views['model_resolution']} px fisheye" in capsys.readouterr().out
 
 
 def test_eval_of_a_layered_package_decodes_rollouts_and_views_with_their_own_decoders(layered_dir, tmp_path):

@@ -108,3 +108,22 @@ def test_the_horizon_figure_reads_a_band_of_haze_in_stops():
     assert horizon["stops"][0] == pytest.approx(1.0, abs=0.02)
     assert horizon["stops"][1] == pytest.approx(1.0, abs=0.15)
     assert horizon["stops"][2] == pytest.approx(0.0, abs=0.1)
+
+
+def test_skysim_through_a_larger_fisheye_comes_closer_to_its_own_rays(tmp_path):
+    """The "fisheye" entry: the floor's skies drawn into a fisheye and viewed like a model's frames,
+    measured with the same floor. A 32 px fisheye smears what a 256 px one keeps."""
+    settings = SynthSettings(sequences=2, frames=1, resolution=16, seed=3)
+    reference = Reference(SkyDataset.open(synthesize(settings, tmp_path / "d", progress=False)))
+    viewer = Viewer(SMALL)
+    sets = {k: ViewSet(viewer) for k in ("reference", "floor", "fisheye_32", "fisheye_256")}
+    for seq_id in reference.dataset.sequence_ids():
+        reference.add(sets["reference"], seq_id, 0)
+        reference.add(sets["floor"], seq_id, 0, other_draw=True)
+        reference.add_fisheye(sets["fisheye_32"], seq_id, 0, 32)
+        reference.add_fisheye(sets["fisheye_256"], seq_id, 0, 256)
+    data = sets["floor"], sets["reference"], SWDSettings(min_descriptors=256)
+    coarse = view_figures(sets["fisheye_32"], *data, fisheye=sets["fisheye_256"])
+    fine = coarse["fisheye"]
+    assert fine["floor"] == coarse["floor"] and fine["ratio"] < coarse["ratio"]
+    assert fine["sharpness"]["gradient_ratio"] > 2 * coarse["sharpness"]["gradient_ratio"]

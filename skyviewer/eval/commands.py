@@ -151,7 +151,7 @@ def run(args: argparse.Namespace) -> int:
         display = SkyModel(path, providers=cfg.providers)
         model = native_model(display, path, args.resolution, cfg.providers)
         held = load_heldout(args.data, model.resolution)
-        total = cfg.samples + cfg.chains * cfg.steps + 3 * cfg.view_frames
+        total = cfg.samples + cfg.chains * cfg.steps + 4 * cfg.view_frames  # model, reference, floor, fisheye
         with tqdm(total=total, desc="eval", unit="frame", dynamic_ncols=True) as progress:
             generated = generate(model, held, cfg, progress)
             if cfg.view_frames:

@@ -51,8 +51,9 @@ class Reference:
     def __init__(self, dataset: SkyDataset):
         self.dataset = dataset
 
-    def config(self, seq_id: str):
-        """The sequence's SimConfig, or None if the dataset does not say how it was made."""
+    def config(self, seq_id: str, resolution: int = REFERENCE_FRAME_PX):
+        """The sequence's SimConfig for `resolution` px frames, or None if the dataset does not say
+        how it was made."""
         from skyviewer.data.synth import scenario_config
 
         record = self.dataset.records[seq_id]
@@ -60,18 +61,18 @@ class Reference:
         if seed is None:
             return None
         try:
-            return scenario_config(scenario, REFERENCE_FRAME_PX, record.step_seconds)
+            return scenario_config(scenario, resolution, record.step_seconds)
         except (KeyError, TypeError):  # not a synth sequence
             return None
 
-    def simulator(self, seq_id: str, other_draw: bool = False):
-        """SkySim drawing the sequence's sky, or None if the dataset does not say how it was made.
-        other_draw: the same conditions (sun, time, cloud and cirrus cover, wind) under another seed
-        and another turbidity, drawn as `dataset synth` draws it."""
+    def simulator(self, seq_id: str, other_draw: bool = False, resolution: int = REFERENCE_FRAME_PX):
+        """SkySim drawing the sequence's sky (`resolution` px frames), or None if the dataset does not
+        say how it was made. other_draw: the same conditions (sun, time, cloud and cirrus cover,
+        wind) under another seed and another turbidity, drawn as `dataset synth` draws it."""
         from skyviewer.data.skysim import SkySim
         from skyviewer.data.synth import ScenarioRanges
 
-        config = self.config(seq_id)
+        config = self.config(seq_id, resolution)
         if config is None:
             return None
         seed = int(self.dataset.records[seq_id].attributes["seed"]) + (OTHER_DRAW if other_draw else 0)
@@ -90,6 +91,11 @@ class Reference:
         viewer = views.viewer
         views.add_views(viewer.encode(sim.render_directions(t, viewer.rays, viewer.pixel_angles)))
 
+    def add_fisheye(self, views: ViewSet, seq_id: str, t: int, resolution: int) -> None:
+        """Add the views of frame t of the floor's sky (the other draw) as SkySim draws it into a
+        `resolution` px fisheye: what a decoder of that size shows at best."""
+        views.add(self.simulator(seq_id, other_draw=True, resolution=resolution).frame(t)[0])
+
 
 def view_section(model, held, cfg, progress) -> tuple[dict, dict[str, ViewSet]]:
     """Display-view figures (views.view_figures) and the view sets, for the report's picture.
@@ -100,13 +106,17 @@ def view_section(model, held, cfg, progress) -> tuple[dict, dict[str, ViewSet]]:
     then share their conditions, and the floor is the variety of what the package is not told
     (the clouds, the turbidity), not the mix of skies two small halves happen to hold (with 12
     skies a half that mix was ~4x the descriptors' sampling noise, and it hid most of a 64 px sky's
-    blur). Otherwise: reference half B, floor half A (as the native SWD)."""
+    blur). The floor's skies are then also drawn into a fisheye of the model's size and viewed
+    like the model's frames: the figures' "fisheye" entry, what that size alone costs.
+    Otherwise: reference half B, floor half A (as the native SWD)."""
     from skyviewer.eval.evaluate import ask_conditions
 
     viewer, reference = Viewer(cfg.views), Reference(SkyDataset.open(held.path))
     sets = {k: ViewSet(viewer) for k in ("model", "reference", "floor")}
     picks_a, picks_b = pick_frames(held, cfg.view_frames, cfg.seed)
     matched = all(reference.config(held.ids[seq]) is not None for seq, _ in picks_a)
+    if matched:
+        sets["fisheye"] = ViewSet(viewer)
     for i, (seq, t) in enumerate(picks_a):
         ask_conditions(model, held, seq, t)
         model.reset(cfg.seed + 1_000_000 + i)
@@ -114,13 +124,14 @@ def view_section(model, held, cfg, progress) -> tuple[dict, dict[str, ViewSet]]:
         if matched:
             reference.add(sets["reference"], held.ids[seq], t)
             reference.add(sets["floor"], held.ids[seq], t, other_draw=True)
+            reference.add_fisheye(sets["fisheye"], held.ids[seq], t, model.resolution)
         else:
             reference.add(sets["floor"], held.ids[seq], t)
-        progress.update(3 if matched else 2)
+        progress.update(4 if matched else 2)
     for seq, t in [] if matched else picks_b:
         reference.add(sets["reference"], held.ids[seq], t)
         progress.update(1)
-    figures = view_figures(sets["model"], sets["floor"], sets["reference"], cfg.swd)
+    figures = view_figures(sets["model"], sets["floor"], sets["reference"], cfg.swd, sets.get("fisheye"))
     figures["reference"] = (
         "SkySim rendering the views' rays under the model's conditions; floor: other clouds and turbidity"
         if matched

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from skyviewer.eval.views import HORIZON_TARGET_BAND
 from skyviewer.sky.projection import fisheye_mask
 from skyviewer.sky.radiance import ENCODING
 from skyviewer.sky.tonemap import preview
@@ -245,3 +246,13 @@ def print_table(report: dict) -> None:
         verdict = ("pass" + (" (aim met)" if t["aim_met"] else "")) if t["pass"] else "FAIL"
         print(f"{t['what']:<58} {value:>9}  {limit:<14} {verdict}")
     print("all targets met" if report["passed"] else "some targets missed")
+    fisheye = report.get("views", {}).get("fisheye")
+    if fisheye is not None:  # what the display-view targets read for SkySim through the model's fisheye size
+        band = HORIZON_TARGET_BAND
+        lo, hi = fisheye["horizon"]["bands_deg"][band]
+        print(
+            f"for scale, SkySim drawn into a {report['views']['model_resolution']} px fisheye and viewed "
+            f"the same way: views {fisheye['ratio']:.3g}x the floor, sharpness "
+            f"{fisheye['sharpness']['gradient_ratio']:.3g}, {lo:g}-{hi:g} deg above the horizon "
+            f"{fisheye['horizon']['stops'][band]:+.2f} stops"
+        )

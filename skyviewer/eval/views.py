@@ -172,35 +172,47 @@ def sharpness(views: np.ndarray, sky: np.ndarray) -> dict[str, float]:
     }
 
 
-def view_figures(model: ViewSet, floor: ViewSet, reference: ViewSet, settings: SWDSettings) -> dict:
+def view_figures(
+    model: ViewSet, floor: ViewSet, reference: ViewSet, settings: SWDSettings, fisheye: ViewSet | None = None
+) -> dict:
     """SWD of the model's views against the reference's over the floor (the `floor` set's views
     against the reference's, as many views), and sharpness ratios to the reference data's (both
     data sets). display.view_section chooses the sets: SkySim skies under the model's conditions
-    and the same skies drawn again (display.Reference), or held-out halves A and B."""
+    and the same skies drawn again (display.Reference), or held-out halves A and B.
+
+    fisheye: the floor's skies as SkySim draws them into a fisheye of the model's size, viewed like
+    the model's: the same figures for them (under "fisheye") say what that size alone costs, the
+    best any decoder of it can score."""
     (mv, ms), (fv, fs), (rv, rs) = model.arrays(), floor.arrays(), reference.arrays()
     n = min(len(mv), len(fv))
     rng = np.random.default_rng(settings.seed)
     pick_m, pick_f = rng.permutation(len(mv))[:n], rng.permutation(len(fv))[:n]
-    gen = swd(mv[pick_m], rv, settings, (ms[pick_m], rs))
     noise_levels = swd(fv[pick_f], rv, settings, (fs[pick_f], rs))
-    sharp_model = model.sharpness()
     a, b, frames = floor.sharpness(), reference.sharpness(), floor.frames + reference.frames
     sharp_data = {k: (a[k] * floor.frames + b[k] * reference.frames) / frames for k in a}
     horizon_data = (floor.horizon() * floor.frames + reference.horizon() * reference.frames) / frames
     per_stop = 2.0 / ENCODING.stops
-    return {
-        "views": n,
-        **ratio_entry(gen, noise_levels),
-        "sharpness": {
-            "model": sharp_model,
-            "data": sharp_data,
-            "gradient_ratio": sharp_model["gradient"] / sharp_data["gradient"],
-            "high_frequency_ratio": sharp_model["high_frequency"] / sharp_data["high_frequency"],
-        },
-        "horizon": {
-            "bands_deg": [list(b) for b in HORIZON_BANDS_DEG],
-            "model": model.horizon().tolist(),
-            "data": horizon_data.tolist(),
-            "stops": ((model.horizon() - horizon_data) / per_stop).tolist(),
-        },
-    }
+
+    def against_data(views: ViewSet, arrays: tuple[np.ndarray, np.ndarray], pick: np.ndarray) -> dict:
+        (v, s), sharp = arrays, views.sharpness()
+        return {
+            **ratio_entry(swd(v[pick], rv, settings, (s[pick], rs)), noise_levels),
+            "sharpness": {
+                "model": sharp,
+                "data": sharp_data,
+                "gradient_ratio": sharp["gradient"] / sharp_data["gradient"],
+                "high_frequency_ratio": sharp["high_frequency"] / sharp_data["high_frequency"],
+            },
+            "horizon": {
+                "bands_deg": [list(b) for b in HORIZON_BANDS_DEG],
+                "model": views.horizon().tolist(),
+                "data": horizon_data.tolist(),
+                "stops": ((views.horizon() - horizon_data) / per_stop).tolist(),
+            },
+        }
+
+    figures = {"views": n, **against_data(model, (mv, ms), pick_m)}
+    if fisheye is not None:
+        arrays = fisheye.arrays()
+        figures["fisheye"] = against_data(fisheye, arrays, rng.permutation(len(arrays[0]))[:n])
+    return figures
