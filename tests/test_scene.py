@@ -118,3 +118,41 @@ def test_scene_rows_leave_the_dome_where_the_ground_is_not_opaque():
     y = pixel_elevations(camera, Projection.PERSPECTIVE, SIZE)
     assert first > 0 and first + count == SIZE[1]  # the bottom rows are opaque ground: skipped
     assert (y[first - 1] < -GROUND_OPAQUE_SINE).all() and (y[first + 1] >= -GROUND_OPAQUE_SINE).any()
+
+
+def test_a_held_camera_shows_the_scene_from_its_cache_as_shading_it_would(ctx):
+    """The cache (the scene lit by each baked frame, mixed by the blend) against shading the scene
+    with the blended lighting, for noon skies of three cloud covers in turn: the same pixels at
+    blends 0 and 1; between, the same but where the shadows' softness is mixed rather than
+    interpolated (not linear in the sun's visibility). A new bake replaces the older one held."""
+    skies = [
+        SkySim(SimConfig(resolution=64, cloud_cover=c, start_utc="2024-06-21T11:30:00Z"), seed=2).frame(0)
+        for c in (0.2, 0.9, 0.5)
+    ]
+    dome = DomeRenderer(ctx, 64, DomeSettings(dither=False))
+    lighting, cached = SkyLighting(ctx, 64), LookDevScene(ctx)
+    target = OffscreenTarget(ctx, SIZE, hdr=True)
+
+    def frame(scene, view):
+        render_with_scene(dome, target.framebuffer, view, scene, lighting)
+        return target.read_display().astype(int), target.read_radiance()
+
+    for k, (image, meta) in enumerate(skies):
+        dome.push_frame(image.astype(np.float16))
+        lighting.push(dome.sky.next, meta["sun_dir"])
+        for blend in (0.0, 0.5, 1.0) if k else ():
+            view = DomeView(Camera(180, -30, 70), 3000.0, tuple(meta["sun_dir"]), blend=blend)
+            frame(cached, view)  # the camera arrives: shaded
+            display, radiance = frame(cached, view)  # held: from the cache
+            shaded = LookDevScene(ctx)
+            want_display, want_radiance = frame(shaded, view)
+            shaded.release()
+            off = np.abs(display - want_display).max(axis=-1)
+            if blend in (0.0, 1.0):
+                assert off.max() <= 1
+                assert radiance == pytest.approx(want_radiance, rel=1e-3, abs=1e-3)
+            else:
+                assert (off > 1).mean() < 0.01
+            assert all(cached.cache.slot_of(light) is not None for light in lighting.pair)
+    for obj in (dome, lighting, cached, target):
+        obj.release()

@@ -168,6 +168,14 @@ class SkyLighting:
         """The lighting of the newest baked frame."""
         return self._baked[-1]
 
+    @property
+    def pair(self) -> tuple[FrameLighting, FrameLighting]:
+        """The previous and the newest frame's lighting (one object twice after the first push),
+        lit from prev_cube and next_cube: a new object with each push."""
+        if not self._baked:
+            raise RuntimeError("push() first")
+        return self._baked[0], self._baked[-1]
+
     def at(self, blend: float) -> FrameLighting:
         """The lighting between the two baked frames (the dome's blend: 0 previous, 1 newest)."""
         if not self._baked:

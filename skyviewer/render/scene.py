@@ -12,6 +12,15 @@ both, each scissored to the rows where it shows:
 
 On a software rasteriser every pixel costs, and the scene's shading is the most expensive pass
 there is; looking at the horizon, most of the frame is sky.
+
+While the camera holds still, the scene is not shaded per frame: its linear radiance lit by each
+of the two baked frames (SkyLighting.pair) is kept for that camera and size, and a frame mixes
+the two by the dome's blend and tone-maps them (lookdev_composite.frag: ~4x cheaper on llvmpipe).
+Only a new bake is shaded, once. A moving camera shades the scene with the blended lighting
+every frame instead, as the cache would need both bakes shaded then. The two differ only in the
+sun's term, which is not linear in the sun's direction and visibility: between frames 20 sky
+seconds apart the sun moves 0.08 deg, and a cloud passing the sun cross-fades the shadows'
+softness rather than interpolating it.
 """
 
 from __future__ import annotations
@@ -20,8 +29,9 @@ import math
 
 import moderngl
 
-from skyviewer.render.dome import DomeRenderer, DomeView, draw_in, rows_box
+from skyviewer.render.dome import Box, DomeRenderer, DomeView, draw_in, rows_box
 from skyviewer.render.lighting import SkyLighting
+from skyviewer.runtime.lighting import FrameLighting
 from skyviewer.render.projections import Projection, rows_seeing
 from skyviewer.render.shaders import ShaderLibrary
 
@@ -51,35 +61,109 @@ class LookDevScene:
             "EYE_HEIGHT_M": EYE_HEIGHT_M,
             "GROUND_OPAQUE_M": GROUND_OPAQUE_M,
         }
-        self.program = shaders.program("lookdev.vert", "lookdev.frag", defines)
-        self.program["DomeParams"].binding = 0
-        self.program["cube_prev"].value, self.program["cube_next"].value = 3, 4
-        self.vao = ctx.vertex_array(self.program, [])
+        self.program = shaders.program("lookdev.vert", "lookdev.frag", defines | {"LOOKDEV_RADIANCE": 0})
+        self.radiance_program = shaders.program("lookdev.vert", "lookdev.frag", defines | {"LOOKDEV_RADIANCE": 1})
+        self.composite = shaders.program("fullscreen.vert", "lookdev_composite.frag")
+        for program in (self.program, self.radiance_program, self.composite):
+            program["DomeParams"].binding = 0
+        for program in (self.program, self.radiance_program):
+            program["cube_prev"].value, program["cube_next"].value = 3, 4
+        self.composite["scene_prev"].value, self.composite["scene_next"].value = 5, 6
+        self._vaos = {p: ctx.vertex_array(p, []) for p in (self.program, self.radiance_program, self.composite)}
+        self.cache = SceneCache(ctx)
+        self._held: tuple | None = None  # the camera and size of the last frame
 
     def sky_rows(self, view: DomeView, size: tuple[int, int]) -> tuple[int, int]:
         """The rows (first, count; GL order) where the dome still shows past the scene."""
         return rows_seeing(view.camera, self.projection, size, min_sine=-GROUND_OPAQUE_SINE)
 
     def render(self, framebuffer: moderngl.Framebuffer, lighting: SkyLighting, view: DomeView) -> None:
-        """Draw the scene over what the dome drew (the dome's DomeParams still bound)."""
-        light = lighting.at(view.blend)
-        self.program["sh"].write(light.sh.astype("f4").tobytes())
-        self.program["sun_irradiance"].value = tuple(light.sun.irradiance)
-        self.program["sun_visibility"].value = light.sun.visibility
-        self.program["cube_levels"].value = float(lighting.config.cube_levels)
-        lighting.prev_cube.use(3)
-        lighting.next_cube.use(4)
+        """Draw the scene over what the dome drew (the dome's DomeParams still bound): from the
+        cache when the camera and size are those of the last frame, else shaded."""
+        rows = rows_box(framebuffer, rows_seeing(view.camera, self.projection, framebuffer.size, max_sine=0.0))
+        held, self._held = (view.camera, framebuffer.size) == self._held, (view.camera, framebuffer.size)
+        if not held:
+            self.cache.forget()
+        else:
+            for k, light in enumerate(lighting.pair):
+                if self.cache.slot_of(light) is None:
+                    target = self.cache.claim(light, framebuffer.size, keep=lighting.pair)
+                    self._shade(self.radiance_program, target, rows, lighting, light, cube_blend=float(k))
         self.ctx.enable(moderngl.BLEND)
         self.ctx.blend_func = moderngl.SRC_ALPHA, moderngl.ONE_MINUS_SRC_ALPHA
-        below_horizon = rows_seeing(view.camera, self.projection, framebuffer.size, max_sine=0.0)
-        draw_in(framebuffer, rows_box(framebuffer, below_horizon), self._draw)
+        if held:
+            self.cache.texture(lighting.pair[0]).use(5)
+            self.cache.texture(lighting.pair[1]).use(6)
+            draw_in(framebuffer, rows, lambda: self._vaos[self.composite].render(moderngl.TRIANGLES, vertices=3))
+        else:
+            light = lighting.at(view.blend)
+            self._shade(self.program, framebuffer, rows, lighting, light, view.blend, view.sun_direction)
         self.ctx.disable(moderngl.BLEND)
 
-    def _draw(self) -> None:
-        self.vao.render(moderngl.TRIANGLES, vertices=3)
+    def _shade(
+        self,
+        program: moderngl.Program,
+        framebuffer: moderngl.Framebuffer,
+        rows: Box,
+        lighting: SkyLighting,
+        light: FrameLighting,
+        cube_blend: float,
+        sun_direction=None,
+    ) -> None:
+        """Shade the scene in `rows` lit by `light`, its reflections from the cubes mixed by
+        cube_blend, its sun towards sun_direction (default: the one `light` was baked for)."""
+        program["sh"].write(light.sh.astype("f4").tobytes())
+        program["sun_irradiance"].value = tuple(light.sun.irradiance)
+        program["sun_visibility"].value = light.sun.visibility
+        program["light_direction"].value = tuple(light.sun.direction if sun_direction is None else sun_direction)
+        program["cube_blend"].value = cube_blend
+        program["cube_levels"].value = float(lighting.config.cube_levels)
+        lighting.prev_cube.use(3)
+        lighting.next_cube.use(4)
+        draw_in(framebuffer, rows, lambda: self._vaos[program].render(moderngl.TRIANGLES, vertices=3))
 
     def release(self) -> None:
-        self.vao.release()
+        self.cache.release()
+        for vao in self._vaos.values():
+            vao.release()
+
+
+class SceneCache:
+    """Two float targets holding the scene's linear radiance and coverage (RGBA32F: the mirror's
+    sun highlight overflows float16), each lit by one baked frame, for one camera and size."""
+
+    def __init__(self, ctx: moderngl.Context) -> None:
+        self.ctx = ctx
+        self._slots: list[list] = []  # [lighting or None, texture, framebuffer]
+
+    def slot_of(self, light: FrameLighting) -> list | None:
+        return next((slot for slot in self._slots if slot[0] is light), None)
+
+    def texture(self, light: FrameLighting) -> moderngl.Texture:
+        return self.slot_of(light)[1]
+
+    def claim(self, light: FrameLighting, size: tuple[int, int], keep) -> moderngl.Framebuffer:
+        """A cleared target for `light`, in a slot holding none of the lights in `keep`."""
+        if not self._slots or self._slots[0][1].size != size:
+            self.release()
+            for _ in range(2):
+                texture = self.ctx.texture(size, 4, dtype="f4")
+                self._slots.append([None, texture, self.ctx.framebuffer(color_attachments=[texture])])
+        slot = next(slot for slot in self._slots if not any(slot[0] is k for k in keep))
+        slot[0] = light
+        slot[2].clear(0.0, 0.0, 0.0, 0.0)
+        return slot[2]
+
+    def forget(self) -> None:
+        """The camera moved: nothing held is valid."""
+        for slot in self._slots:
+            slot[0] = None
+
+    def release(self) -> None:
+        for _, texture, framebuffer in self._slots:
+            framebuffer.release()
+            texture.release()
+        self._slots = []
 
 
 def render_with_scene(

@@ -4,24 +4,32 @@
 // (no meshes, no depth buffer, any of the dome's projections), lit by the sky frame's lighting
 // (render/lighting.py): SH irradiance, the GGX-prefiltered radiance cube and the sun with
 // analytic sphere shadows and occlusion. Rays that miss the scene are discarded (the sky shows).
+// LOOKDEV_RADIANCE 1 writes only the linear radiance and coverage, lit by one baked frame, for the
+// scene's cache (render/scene.py); lookdev_composite.frag shows it.
 
 #include "uniforms.glsl"
 #include "sky_projection.glsl"
 #include "view_projection.glsl"
-#include "tonemap.glsl"
 #include "sh.glsl"
+#include "lookdev_display.glsl"
 
-uniform vec3 sh[9];               // SH radiance coefficients, the two frames blended (nits)
-uniform vec3 sun_irradiance;      // sunlight on a surface facing it (lux), blended
+uniform vec3 sh[9];               // SH radiance coefficients (nits): one frame's, or the two blended
+uniform vec3 sun_irradiance;      // sunlight on a surface facing it (lux), the same
 uniform float sun_visibility;     // 1 clear .. 0 hidden: softens the shadows as it drops
+uniform vec3 light_direction;     // towards the sun these lights are for (the view's when blended)
 uniform samplerCube cube_prev;    // prefiltered radiance of the two frames
 uniform samplerCube cube_next;
+uniform float cube_blend;         // 0 cube_prev .. 1 cube_next
 uniform float cube_levels;        // mips of the cubes: roughness = lod / (cube_levels - 1)
 
 in vec2 v_ndc;
 
+#if LOOKDEV_RADIANCE
+layout(location = 0) out vec4 out_radiance;
+#else
 layout(location = 0) out vec4 out_display;
 layout(location = 1) out vec4 out_radiance;
+#endif
 
 const float PI = 3.14159265358979;
 // EYE_HEIGHT_M and GROUND_OPAQUE_M are defined by the host (render/scene.py), which scissors
@@ -78,7 +86,7 @@ float occlusion(vec3 p, vec3 n, int skip) {
 
 vec3 prefiltered(vec3 r, float roughness) {
     float lod = roughness * (cube_levels - 1.0);
-    return mix(textureLod(cube_prev, r, lod).rgb, textureLod(cube_next, r, lod).rgb, blend);
+    return mix(textureLod(cube_prev, r, lod).rgb, textureLod(cube_next, r, lod).rgb, cube_blend);
 }
 
 // Karis' analytic fit of the split-sum BRDF integral (scale, bias on F0).
@@ -108,10 +116,10 @@ vec3 shade(vec3 p, vec3 n, vec3 v, vec3 albedo, float roughness, float metal, in
     vec2 ab = env_brdf(roughness, n_dot_v);
     vec3 color = diffuse * max(sh_irradiance(sh, n), 0.0) * open;
     color += prefiltered(reflect(-v, n), roughness) * (f0 * ab.x + ab.y) * open;
-    float n_dot_l = dot(n, sun_direction);
+    float n_dot_l = dot(n, light_direction);
     if (n_dot_l > 0.0 && dot(sun_irradiance, vec3(1.0)) > 0.0) {
-        vec3 sun = sun_irradiance * n_dot_l * sun_shadow(p, sun_direction, self_index);
-        color += sun * (diffuse + ggx_sun(n, v, sun_direction, roughness, f0));
+        vec3 sun = sun_irradiance * n_dot_l * sun_shadow(p, light_direction, self_index);
+        color += sun * (diffuse + ggx_sun(n, v, light_direction, roughness, f0));
     }
     return color;
 }
@@ -148,8 +156,8 @@ void main() {
         alpha = 1.0 - smoothstep(GROUND_OPAQUE_M, GROUND_FADE_M, length(p.xz));
     }
     vec3 color = shade(p, n, -ray, albedo, roughness, metal, self_index);
-    vec3 display = aces_filmic(color * exposure_scale);
-    vec3 noise = vec3(dither_lsb / 255.0 * triangular_noise(uvec2(gl_FragCoord.xy), uint(frame_index)));
-    out_display = vec4(srgb_encode(display) + noise, alpha);
+#if !LOOKDEV_RADIANCE
+    out_display = scene_display(color, alpha);
+#endif
     out_radiance = vec4(color, alpha);
 }
