@@ -279,3 +279,31 @@ def test_the_horizon_anchor_sees_the_ring_above_the_horizon_and_turns_with_the_s
         toward = torch.atan2(dirs[0, 0], -dirs[0, 2]) - torch.atan2(sun[b, 0], -sun[b, 2])
         nearest = int(torch.where(ring, torch.cos(toward), -2.0).argmax())
         assert cells[b, 0, nearest] > 0
+
+
+def test_the_horizon_blocks_reach_the_horizon_and_their_bands_hold_its_lowest_degrees():
+    """Every horizon block lies in the frame on the shading grid and holds pixels of both bands
+    (0-1 and 1-3 deg up), each pixel in at most one; a block brighter only in the lowest degree
+    differs from the data by its share of one band."""
+    from skyviewer.nets.sky import SHADING_FACTOR, LayerSkyNet
+    from skyviewer.train.sky import (
+        HORIZON_BLOCK_BANDS_DEG,
+        HORIZON_BLOCK_PX,
+        horizon_bands,
+        horizon_block_positions,
+        horizon_l1,
+    )
+
+    net, r, p = LayerSkyNet(grid=16, kernel_px=5, detail_px=32, detail_period_m=320.0), 1024, HORIZON_BLOCK_PX
+    torch.manual_seed(0)
+    blocks = horizon_block_positions(16, r)
+    assert all(0 <= c <= r - p and c % SHADING_FACTOR == 0 for block in blocks for c in block)
+    dirs = net.directions(blocks, p, r)  # (16, 3, P)
+    bands = horizon_bands(dirs)
+    assert bands.shape == (16, len(HORIZON_BLOCK_BANDS_DEG), p * p)
+    assert torch.allclose(bands.sum(dim=2), torch.ones(16, 2)) and ((bands > 0).sum(dim=1) <= 1).all()
+    elevation = torch.rad2deg(torch.asin(dirs[:, 1].clamp(-1, 1)))
+    lowest = ((elevation >= 0) & (elevation < 1)).reshape(16, 1, p, p)
+    real = torch.rand(16, 3, p, p) * 2 - 1
+    assert horizon_l1(real, real, bands) == 0
+    assert torch.isclose(horizon_l1(real + 0.4 * lowest, real, bands), torch.tensor(0.2))

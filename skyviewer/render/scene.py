@@ -31,9 +31,9 @@ import moderngl
 
 from skyviewer.render.dome import Box, DomeRenderer, DomeView, draw_in, rows_box
 from skyviewer.render.lighting import SkyLighting
-from skyviewer.runtime.lighting import FrameLighting
 from skyviewer.render.projections import Projection, rows_seeing
 from skyviewer.render.shaders import ShaderLibrary
+from skyviewer.runtime.lighting import FrameLighting
 
 EYE_HEIGHT_M = 1.5
 """The camera's height above the ground plane."""
@@ -61,15 +61,17 @@ class LookDevScene:
             "EYE_HEIGHT_M": EYE_HEIGHT_M,
             "GROUND_OPAQUE_M": GROUND_OPAQUE_M,
         }
-        self.program = shaders.program("lookdev.vert", "lookdev.frag", defines | {"LOOKDEV_RADIANCE": 0})
-        self.radiance_program = shaders.program("lookdev.vert", "lookdev.frag", defines | {"LOOKDEV_RADIANCE": 1})
+        shading = [
+            shaders.program("lookdev.vert", "lookdev.frag", defines | {"LOOKDEV_RADIANCE": k}) for k in (0, 1)
+        ]
+        self.program, self.radiance_program = shading  # display + radiance; radiance alone (the cache's)
         self.composite = shaders.program("fullscreen.vert", "lookdev_composite.frag")
-        for program in (self.program, self.radiance_program, self.composite):
+        for program in (*shading, self.composite):
             program["DomeParams"].binding = 0
-        for program in (self.program, self.radiance_program):
+        for program in shading:
             program["cube_prev"].value, program["cube_next"].value = 3, 4
         self.composite["scene_prev"].value, self.composite["scene_next"].value = 5, 6
-        self._vaos = {p: ctx.vertex_array(p, []) for p in (self.program, self.radiance_program, self.composite)}
+        self._vaos = {program: ctx.vertex_array(program, []) for program in (*shading, self.composite)}
         self.cache = SceneCache(ctx)
         self._held: tuple | None = None  # the camera and size of the last frame
 
@@ -80,25 +82,32 @@ class LookDevScene:
     def render(self, framebuffer: moderngl.Framebuffer, lighting: SkyLighting, view: DomeView) -> None:
         """Draw the scene over what the dome drew (the dome's DomeParams still bound): from the
         cache when the camera and size are those of the last frame, else shaded."""
-        rows = rows_box(framebuffer, rows_seeing(view.camera, self.projection, framebuffer.size, max_sine=0.0))
-        held, self._held = (view.camera, framebuffer.size) == self._held, (view.camera, framebuffer.size)
-        if not held:
-            self.cache.forget()
+        below_horizon = rows_seeing(view.camera, self.projection, framebuffer.size, max_sine=0.0)
+        rows = rows_box(framebuffer, below_horizon)
+        seen_from = (view.camera, framebuffer.size)
+        held, self._held = seen_from == self._held, seen_from
+        if held:
+            self._fill_cache(lighting, framebuffer.size, rows)
         else:
-            for k, light in enumerate(lighting.pair):
-                if self.cache.slot_of(light) is None:
-                    target = self.cache.claim(light, framebuffer.size, keep=lighting.pair)
-                    self._shade(self.radiance_program, target, rows, lighting, light, cube_blend=float(k))
+            self.cache.forget()
         self.ctx.enable(moderngl.BLEND)
         self.ctx.blend_func = moderngl.SRC_ALPHA, moderngl.ONE_MINUS_SRC_ALPHA
         if held:
             self.cache.texture(lighting.pair[0]).use(5)
             self.cache.texture(lighting.pair[1]).use(6)
-            draw_in(framebuffer, rows, lambda: self._vaos[self.composite].render(moderngl.TRIANGLES, vertices=3))
+            self._draw(self.composite, framebuffer, rows)
         else:
             light = lighting.at(view.blend)
             self._shade(self.program, framebuffer, rows, lighting, light, view.blend, view.sun_direction)
         self.ctx.disable(moderngl.BLEND)
+
+    def _fill_cache(self, lighting: SkyLighting, size: tuple[int, int], rows: Box) -> None:
+        """Shade the scene for each baked frame the cache lacks (blending off: a target holds the
+        radiance and coverage as shaded), in the target of one it no longer needs."""
+        for k, light in enumerate(lighting.pair):
+            if self.cache.slot_of(light) is None:
+                target = self.cache.claim(light, size, keep=lighting.pair)
+                self._shade(self.radiance_program, target, rows, lighting, light, cube_blend=float(k))
 
     def _shade(
         self,
@@ -115,11 +124,14 @@ class LookDevScene:
         program["sh"].write(light.sh.astype("f4").tobytes())
         program["sun_irradiance"].value = tuple(light.sun.irradiance)
         program["sun_visibility"].value = light.sun.visibility
-        program["light_direction"].value = tuple(light.sun.direction if sun_direction is None else sun_direction)
+        program["light_direction"].value = tuple(sun_direction or light.sun.direction)
         program["cube_blend"].value = cube_blend
         program["cube_levels"].value = float(lighting.config.cube_levels)
         lighting.prev_cube.use(3)
         lighting.next_cube.use(4)
+        self._draw(program, framebuffer, rows)
+
+    def _draw(self, program: moderngl.Program, framebuffer: moderngl.Framebuffer, rows: Box) -> None:
         draw_in(framebuffer, rows, lambda: self._vaos[program].render(moderngl.TRIANGLES, vertices=3))
 
     def release(self) -> None:

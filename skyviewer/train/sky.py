@@ -15,6 +15,8 @@ with the clouds (docs/training.md).
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from PIL import Image
@@ -94,9 +96,39 @@ def horizon_cells(dirs: torch.Tensor, sun: torch.Tensor) -> torch.Tensor:
     return (member / member.sum(dim=1, keepdim=True).clamp(min=1.0)).transpose(1, 2)
 
 
+HORIZON_BLOCK_PX = 32
+"""Side of the full-resolution blocks on the horizon circle that the anchor's bands are measured in."""
+HORIZON_BLOCKS_PER_FRAME = 2
+"""Blocks per frame, at random azimuths."""
+HORIZON_BLOCK_BANDS_DEG = ((0.0, 1.0), (1.0, 3.0))
+"""Elevation bands of the horizon blocks. The ring's 1/8-resolution pixels cannot see the lowest
+degree (they straddle the horizon); at full resolution a pixel is sky or ground."""
+
+
+def horizon_bands(dirs: torch.Tensor) -> torch.Tensor:
+    """Membership (K, bands, P) of the pixels of blocks with view directions dirs (K, 3, P) in
+    HORIZON_BLOCK_BANDS_DEG, as weights summing to 1 over each band's pixels (0 where it is empty)."""
+    elevation = torch.rad2deg(torch.asin(dirs[:, 1].clamp(-1.0, 1.0)))  # (K, P)
+    member = torch.stack([(elevation >= lo) & (elevation < hi) for lo, hi in HORIZON_BLOCK_BANDS_DEG], 1)
+    member = member.float()
+    return member / member.sum(dim=2, keepdim=True).clamp(min=1.0)
+
+
+def horizon_block_positions(count: int, resolution: int) -> list[tuple[int, int]]:
+    """Top-left (row, col) of `count` HORIZON_BLOCK_PX blocks at random azimuths whose centres lie
+    half a block inside the horizon circle (so each reaches the horizon), on the shading grid."""
+    p, f, out = HORIZON_BLOCK_PX, SHADING_FACTOR, []
+    for angle in (torch.rand(count) * 2.0 * torch.pi).tolist():
+        reach = resolution / 2 - p / 2
+        corner = [resolution / 2 + reach * t - p / 2 for t in (math.sin(angle), math.cos(angle))]
+        out.append(tuple(min(max(round(c / f) * f, 0), resolution - p) for c in corner))
+    return out
+
+
 def horizon_l1(fake: torch.Tensor, real: torch.Tensor, cells: torch.Tensor) -> torch.Tensor:
-    """L1 of whole skies' (B, 3, N, N) mean colours in the horizon ring's sectors (horizon_cells,
-    (B, sectors, N * N)) under the same conditions. The 4 x 4 cells mix the last degrees above the
+    """L1 of skies' or blocks' (B, 3, N, N) mean colours in weighted regions (B, regions, N * N):
+    the horizon ring's sectors (horizon_cells) or the horizon blocks' bands (horizon_bands), under
+    the same conditions. The 4 x 4 cells mix the last degrees above the
     horizon with the sky 30 deg up, and there the sky sat 0.7 stops dark (docs/eval.md). Finer cells
     everywhere faded the clouds: an L1 between two skies' cell means is least for a sky without
     variance, so the smaller the cells the harder it pulls the clouds out (run 00013). In the ring
@@ -185,7 +217,9 @@ class SkyTask(GanTask):
         }
         ring = horizon_cells(self.G.directions([(0, 0)], low, low), sun)
         anchor = o.colour_anchor_weight * (
-            cells_l1(fake_global, real_global) + horizon_l1(fake_low, F.adaptive_avg_pool2d(real, low), ring)
+            cells_l1(fake_global, real_global)
+            + horizon_l1(fake_low, F.adaptive_avg_pool2d(real, low), ring)
+            + self.horizon_blocks_l1(state, sun, cover, cirrus, real)
         )
         texture = o.texture_weight * sum(
             self.texture(fakes_in[k], reals_in[k].images) for k in ("patch", "global")
@@ -203,6 +237,20 @@ class SkyTask(GanTask):
             total = total + o.adversarial_weight * (g["patch"] + g["global"])
         self.g_update(total, b)
         return losses
+
+    def horizon_blocks_l1(self, state, sun, cover, cirrus, real: torch.Tensor) -> torch.Tensor:
+        """horizon_l1 of full-resolution blocks on the horizon (horizon_block_positions) in the bands
+        0-1 and 1-3 deg up: the same pixels of each frame and of the sky drawn for it."""
+        b, r, p = real.shape[0], real.shape[-1], HORIZON_BLOCK_PX
+        blocks = horizon_block_positions(b * HORIZON_BLOCKS_PER_FRAME, r)
+        frame = torch.arange(len(blocks), device=self.device) % b
+        fake, _ = self.decode(
+            {k: v[frame] for k, v in state.items()}, sun[frame], cover[frame], cirrus[frame], r, blocks, p
+        )
+        real_blocks = torch.stack(
+            [real[i, :, y : y + p, x : x + p] for i, (y, x) in zip(frame.tolist(), blocks, strict=True)]
+        )
+        return horizon_l1(fake, real_blocks, horizon_bands(self.G.directions(blocks, p, r)))
 
     def texture(self, fake: CriticInputs, real: torch.Tensor) -> torch.Tensor:
         """Sliced Wasserstein texture loss (train/texture.py) of fake against real images at the same
