@@ -26,6 +26,7 @@ softness rather than interpolating it.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import moderngl
 
@@ -140,41 +141,48 @@ class LookDevScene:
             vao.release()
 
 
+@dataclass
+class _Slot:
+    light: FrameLighting | None  # the baked frame it holds the scene lit by; None: nothing valid
+    texture: moderngl.Texture
+    framebuffer: moderngl.Framebuffer
+
+
 class SceneCache:
     """Two float targets holding the scene's linear radiance and coverage (RGBA32F: the mirror's
     sun highlight overflows float16), each lit by one baked frame, for one camera and size."""
 
     def __init__(self, ctx: moderngl.Context) -> None:
         self.ctx = ctx
-        self._slots: list[list] = []  # [lighting or None, texture, framebuffer]
+        self._slots: list[_Slot] = []
 
-    def slot_of(self, light: FrameLighting) -> list | None:
-        return next((slot for slot in self._slots if slot[0] is light), None)
+    def slot_of(self, light: FrameLighting) -> _Slot | None:
+        return next((slot for slot in self._slots if slot.light is light), None)
 
     def texture(self, light: FrameLighting) -> moderngl.Texture:
-        return self.slot_of(light)[1]
+        return self.slot_of(light).texture
 
     def claim(self, light: FrameLighting, size: tuple[int, int], keep) -> moderngl.Framebuffer:
         """A cleared target for `light`, in a slot holding none of the lights in `keep`."""
-        if not self._slots or self._slots[0][1].size != size:
+        if not self._slots or self._slots[0].texture.size != size:
             self.release()
             for _ in range(2):
                 texture = self.ctx.texture(size, 4, dtype="f4")
-                self._slots.append([None, texture, self.ctx.framebuffer(color_attachments=[texture])])
-        slot = next(slot for slot in self._slots if not any(slot[0] is k for k in keep))
-        slot[0] = light
-        slot[2].clear(0.0, 0.0, 0.0, 0.0)
-        return slot[2]
+                self._slots.append(_Slot(None, texture, self.ctx.framebuffer(color_attachments=[texture])))
+        slot = next(slot for slot in self._slots if not any(slot.light is k for k in keep))
+        slot.light = light
+        slot.framebuffer.clear(0.0, 0.0, 0.0, 0.0)
+        return slot.framebuffer
 
     def forget(self) -> None:
         """The camera moved: nothing held is valid."""
         for slot in self._slots:
-            slot[0] = None
+            slot.light = None
 
     def release(self) -> None:
-        for _, texture, framebuffer in self._slots:
-            framebuffer.release()
-            texture.release()
+        for slot in self._slots:
+            slot.framebuffer.release()
+            slot.texture.release()
         self._slots = []
 
 
