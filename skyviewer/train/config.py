@@ -128,8 +128,9 @@ class OptimConfig:
     colour_anchor_weight: float = 2.0
     """Start model: L1 weight of a sample's coarse colour layout (4 x 4 cell means) against its
     background's: the GAN draws clouds over the background instead of tinting it. Sky model: weight
-    of the skies' 4 x 4 layout and of their mean colour in sectors of the ring 1-3 deg above the
-    horizon against the data's under the same conditions (train/sky.py cells_l1, horizon_l1)."""
+    of the skies' 4 x 4 layout, of their mean colour in sectors of the ring 1-3 deg above the
+    horizon, and of full-resolution blocks' mean colour 0-1 and 1-3 deg up, against the data's under
+    the same conditions (train/sky.py cells_l1, horizon_l1, horizon_blocks_l1)."""
     mixed_precision: bool = False
     """bfloat16 autocast for forward passes on CUDA (ignored on CPU); R1 stays in float32."""
 
