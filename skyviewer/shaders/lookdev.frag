@@ -48,6 +48,16 @@ float sphere_roughness(int i) { return float[5](1.0, 0.5, 0.25, 0.25, 0.0)[i]; }
 float sphere_metal(int i) { return i < 3 ? 0.0 : 1.0; }
 const float GROUND_ROUGHNESS = 1.0;
 
+// The ground's 1 m checkerboard (0 or 1), averaged over the pixel's footprint on the ground: the
+// box filter of a square wave is a difference of its integral (a triangle wave) across the
+// footprint. Point-sampled, the squares alias into moire rings a few metres out.
+float checker(vec2 xz) {
+    vec2 w = max(fwidth(xz), vec2(1e-4));
+    vec2 a = xz - 0.5 * w, b = xz + 0.5 * w;
+    vec2 square = (abs(fract(b * 0.5) - 0.5) - abs(fract(a * 0.5) - 0.5)) * 2.0 / w;  // filtered +-1
+    return 0.5 - 0.5 * square.x * square.y;
+}
+
 float hit_sphere(vec3 o, vec3 d, vec4 s) {
     vec3 oc = o - s.xyz;
     float b = dot(oc, d);
@@ -151,8 +161,7 @@ void main() {
     if (self_index >= 0) {
         n = normalize(p - centre);
     } else {
-        vec2 cell = floor(p.xz);
-        albedo = vec3(0.16 + 0.04 * mod(cell.x + cell.y, 2.0));
+        albedo = vec3(0.16 + 0.04 * checker(p.xz));
         alpha = 1.0 - smoothstep(GROUND_OPAQUE_M, GROUND_FADE_M, length(p.xz));
     }
     vec3 color = shade(p, n, -ray, albedo, roughness, metal, self_index);
