@@ -14,7 +14,7 @@ from skyviewer.runtime.model import SkyModel
 from skyviewer.runtime.providers import CPU, probe, resolve_providers
 from skyviewer.runtime.sun import SunClock
 
-snapshots, package_dir = fixtures.snapshots, fixtures.package_dir
+snapshots, package_dir, layered_dir = fixtures.snapshots, fixtures.package_dir, fixtures.layered_dir
 
 
 def test_steps_are_seeded_and_decoded(package_dir):
@@ -108,3 +108,19 @@ def test_list_and_doctor(package_dir, monkeypatch, tmp_path, capsys):
     out = capsys.readouterr().out
     for label in ("onnxruntime", "CPU", "GPU", "OpenGL context", "display", "video", "sky packages"):
         assert label in out
+
+
+def test_the_viewers_sessions_sleep_between_operators_and_others_spin(layered_dir):
+    """The viewer's renderer shares the cores (session_options): its model's threads sleep between
+    operators, every graph's; a model loaded for anything else keeps ONNX Runtime's spinning."""
+    from skyviewer.app.commands import load_model
+
+    def spinning(model):
+        graphs = [model._start, model._step, model._decode]
+        return {
+            g.session.get_session_options().get_session_config_entry("session.intra_op.allow_spinning")
+            for g in graphs
+        }
+
+    assert spinning(load_model(str(layered_dir), "cpu")) == {"0"}
+    assert spinning(SkyModel(layered_dir, providers="cpu")) == {"1"}

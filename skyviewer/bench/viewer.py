@@ -136,7 +136,8 @@ def bench_model(args: argparse.Namespace) -> list[Row]:
     timed = _layered_rows if model.layered else _step_rows
     rows = [row for provider in bench_providers(args.providers) for row in timed(model, provider, args)]
     rows += _torch_step(model, args.seconds)
-    return rows + _viewer_rows(model, args.seconds)
+    viewers = SkyModel(path, providers=args.providers, spinning=False)  # as the viewer loads it
+    return rows + _viewer_rows(viewers, args.seconds)
 
 
 def bench_providers(request: str) -> list[str]:

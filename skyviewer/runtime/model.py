@@ -30,22 +30,25 @@ LOG_SEVERITY = 3
 """Sessions log errors only: ONNX Runtime's warnings about unused initializers are noise here."""
 
 
-def session_options() -> ort.SessionOptions:
-    """The options of every session a SkyModel runs."""
+def session_options(spinning: bool = True) -> ort.SessionOptions:
+    """The options of every session a SkyModel runs. spinning: idle intra-op threads spin between a
+    run's operators (ONNX Runtime's default: the default's 1,024 px decode 42 against 50 ms on two
+    cores) instead of sleeping. A host whose renderer shares the cores turns it off: the viewer's
+    (llvmpipe's threads where there is no GPU) needs them between steps more than a step needs a
+    hot pool."""
     options = ort.SessionOptions()
     options.log_severity_level = LOG_SEVERITY
-    # Idle intra-op threads sleep instead of spinning: the viewer's renderer (llvmpipe's threads
-    # where there is no GPU) needs the cores between steps more than a step needs a hot pool.
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spinning else "0")
     return options
 
 
 class _Graph:
     """One ONNX session, its manifest entry, and an I/O binding reused every run."""
 
-    def __init__(self, package: SkyPackage, model: str, precision: str, providers: list[str]):
+    def __init__(self, package: SkyPackage, model: str, precision: str, providers: list[str], spinning: bool):
         data = package.files[package.model_file(model, precision)]
-        self.session = ort.InferenceSession(data, session_options(), providers=session_providers(providers))
+        options = session_options(spinning)
+        self.session = ort.InferenceSession(data, options, providers=session_providers(providers))
         self.spec = package.manifest["models"][model]
         self.binding = self.session.io_binding()
 
@@ -73,29 +76,33 @@ class SkyModel:
         providers: str | Sequence[str] = "auto",
         precision: str = "fp32",
         resolution: int | None = None,
+        spinning: bool = True,
     ):
         """package: a SkyPackage, a path, or a package name. providers: "auto", "cpu", "cuda",
         "tensorrt" or ONNX Runtime names (see providers.resolve_providers). precision: "fp32" or
         "fp16" (the package's fp16 variant, same inputs and outputs; format 3 keeps its state graphs
         in fp32). resolution: format 3, the frame side to decode (one of decoders(); default: the
-        largest on a GPU, the package's own on the CPU)."""
+        largest on a GPU, the package's own on the CPU). spinning: see session_options (the viewer
+        passes False)."""
         self.package = package if isinstance(package, SkyPackage) else load_package(package)
         self.manifest = self.package.manifest
         self.layered = "decode" in self.manifest["models"]
         """Format 3: start and step carry a small state; a decoder draws each frame from it."""
         chosen = resolve_providers(providers)
         state_precision = "fp32" if self.layered else precision
-        self._start = _Graph(self.package, "start", state_precision, chosen)
-        self._step = _Graph(self.package, "step", state_precision, chosen)
+        self._start = _Graph(self.package, "start", state_precision, chosen, spinning)
+        self._step = _Graph(self.package, "step", state_precision, chosen, spinning)
         self.provider = self._step.session.get_providers()[0]
         """The provider the step model actually runs on."""
         self.device = "cuda" if is_gpu(self.provider) else "cpu"
         self._decode = (
-            _Graph(self.package, self._decoder_name(resolution), precision, chosen) if self.layered else None
+            _Graph(self.package, self._decoder_name(resolution), precision, chosen, spinning)
+            if self.layered
+            else None
         )
         enc = self.manifest["radiance"]["encoding"]
         self.encoding = LogEncoding(eps=enc["eps"], x_max=enc["x_max"])
-        self._radiance = RadianceDecoder(self.encoding, session_providers(chosen), session_options())
+        self._radiance = RadianceDecoder(self.encoding, session_providers(chosen), session_options(spinning))
         self._ranges = {c["name"]: c for c in self.manifest["conditions"]}
         self._next = {c["name"]: np.asarray(c["default"], np.float32) for c in self.manifest["conditions"]}
         self._now = dict(self._next)
