@@ -118,8 +118,8 @@ def horizon_block_positions(count: int, resolution: int) -> list[tuple[int, int]
     """Top-left (row, col) of `count` HORIZON_BLOCK_PX blocks at random azimuths whose centres lie
     half a block inside the horizon circle (so each reaches the horizon), on the shading grid."""
     p, f, out = HORIZON_BLOCK_PX, SHADING_FACTOR, []
+    reach = resolution / 2 - p / 2
     for angle in (torch.rand(count) * 2.0 * torch.pi).tolist():
-        reach = resolution / 2 - p / 2
         corner = [resolution / 2 + reach * t - p / 2 for t in (math.sin(angle), math.cos(angle))]
         out.append(tuple(min(max(round(c / f) * f, 0), resolution - p) for c in corner))
     return out
@@ -128,12 +128,12 @@ def horizon_block_positions(count: int, resolution: int) -> list[tuple[int, int]
 def horizon_l1(fake: torch.Tensor, real: torch.Tensor, cells: torch.Tensor) -> torch.Tensor:
     """L1 of skies' or blocks' (B, 3, N, N) mean colours in weighted regions (B, regions, N * N):
     the horizon ring's sectors (horizon_cells) or the horizon blocks' bands (horizon_bands), under
-    the same conditions. The 4 x 4 cells mix the last degrees above the
-    horizon with the sky 30 deg up, and there the sky sat 0.7 stops dark (docs/eval.md). Finer cells
+    the same conditions. The 4 x 4 cells mix the last degrees above the horizon with the sky 30 deg
+    up, and there the sky sat 0.7 stops dark (docs/eval.md). Finer cells
     everywhere faded the clouds: an L1 between two skies' cell means is least for a sky without
     variance, so the smaller the cells the harder it pulls the clouds out (run 00013). In the ring
     the haze has already faded them."""
-    means = [torch.bmm(cells, x.flatten(2).transpose(1, 2)) for x in (fake, real)]  # (B, sectors, 3)
+    means = [torch.bmm(cells, x.flatten(2).transpose(1, 2)) for x in (fake, real)]  # (B, regions, 3)
     used = (cells.sum(dim=2) > 0).float()[..., None]
     return ((means[0] - means[1]).abs() * used).sum() / (used.sum() * 3).clamp(min=1.0)
 
@@ -197,14 +197,9 @@ class SkyTask(GanTask):
         background_global = F.adaptive_avg_pool2d(background_low, s.global_px).detach()
         maps_global = F.adaptive_avg_pool2d(self.critic_maps([(0, 0)], low, low, sun), s.global_px)
         # Patches: the same pixels of the real frames and of the generated skies, all in one decode.
-        blocks = self.patch_positions(b * s.patches_per_frame, r)
-        frame = torch.arange(len(blocks), device=self.device) % b  # patch k is from frame k mod b
-        p = s.patch_px
-        fake_patch, bg_patch = self.decode(
-            {k: v[frame] for k, v in state.items()}, sun[frame], cover[frame], cirrus[frame], r, blocks, p
-        )
-        real_patch = torch.stack(
-            [real[i, :, y : y + p, x : x + p] for i, (y, x) in zip(frame.tolist(), blocks, strict=True)]
+        blocks, p = self.patch_positions(b * s.patches_per_frame, r), s.patch_px
+        frame, fake_patch, bg_patch, real_patch = self.decode_blocks(
+            state, sun, cover, cirrus, real, blocks, p
         )
         maps_patch = self.critic_maps(blocks, p, r, sun[frame])
         fakes_in = {
@@ -238,18 +233,30 @@ class SkyTask(GanTask):
         self.g_update(total, b)
         return losses
 
-    def horizon_blocks_l1(self, state, sun, cover, cirrus, real: torch.Tensor) -> torch.Tensor:
-        """horizon_l1 of full-resolution blocks on the horizon (horizon_block_positions) in the bands
-        0-1 and 1-3 deg up: the same pixels of each frame and of the sky drawn for it."""
-        b, r, p = real.shape[0], real.shape[-1], HORIZON_BLOCK_PX
-        blocks = horizon_block_positions(b * HORIZON_BLOCKS_PER_FRAME, r)
-        frame = torch.arange(len(blocks), device=self.device) % b
-        fake, _ = self.decode(
-            {k: v[frame] for k, v in state.items()}, sun[frame], cover[frame], cirrus[frame], r, blocks, p
+    def decode_blocks(self, state, sun, cover, cirrus, real: torch.Tensor, blocks, p: int):
+        """The p px blocks (row, col) of the real frames (B, 3, R, R) and of the skies drawn for them,
+        block k from frame k mod B, in one decode: (frame of each block, sky, background, real)."""
+        frame = torch.arange(len(blocks), device=self.device) % real.shape[0]
+        fake, background = self.decode(
+            {k: v[frame] for k, v in state.items()},
+            sun[frame],
+            cover[frame],
+            cirrus[frame],
+            real.shape[-1],
+            blocks,
+            p,
         )
         real_blocks = torch.stack(
             [real[i, :, y : y + p, x : x + p] for i, (y, x) in zip(frame.tolist(), blocks, strict=True)]
         )
+        return frame, fake, background, real_blocks
+
+    def horizon_blocks_l1(self, state, sun, cover, cirrus, real: torch.Tensor) -> torch.Tensor:
+        """horizon_l1 of full-resolution blocks on the horizon (horizon_block_positions) in the bands
+        0-1 and 1-3 deg up: the same pixels of each frame and of the sky drawn for it."""
+        r, p = real.shape[-1], HORIZON_BLOCK_PX
+        blocks = horizon_block_positions(real.shape[0] * HORIZON_BLOCKS_PER_FRAME, r)
+        _, fake, _, real_blocks = self.decode_blocks(state, sun, cover, cirrus, real, blocks, p)
         return horizon_l1(fake, real_blocks, horizon_bands(self.G.directions(blocks, p, r)))
 
     def texture(self, fake: CriticInputs, real: torch.Tensor) -> torch.Tensor:
