@@ -72,9 +72,9 @@ def load_model(package: str | None, providers: str):
     from skyviewer.runtime.package import PackageError
 
     try:
-        return SkyModel(
-            package or DEFAULT_PACKAGE, providers=providers, spinning=False
-        )  # see session_options
+        # The renderer shares the cores (llvmpipe without a GPU): the model's threads sleep between
+        # operators (runtime.model.session_options).
+        return SkyModel(package or DEFAULT_PACKAGE, providers=providers, spinning=False)
     except PackageError as exc:
         if package is None and "no such package" in str(exc):
             raise UserError(NO_DEFAULT_HINT) from None
