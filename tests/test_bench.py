@@ -43,6 +43,8 @@ def test_lighting_section_times_the_update_at_each_frame_size(capsys):
     out = capsys.readouterr().out
     for n in (64, 256, 1024):
         assert re.search(rf"lighting update sky {n} +[\d.]+ ms/frame", out), out
+        assert re.search(rf"lighting push alone \(no finish\) sky {n} +[\d.]+ ms/frame", out), out
+        assert re.search(rf"lighting GPU timer query sky {n} +[\d.]+ ms/frame", out), out
 
 
 def test_torch_twin_is_the_packages_net_or_none(package_dir):
