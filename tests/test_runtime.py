@@ -124,3 +124,20 @@ def test_the_viewers_sessions_sleep_between_operators_and_others_spin(layered_di
 
     assert spinning(load_model(str(layered_dir), "cpu")) == {"0"}
     assert spinning(SkyModel(layered_dir, providers="cpu")) == {"1"}
+
+
+def test_graphs_run_on_two_fixed_buffer_sets(layered_dir):
+    """What replaying a captured CUDA graph needs (runtime/model.py): every run of the step and the
+    decoder reads and writes the same two sets of buffers, alternately, across steps and resets;
+    and a buffer set bound to other buffers is refused, not replayed on stale addresses."""
+    sky = SkyModel(layered_dir, providers="cpu")
+    assert sky.graph_capture == "off"  # asked for, but only CUDA captures
+    pointers = []
+    for seed in (0, 1):
+        sky.reset(seed)
+        pointers.append([sky.frame_encoded().data_ptr()] + [sky.step_encoded().data_ptr() for _ in range(4)])
+    assert pointers[0] == pointers[1] and len(set(pointers[0])) == 2
+    assert pointers[0][0::2] == [pointers[0][0]] * 3
+    sky._frames.reverse()  # as if a host had swapped the model's frame buffers
+    with pytest.raises(RuntimeError, match="buffer set"):
+        sky.step_encoded()

@@ -73,9 +73,17 @@ class RadianceDecoder:
     def to_host(self, encoded: ort.OrtValue) -> np.ndarray:
         """Encoded (1, 3, N, N) OrtValue (any device) -> a new (N, N, 3) float16 array in nits."""
         side = encoded.shape()[-1]
-        session, binding = self._session(encoded)
         out = np.empty((1, side, side, 3), np.float16)
-        binding.bind_ortvalue_input("encoded", encoded)
-        binding.bind_output("radiance", "cpu", 0, np.float16, out.shape, out.ctypes.data)
-        session.run_with_iobinding(binding)
+        self._run(encoded, "cpu", out.ctypes.data)
         return out[0]
+
+    def to_device(self, encoded: ort.OrtValue, pointer: int) -> None:
+        """Encoded (1, 3, N, N) OrtValue on CUDA -> (N, N, 3) float16 nits at a CUDA `pointer`."""
+        self._run(encoded, "cuda", pointer)
+
+    def _run(self, encoded: ort.OrtValue, device: str, pointer: int) -> None:
+        side = encoded.shape()[-1]
+        session, binding = self._session(encoded)
+        binding.bind_ortvalue_input("encoded", encoded)
+        binding.bind_output("radiance", device, 0, np.float16, [1, side, side, 3], pointer)
+        session.run_with_iobinding(binding)
