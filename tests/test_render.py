@@ -309,9 +309,10 @@ def test_not_blank_and_new_frames_show(renderer, target):
 def test_finish_waits_for_the_gl_through_ctypes_which_releases_the_gil(ctx, target):
     """The viewer's model worker runs while the GL draws only if the wait releases the GIL:
     a ctypes.CDLL function does, moderngl's ctx.finish() does not (docs/viewer.md)."""
-    gl_finish = render_context._gl_finish()
-    assert gl_finish is not None
-    assert not gl_finish._flags_ & ctypes._FUNCFLAG_PYTHONAPI  # PyDLL's flag: it would hold the GIL
+    gl = render_context._gl_library()
+    assert gl is not None
+    for wait in (gl.glFinish, gl.glClientWaitSync):  # finish() and Fence.wait()
+        assert not wait._flags_ & ctypes._FUNCFLAG_PYTHONAPI  # PyDLL's flag: it would hold the GIL
     target.framebuffer.use()
     ctx.clear(0.25, 0.5, 0.75, 1.0)
     render_context.finish(ctx)

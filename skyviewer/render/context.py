@@ -127,22 +127,55 @@ def finish(ctx: moderngl.Context) -> None:
     2 ms step took 40 ms inside the viewer. ctypes releases the GIL around a foreign call, so
     glFinish through ctypes lets the worker run while the frame is drawn (8 ms per step in the
     same bench run; docs/benchmarks.md). Without a loadable GL library it is ctx.finish()."""
-    gl_finish = _gl_finish()
-    if gl_finish is None:
+    gl = _gl_library()
+    if gl is None:
         ctx.finish()
     else:
-        gl_finish()
+        gl.glFinish()
+
+
+class Fence:
+    """A point in the GL command stream that the host can wait for without a glFinish: work
+    queued after it keeps running (glFenceSync / glClientWaitSync through ctypes, so the wait
+    releases the GIL as finish() does; ctx.finish() where no GL library loads)."""
+
+    def __init__(self, ctx: moderngl.Context) -> None:
+        gl = _gl_library()
+        self._ctx, self._sync = ctx, None if gl is None else gl.glFenceSync(GL_SYNC_GPU_COMMANDS_COMPLETE, 0)
+
+    def wait(self) -> None:
+        """Return once the GL has done everything queued before the fence."""
+        if self._sync is None:
+            self._ctx.finish()
+            return
+        gl = _gl_library()
+        while gl.glClientWaitSync(self._sync, GL_SYNC_FLUSH_COMMANDS_BIT, WAIT_NS) == GL_TIMEOUT_EXPIRED:
+            pass
+        gl.glDeleteSync(self._sync)
+        self._sync = None
+
+
+GL_SYNC_GPU_COMMANDS_COMPLETE, GL_SYNC_FLUSH_COMMANDS_BIT, GL_TIMEOUT_EXPIRED = 0x9117, 0x1, 0x911B
+WAIT_NS = 100_000_000
 
 
 @functools.cache
-def _gl_finish():
-    """glFinish of the process's GL dispatch library (glvnd's libOpenGL / libGL, or the platform's)."""
+def _gl_library() -> ctypes.CDLL | None:
+    """The process's GL dispatch library (glvnd's libOpenGL / libGL, or the platform's), with the
+    sync entry points' C types declared."""
     for name in ("OpenGL", "GL", "opengl32"):
         path = ctypes.util.find_library(name)
         if path is None:
             continue
         try:
-            return ctypes.CDLL(path).glFinish
+            gl = ctypes.CDLL(path)
+            gl.glFinish, gl.glFenceSync  # noqa: B018 (must exist)
         except (OSError, AttributeError):
             continue
+        gl.glFenceSync.restype = ctypes.c_void_p
+        gl.glFenceSync.argtypes = [ctypes.c_uint, ctypes.c_uint]
+        gl.glClientWaitSync.restype = ctypes.c_uint
+        gl.glClientWaitSync.argtypes = [ctypes.c_void_p, ctypes.c_uint, ctypes.c_uint64]
+        gl.glDeleteSync.argtypes = [ctypes.c_void_p]
+        return gl
     return None

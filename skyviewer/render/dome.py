@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import moderngl
 import numpy as np
 
 from skyviewer.render.camera import Camera, project_ndc
-from skyviewer.render.exposure import LogLuminanceMeter
+from skyviewer.render.exposure import KeyReading, LogLuminanceMeter
 from skyviewer.render.projections import CubeFaceCamera, PanoramaCamera, Projection
 from skyviewer.render.shaders import SHADER_DIR, ShaderLibrary
 from skyviewer.render.textures import SkyTextures
@@ -230,19 +231,31 @@ class DomeRenderer:
         self.vao_away_from_sun = ctx.vertex_array(away, [])
         self.sky = SkyTextures(ctx, sky_size)
         self.meter = LogLuminanceMeter(ctx, shaders, sky_size)
-        self._log_keys: tuple[float, float] | None = None
+        self._keys: tuple[KeyReading, KeyReading] | None = None
 
     def push_frame(self, frame: np.ndarray) -> None:
         """Upload the model's newest (N, N, 3) float16 frame (nits) and measure its key."""
         self.sky.push(frame)
-        log_key = math.log(self.meter.measure(self.sky.next))
-        self._log_keys = (log_key, log_key) if self._log_keys is None else (self._log_keys[1], log_key)
+        self._measure_newest()
+
+    def push_device(self, write: Callable[[int], None]) -> None:
+        """The same for a frame made on the GPU: write(pointer) puts it at a CUDA pointer into the
+        upload's pixel buffer (SkyTextures.push_device; e.g. SkyModel.decode_into)."""
+        self.sky.push_device(write)
+        self._measure_newest()
+
+    def _measure_newest(self) -> None:
+        # The older key is read now (it was measured a frame ago: no wait), so the meter's two
+        # read-back buffers are never both pending; the newest is read when first asked for.
+        reading = self.meter.measure(self.sky.next)
+        self._keys = (reading, reading) if self._keys is None else (self._keys[1], reading)
+        self._keys[0].nits()
 
     def scene_key_nits(self, blend: float) -> float:
         """Log-average luminance of the blended sky: the auto-exposure target."""
-        if self._log_keys is None:
+        if self._keys is None:
             raise RuntimeError("push_frame() first")
-        prev, nxt = self._log_keys
+        prev, nxt = (math.log(k.nits()) for k in self._keys)
         return math.exp(prev + (nxt - prev) * min(max(blend, 0.0), 1.0))
 
     def render(

@@ -14,17 +14,19 @@ from dataclasses import dataclass
 import moderngl
 import numpy as np
 
-from skyviewer.render.context import finish
+from skyviewer.render.context import Fence
 from skyviewer.render.shaders import ShaderLibrary
 
 
 class LogLuminanceMeter:
     """GPU log-average luminance of a canonical sky texture, over the pixels inside the horizon.
 
-    luminance.frag sums ln(Y) over BLOCK x BLOCK tiles; the (N/BLOCK)^2 partial sums (a few KB)
-    are read back and finished in float64. The readback waits for the GPU, which is fine at the
-    model's step rate (~10 Hz), and it waits in glFinish with the GIL released (context.finish)
-    so the model worker runs meanwhile; it equals tonemap.auto_key_nits(sky, fisheye_mask(N)).
+    luminance.frag sums ln(Y) over BLOCK x BLOCK tiles into a power-of-two texture (tiles beyond
+    the frame cleared to zero sums of zero texels); its mip chain averages them down to one texel,
+    whose two averages have the same ratio as the two sums: the log-average. That texel (8 bytes)
+    is copied into one of two pixel buffers without waiting, and read when the key is first
+    asked for (measure() returns the reading), so a new frame's upload never stalls the GL
+    pipeline. It equals tonemap.auto_key_nits(sky, fisheye_mask(N)) for any N.
     """
 
     BLOCK = 8  # texels per tile side; must match luminance.frag
@@ -32,25 +34,49 @@ class LogLuminanceMeter:
     def __init__(self, ctx: moderngl.Context, shaders: ShaderLibrary, size: int) -> None:
         self.ctx = ctx
         self.program = shaders.program("fullscreen.vert", "luminance.frag")
-        tiles = -(-size // self.BLOCK)
-        self._sums = ctx.texture((tiles, tiles), 2, dtype="f4")
+        self._tiles = -(-size // self.BLOCK)
+        side = 1 << (self._tiles - 1).bit_length()
+        self._top = side.bit_length() - 1
+        self._sums = ctx.texture((side, side), 2, dtype="f4")
+        self._sums.build_mipmaps(0, self._top)  # allocates the chain the reduction fills
         self.framebuffer = ctx.framebuffer(color_attachments=[self._sums])
         self.vao = ctx.vertex_array(self.program, [])
+        self._readings = [ctx.buffer(reserve=8) for _ in range(2)]
+        self._measured = 0
 
-    def measure(self, sky: moderngl.Texture) -> float:
-        """The key (nits) of one sky texture."""
+    def measure(self, sky: moderngl.Texture) -> KeyReading:
+        """Start measuring the key (nits) of one sky texture; the reading waits for the GPU only
+        when first read. A reading must be read before the measurement after next."""
         sky.use(0)
         self.program["sky"].value = 0
         self.framebuffer.use()
+        self.framebuffer.viewport = (0, 0, *self._sums.size)
+        self.framebuffer.clear()
+        self.framebuffer.viewport = (0, 0, self._tiles, self._tiles)
         self.vao.render(moderngl.TRIANGLES, vertices=3)
-        finish(self.ctx)  # the read below then finds the sums drawn and holds the GIL only to copy
-        sums = np.frombuffer(self.framebuffer.read(components=2, dtype="f4"), np.float32)
-        log_sum, count = sums.reshape(-1, 2).astype(np.float64).sum(axis=0)
-        return math.exp(log_sum / max(count, 1.0))
+        self._sums.build_mipmaps(0, self._top)
+        buffer = self._readings[self._measured % 2]
+        self._sums.read_into(buffer, level=self._top)
+        self._measured += 1
+        return KeyReading(Fence(self.ctx), buffer)
 
     def release(self) -> None:
-        for obj in (self.vao, self.framebuffer, self._sums):
+        for obj in (self.vao, self.framebuffer, self._sums, *self._readings):
             obj.release()
+
+
+class KeyReading:
+    """A measured key on its way back from the GPU: nits() waits for it once, then remembers it."""
+
+    def __init__(self, fence: Fence, buffer: moderngl.Buffer) -> None:
+        self._fence, self._buffer, self._nits = fence, buffer, None
+
+    def nits(self) -> float:
+        if self._nits is None:
+            self._fence.wait()  # with the GIL released; then the read only copies 8 bytes
+            mean_log, mean_count = np.frombuffer(self._buffer.read(), np.float32).astype(np.float64)
+            self._nits = math.exp(mean_log / max(mean_count, 1e-30))
+        return self._nits
 
 
 CALIBRATION_K = 12.5

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import moderngl
 import numpy as np
 
 from skyviewer.errors import UserError
+from skyviewer.render.cuda_gl import CudaGLBuffer
 
 
 class SkyTextures:
@@ -24,6 +27,7 @@ class SkyTextures:
         self._pbos = [ctx.buffer(reserve=nbytes, dynamic=True) for _ in range(2)]
         self._next = 0  # index of the texture holding the newest frame
         self._pushed = 0
+        self._cuda: dict[int, CudaGLBuffer] | None = None  # the pixel buffers, once CUDA writes them
 
     def _texture(self, ctx: moderngl.Context) -> moderngl.Texture:
         texture = ctx.texture((self.size, self.size), 3, dtype="f2", alignment=1)
@@ -49,10 +53,32 @@ class SkyTextures:
         expected = (self.size, self.size, 3)
         if frame.shape != expected or frame.dtype != np.float16:
             raise UserError(f"sky frame: expected float16 {expected}, got {frame.dtype} {frame.shape}")
+
+        def fill(pbo: moderngl.Buffer) -> None:
+            if self._cuda is None:  # (a registered buffer keeps its storage: CUDA holds it)
+                pbo.orphan()  # fresh storage: never wait for a transfer still reading the old one
+            pbo.write(np.ascontiguousarray(frame))
+
+        self._upload(fill)
+
+    def push_device(self, write: Callable[[int], None]) -> None:
+        """push() for a frame made on the GPU: write(pointer) puts the (size, size, 3) float16
+        frame at a CUDA device pointer into the pixel buffer, which is registered with CUDA on
+        first use (render/cuda_gl.py); the frame never visits the host."""
+        if self._cuda is None:
+            self._cuda = {pbo.glo: CudaGLBuffer(pbo) for pbo in self._pbos}
+
+        def fill(pbo: moderngl.Buffer) -> None:
+            with self._cuda[pbo.glo].mapped() as pointer:
+                write(pointer)
+
+        self._upload(fill)
+
+    def _upload(self, fill: Callable[[moderngl.Buffer], None]) -> None:
+        """fill() the next pixel buffer, have GL copy it into the older texture, swap roles."""
         self._next = 1 - self._next
         pbo = self._pbos[self._pushed % 2]
-        pbo.orphan()  # fresh storage: never wait for a transfer still reading the old one
-        pbo.write(np.ascontiguousarray(frame))
+        fill(pbo)
         targets = self._textures if self._pushed == 0 else [self.next]
         for texture in targets:
             texture.write(pbo)
@@ -64,5 +90,7 @@ class SkyTextures:
         self.next.use(next_unit)
 
     def release(self) -> None:
+        for registered in (self._cuda or {}).values():
+            registered.release()
         for obj in (*self._textures, *self._pbos):
             obj.release()
