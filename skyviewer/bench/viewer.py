@@ -179,38 +179,61 @@ def _layered_rows(model, provider: str, args: argparse.Namespace) -> list[Row]:
         rows.append(
             {"name": f"step+decode {px}px {where}", **_host_rate(package, provider, args.seconds, 3, px)}
         )
-    return rows + [_frame_row(package, provider, args.seconds)]
+    return rows + _frame_rows(package, provider, args.seconds)
 
 
-def _frame_row(package, provider: str, seconds: float) -> Row:
+FRAME_VARIANTS = ((True, True), (False, True), (True, False))
+"""(CUDA graphs, CUDA-GL interop) of the GPU frame rows: the host's path, then each part off."""
+
+
+def _frame_rows(package, provider: str, seconds: float) -> list[Row]:
+    """The frame on screen on the CPU (the host copy); on a GPU, as each variant."""
+    from skyviewer.runtime.providers import is_gpu
+
+    variants = FRAME_VARIANTS if is_gpu(provider) else FRAME_VARIANTS[:1]
+    return [_frame_row(package, provider, seconds, graphs, interop) for graphs, interop in variants]
+
+
+def _frame_row(package, provider: str, seconds: float, cuda_graphs: bool, interop: bool) -> Row:
     """A new model frame on screen, all in the host's thread: step, decode at the resolution SkyModel
-    picks on `provider` (the largest on a GPU), radiance to the host, upload into the dome's texture
-    and one 1280x720 dome draw, finished."""
+    picks on `provider` (the largest on a GPU), radiance into the dome's texture (written there by
+    CUDA where interop can run and is asked for, else through the host) and one 1280x720 dome
+    draw, finished."""
     from skyviewer.render.camera import Camera
     from skyviewer.render.context import create_offscreen_context, finish, release_context
+    from skyviewer.render.cuda_gl import interop_blocker
     from skyviewer.render.dome import DomeRenderer, DomeView
     from skyviewer.render.targets import OffscreenTarget
     from skyviewer.runtime.model import SkyModel
 
-    model = SkyModel(package, providers=[provider])
+    model = SkyModel(package, providers=[provider], cuda_graphs=cuda_graphs)
     model.reset(seed=0)
     ctx = create_offscreen_context()
     target = OffscreenTarget(ctx, (1280, 720), hdr=False)
     dome = DomeRenderer(ctx, model.resolution)
     view = DomeView(Camera(180, 20, 70), key_nits=3000.0, blend=1.0, frame_index=0)
+    blocker = interop_blocker(model.device, ctx) if interop else "interop off"
+    upload = "CUDA-GL interop" if blocker is None else f"host copy: {blocker}"
 
     def frame(k: int) -> None:
-        dome.push_frame(model.step())
+        encoded = model.step_encoded()
+        if blocker is None:
+            dome.push_device(lambda pointer: model.decode_into(encoded, pointer))
+        else:
+            dome.push_frame(model.decode(encoded))
         dome.render(target.framebuffer, view)
         finish(ctx)
 
-    frame(0)  # warm-up: shader compile, texture allocation
+    frame(0)  # warm-up: shader compile, texture allocation, graph capture
+    frame(1)
     rate, frames = frames_per_second(frame, seconds, 3)
     where = f"ONNX Runtime {provider.removesuffix('ExecutionProvider')}, {ctx.info['GL_RENDERER']}"
     dome.release()
     target.release()
     release_context(ctx)
     name = f"step+decode+upload+dome {model.resolution}px {where}"
+    if model.device == "cuda":
+        name += f" (graphs: {model.graph_capture}; {upload})"
     return {"name": name, "value": round(1000 / rate, 3), "unit": "ms/frame", "frames": frames}
 
 
