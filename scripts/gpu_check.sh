@@ -2,13 +2,15 @@
 # GPU figures and checks on a CUDA machine that has no package index (docs/benchmarks.md,
 # "GPU figures"). Run from the checkout's root:
 #
-#     scripts/gpu_check.sh STAGE...      stages, in any order: gl model test train
+#     scripts/gpu_check.sh STAGE...      stages, in any order: ort gl model test train
 #
 # What the machine lacks travels beside the checkout (all gitignored):
 #   .gl/*.deb    the glvnd loaders (libEGL, libGL, libOpenGL) that EGL needs to find the NVIDIA driver
 #   .whl/*.whl   moderngl, glcontext, glfw, pyrr, jsonschema and its dependencies
-#   .ort/part*   onnxruntime-gpu (CUDA 13 build) as `tar c onnxruntime* | xz | split`, with .ort/SHA256
-# The machine's own Python is expected to hold numpy, torch, onnx, pillow and tqdm.
+#   .ort*/part*  onnxruntime-gpu (CUDA 13 build) as `tar c onnxruntime* | xz | split`, each part in
+#                its own folder (.ort0, .ort1, ...) with a copy of SHA256 (of the whole archive), so
+#                each call carries one folder under the 64 MiB limit; `ort` gathers them
+# The machine's Python holds numpy, torch, onnx, pillow, tqdm and cuda-bindings (CUDA-GL interop).
 # A stage whose inputs are missing says so and the others still run. Logs and JSON go to $OUT.
 set -uo pipefail
 OUT=${OUT:-out/gpu}
@@ -40,10 +42,14 @@ install_ort() {
     # Once per machine. The archive is over one call's 64 MiB, so its parts arrive over several
     # calls, each moved out of the checkout (the next call's copy of the tree drops them).
     [ -f $SITE/onnxruntime/capi/libonnxruntime_providers_cuda.so ] && return 0
-    mkdir -p $PARTS && mv .ort/part* $PARTS/ 2>/dev/null
-    [ -f .ort/SHA256 ] || { echo "onnxruntime-gpu: parts so far: $(ls $PARTS | tr '\n' ' ')"; return 1; }
-    cat $PARTS/part* | sha256sum | cut -d' ' -f1 | cmp -s - <(cut -d' ' -f1 .ort/SHA256) \
-        || { echo "onnxruntime-gpu: archive checksum mismatch"; return 1; }
+    mkdir -p $PARTS
+    for dir in .ort*/; do
+        mv "$dir"part* $PARTS/ 2>/dev/null
+        cp "$dir"SHA256 $PARTS/ 2>/dev/null
+    done
+    [ -f $PARTS/SHA256 ] || { echo "onnxruntime-gpu: no part has arrived"; return 1; }
+    cat $PARTS/part* | sha256sum | cut -d' ' -f1 | cmp -s - <(cut -d' ' -f1 $PARTS/SHA256) \
+        || { echo "onnxruntime-gpu: parts so far: $(ls $PARTS | tr '\n' ' ')"; return 1; }
     cat $PARTS/part* | xz -d | tar x -C $SITE
 }
 
@@ -92,6 +98,7 @@ nvidia-smi --query-gpu=name,driver_version,clocks.sm,memory.used --format=csv | 
 for stage in "$@"; do
     echo "=== $stage"
     case $stage in
+        ort) install_ort ;;
         gl | model | test | train) "stage_$stage" || echo "stage $stage failed" ;;
         synth) synth ;;
         *) echo "unknown stage $stage" ;;
