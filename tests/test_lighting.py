@@ -41,8 +41,8 @@ def gpu_lighting(ctx, frame, sun):
     textures = SkyTextures(ctx, frame.shape[0])
     textures.push(frame.astype(np.float16))
     lighting = SkyLighting(ctx, frame.shape[0])
-    result = lighting.push(textures.next, sun)
-    return lighting, result, textures
+    lighting.push(textures.next, sun)
+    return lighting, lighting.newest, textures
 
 
 @pytest.mark.parametrize("n, cover", [(64, 0.4), (256, 0.4), (256, 0.0)])

@@ -26,8 +26,7 @@ import moderngl
 import numpy as np
 
 from skyviewer.errors import UserError
-from skyviewer.render.context import finish
-from skyviewer.render.shaders import ShaderLibrary
+from skyviewer.render.shaders import ShaderLibrary, resolve_includes, with_defines
 from skyviewer.runtime.lighting import (
     SH_COUNT,
     FrameLighting,
@@ -43,6 +42,8 @@ GL_TEXTURE_CUBE_MAP = 0x8513
 GL_TEXTURE_CUBE_MAP_POSITIVE_X = 0x8515
 GL_TEXTURE_CUBE_MAP_SEAMLESS = 0x884F
 GL_RGB, GL_FLOAT = 0x1907, 0x1406
+GL_FRAMEBUFFER, GL_FRAMEBUFFER_BINDING, GL_COLOR_ATTACHMENT0 = 0x8D40, 0x8CA6, 0x8CE0
+GL_SYNC_GPU_COMMANDS_COMPLETE, GL_SYNC_FLUSH_COMMANDS_BIT, GL_TIMEOUT_EXPIRED = 0x9117, 0x1, 0x911B
 
 
 @dataclass(frozen=True)
@@ -59,31 +60,46 @@ class LightingConfig:
 
 @functools.cache
 def _gl():
-    """The GL entry points moderngl does not wrap (cube-map levels), from the process's GL
-    library, as render/context.py's glFinish."""
+    """The GL entry points moderngl does not wrap (layered cube-map levels, fences), from the
+    process's GL library, as render/context.py's glFinish."""
     for name in ("OpenGL", "GL", "opengl32"):
         path = ctypes.util.find_library(name)
         if path is None:
             continue
         try:
             lib = ctypes.CDLL(path)
-            lib.glCopyTexSubImage2D, lib.glBindTexture, lib.glGetTexImage  # noqa: B018 (must exist)
-            return lib
+            lib.glFramebufferTexture, lib.glFenceSync, lib.glGetTexImage  # noqa: B018 (must exist)
         except (OSError, AttributeError):
             continue
+        lib.glFenceSync.restype = ctypes.c_void_p
+        lib.glFenceSync.argtypes = [ctypes.c_uint, ctypes.c_uint]
+        lib.glClientWaitSync.restype = ctypes.c_uint
+        lib.glClientWaitSync.argtypes = [ctypes.c_void_p, ctypes.c_uint, ctypes.c_uint64]
+        lib.glDeleteSync.argtypes = [ctypes.c_void_p]
+        return lib
     raise UserError("image-based lighting needs the OpenGL library (libOpenGL / libGL) for cube-map levels")
 
 
-def _copy_to_cube(
-    framebuffer: moderngl.Framebuffer, cube: moderngl.TextureCube, level: int, size: int
-) -> None:
-    """Copy the six faces drawn side by side at the bottom left of `framebuffer` into `level`."""
-    gl = _gl()
-    framebuffer.use()  # GL_FRAMEBUFFER: the read framebuffer too
-    gl.glBindTexture(GL_TEXTURE_CUBE_MAP, cube.glo)
-    for face in range(6):
-        gl.glCopyTexSubImage2D(GL_TEXTURE_CUBE_MAP_POSITIVE_X + face, level, 0, 0, face * size, 0, size, size)
-    gl.glBindTexture(GL_TEXTURE_CUBE_MAP, 0)
+def _level_framebuffer(
+    ctx: moderngl.Context, *levels: tuple[moderngl.TextureCube, int]
+) -> moderngl.Framebuffer:
+    """A framebuffer drawing into all six faces (layer = face) of each (cube, mip level), which
+    moderngl cannot attach: made through GL, then wrapped so that use() binds it, its draw
+    buffers and its viewport."""
+    gl, glo, bound = _gl(), ctypes.c_uint(0), ctypes.c_int(0)
+    gl.glGetIntegerv(GL_FRAMEBUFFER_BINDING, ctypes.byref(bound))
+    gl.glGenFramebuffers(1, ctypes.byref(glo))
+    gl.glBindFramebuffer(GL_FRAMEBUFFER, glo)
+    attachments = [GL_COLOR_ATTACHMENT0 + k for k in range(len(levels))]
+    for attachment, (cube, level) in zip(attachments, levels, strict=True):
+        gl.glFramebufferTexture(GL_FRAMEBUFFER, attachment, cube.glo, level)
+    gl.glDrawBuffers(len(attachments), (ctypes.c_uint * len(attachments))(*attachments))
+    framebuffer = ctx.detect_framebuffer(glo.value)
+    ctx.error  # noqa: B018 (clears the error of detect_framebuffer's 2D size query on a cube map)
+    gl.glBindFramebuffer(GL_FRAMEBUFFER, bound.value)  # what moderngl believes bound
+    cube, level = levels[0]
+    framebuffer.viewport = (0, 0, *(max(1, side >> level) for side in cube.size))
+    return framebuffer
 
 
 def read_cube_level(cube: moderngl.TextureCube, level: int, size: int) -> np.ndarray:
@@ -106,6 +122,80 @@ def _float_target(ctx, size, components=4):
     return texture, ctx.framebuffer(color_attachments=[texture])
 
 
+def _program(shaders: ShaderLibrary, stages: dict[str, str], defines: dict[str, int] | None = None):
+    """A program of the bake's own, not the library's shared one: the bake sets the uniforms that
+    never change once, which a second bake of other sizes sharing the program would overwrite.
+    `stages`: moderngl's keyword (vertex_shader, ...) -> file under the library's root."""
+    sources = {
+        stage: with_defines(resolve_includes(shaders.root / name), defines) for stage, name in stages.items()
+    }
+    try:
+        return shaders.ctx.program(**sources)
+    except moderngl.Error as exc:
+        raise UserError(
+            f"{shaders.root}: cannot build program {' + '.join(stages.values())}:\n{exc}"
+        ) from exc
+
+
+def _cube_level_program(shaders: ShaderLibrary, prefilter: bool) -> moderngl.Program:
+    """lighting_cube.frag drawing a whole cube level at once (LAYERED: the geometry stage routes a
+    triangle to each face's layer)."""
+    stages = {
+        "vertex_shader": "fullscreen.vert",
+        "geometry_shader": "lighting_cube.geom",
+        "fragment_shader": "lighting_cube.frag",
+    }
+    return _program(shaders, stages, {"PREFILTER": int(prefilter), "LAYERED": 1})
+
+
+class _ShReadback:
+    """The SH pass's sums copied into a GL buffer (no wait), read and summed in float64 the first
+    time the lighting is asked for, after a fence: the bake never stalls the pipeline, and the
+    read waits with the GIL released (ctypes), for the SH pass only, as render/context.py's finish."""
+
+    def __init__(self, ctx: moderngl.Context, settings: LightingSettings) -> None:
+        self.settings = settings
+        self.buffer = ctx.buffer(reserve=SH_BANDS * (SH_COUNT + 1) * 4 * 4)
+        self._sun, self._sync, self._lighting = None, None, None
+
+    def start(self, framebuffer: moderngl.Framebuffer, sun: np.ndarray) -> None:
+        framebuffer.read_into(self.buffer, components=4, dtype="f4")
+        self._drop_sync()
+        self._sun, self._sync, self._lighting = sun, _gl().glFenceSync(GL_SYNC_GPU_COMMANDS_COMPLETE, 0), None
+
+    @property
+    def lighting(self) -> FrameLighting:
+        if self._lighting is None:
+            self._wait()
+            raw = np.frombuffer(self.buffer.read(), np.float32)
+            cells = raw.reshape(SH_BANDS, SH_COUNT + 1, 4).astype(np.float64)
+            sh = cells[:, :SH_COUNT, :3].sum(axis=0)
+            visibility = float(cells[0, SH_COUNT, 0])
+            ground = tuple(float(v) for v in _ground(sh))
+            self._lighting = FrameLighting(sh, sun_light(self._sun, visibility, self.settings), ground)
+        return self._lighting
+
+    def _wait(self) -> None:
+        gl = _gl()
+        while gl.glClientWaitSync(self._sync, GL_SYNC_FLUSH_COMMANDS_BIT, 100_000_000) == GL_TIMEOUT_EXPIRED:
+            pass
+        self._drop_sync()
+
+    def _drop_sync(self) -> None:
+        if self._sync is not None:
+            _gl().glDeleteSync(self._sync)
+            self._sync = None
+
+    def release(self) -> None:
+        self._drop_sync()
+        self.buffer.release()
+
+
+def _ground(sh: np.ndarray) -> np.ndarray:
+    """The environment's radiance straight down, from the SH (for hosts: a ground colour)."""
+    return sh_basis(np.array([0.0, -1.0, 0.0])) @ sh
+
+
 class SkyLighting:
     """SH irradiance, sun light and a prefiltered radiance cube map of the two newest frames."""
 
@@ -122,25 +212,16 @@ class SkyLighting:
         self.ctx, self.settings, self.config = ctx, settings, config
         self.block = max(1, -(-sky_size // config.env_size))
         self.env_size = -(-sky_size // self.block)
-        self.reduce = shaders.program("fullscreen.vert", "lighting_reduce.frag")
-        self.project = shaders.program("lighting.vert", "lighting_sh.frag")
-        self.cube0 = shaders.program("lighting.vert", "lighting_cube.frag", {"PREFILTER": 0})
-        self.prefilter = shaders.program("fullscreen.vert", "lighting_cube.frag", {"PREFILTER": 1})
-        self._vaos = {
-            p: ctx.vertex_array(p, []) for p in (self.reduce, self.project, self.cube0, self.prefilter)
-        }
         self.env, self._env_fb = _float_target(ctx, (self.env_size, self.env_size))
         self.env.filter = (moderngl.LINEAR_MIPMAP_LINEAR, moderngl.LINEAR)
-        # The SH grid covers the upper hemisphere with SH_GRID / 2 cells across.
-        self._sh_lod = max(0.0, math.log2(self.env_size / (SH_GRID / 2)))
         self._sh_tex, self._sh_fb = _float_target(ctx, (SH_COUNT + 1, SH_BANDS))
-        size = config.cube_size
-        self._faces = ctx.texture((6 * size, size), 4, dtype="f2")
-        self._faces_fb = ctx.framebuffer(color_attachments=[self._faces])
         self.raw_cube = self._cube()
         self.cubes = [self._cube() for _ in range(2)]
+        self._levels = {cube: self._level_framebuffers(cube) for cube in self.cubes}
+        self._readbacks = [_ShReadback(ctx, settings) for _ in self.cubes]  # one per slot, as the cubes
         self._next = 0
-        self._baked: list[FrameLighting] = []
+        self._baked: list[_ShReadback] = []
+        self._programs(shaders)
         ctx.enable_direct(GL_TEXTURE_CUBE_MAP_SEAMLESS)
 
     def _cube(self) -> moderngl.TextureCube:
@@ -148,6 +229,51 @@ class SkyLighting:
         cube.build_mipmaps(0, self.config.cube_levels - 1)  # allocates the chain the bake fills
         cube.filter = (moderngl.LINEAR_MIPMAP_LINEAR, moderngl.LINEAR)
         return cube
+
+    def _level_framebuffers(self, cube: moderngl.TextureCube) -> list[moderngl.Framebuffer]:
+        """A framebuffer per mip level of `cube`; level 0's also draws the unfiltered cube's."""
+        level0 = _level_framebuffer(self.ctx, (cube, 0), (self.raw_cube, 0))
+        return [level0, *(_level_framebuffer(self.ctx, (cube, k)) for k in range(1, self.config.cube_levels))]
+
+    def _programs(self, shaders: ShaderLibrary) -> None:
+        """The passes' programs, every uniform but the sun's set here: per push only the sun changes.
+        The GGX levels have a program each, so none is set again between levels."""
+        fullscreen = {"vertex_shader": "fullscreen.vert"}
+        self.reduce = _program(shaders, fullscreen | {"fragment_shader": "lighting_reduce.frag"})
+        self.project = _program(
+            shaders, {"vertex_shader": "lighting.vert", "fragment_shader": "lighting_sh.frag"}
+        )
+        self.cube0 = _cube_level_program(shaders, prefilter=False)
+        self.prefilters = [
+            _cube_level_program(shaders, prefilter=True) for _ in range(1, self.config.cube_levels)
+        ]
+        s, size = self.settings, self.config.cube_size
+        shared = {
+            "sun_radius": math.radians(SUN.angular_radius_deg),
+            "sky_clamp_nits": ENCODING.x_max,
+            "sun_fade_stops": s.sun_fade_stops,
+            "ground_albedo": tuple(s.ground_albedo),
+            "haze_depth": math.radians(s.haze_depth_deg),
+        }
+        own = {
+            self.reduce: {"sky": 0, "block": self.block},
+            # The SH grid covers the upper hemisphere with SH_GRID / 2 cells across.
+            self.project: {"env": 1, "sky": 0, "env_lod": max(0.0, math.log2(self.env_size / (SH_GRID / 2)))},
+            self.cube0: {"env": 1, "face_size": size, "env_lod": 0.0},
+        }
+        for level, program in enumerate(self.prefilters, start=1):
+            own[program] = {
+                "radiance": 2,
+                "face_size": max(1, size >> level),
+                "roughness": level / (self.config.cube_levels - 1),
+                "texel_solid_angle": 4.0 * math.pi / (6.0 * size * size),
+            }
+        for program, values in own.items():
+            for name, value in (shared | values).items():
+                if name in program:
+                    program[name].value = value
+        self._sun_uniforms = [p["sun_direction"] for p in own if "sun_direction" in p]
+        self._vaos = {program: self.ctx.vertex_array(program, []) for program in own}
 
     # ------------------------------------------------------------------ results
 
@@ -165,8 +291,8 @@ class SkyLighting:
 
     @property
     def newest(self) -> FrameLighting:
-        """The lighting of the newest baked frame."""
-        return self._baked[-1]
+        """The lighting of the newest baked frame (read back the first time it is asked for)."""
+        return self.pair[1]
 
     @property
     def pair(self) -> tuple[FrameLighting, FrameLighting]:
@@ -174,13 +300,11 @@ class SkyLighting:
         lit from prev_cube and next_cube: a new object with each push."""
         if not self._baked:
             raise RuntimeError("push() first")
-        return self._baked[0], self._baked[-1]
+        return self._baked[0].lighting, self._baked[-1].lighting
 
     def at(self, blend: float) -> FrameLighting:
         """The lighting between the two baked frames (the dome's blend: 0 previous, 1 newest)."""
-        if not self._baked:
-            raise RuntimeError("push() first")
-        return blend_lighting(self._baked[0], self._baked[-1], blend)
+        return blend_lighting(*self.pair, blend)
 
     def cube_faces(self, level: int = 0, newest: bool = True) -> np.ndarray:
         """A prefiltered level as a (6, S, S, 3) float32 array (read back; for hosts and files)."""
@@ -191,84 +315,46 @@ class SkyLighting:
 
     # ------------------------------------------------------------------ baking
 
-    def push(self, sky: moderngl.Texture, sun_direction) -> FrameLighting:
+    def push(self, sky: moderngl.Texture, sun_direction) -> None:
         """Bake the lighting of a new frame (the texture the dome uploaded it to) as the newest;
-        the first push fills both slots. Returns its lighting."""
+        the first push fills both slots. Only queues GL work: `newest`, `pair` and `at` read
+        its SH back when first asked for."""
         sun = np.asarray(sun_direction, np.float64)
         sun = sun / np.linalg.norm(sun)
-        self._uniforms(sun)
-        self._next = 1 - self._next if self._baked else self._next
+        for uniform in self._sun_uniforms:
+            uniform.value = tuple(sun)
+        first = not self._baked
+        self._next = self._next if first else 1 - self._next
+        self.ctx.disable(moderngl.BLEND | moderngl.DEPTH_TEST | moderngl.CULL_FACE)
         sky.use(0)
-        self._draw(self.reduce, self._env_fb, {"sky": 0, "block": self.block})
+        self._draw(self.reduce, self._env_fb)
         self.env.build_mipmaps()
         self.env.use(1)
-        self._draw(self.project, self._sh_fb, {"env": 1, "sky": 0, "env_lod": self._sh_lod})
-        lighting = self._read_sh(sun)
-        for cube in self.cubes if not self._baked else [self.next_cube]:  # the first fills both
-            self._bake_cube(cube)
-        self._baked = [self._baked[-1] if self._baked else lighting, lighting]
-        return lighting
+        self._draw(self.project, self._sh_fb)
+        readback = self._readbacks[self._next]
+        readback.start(self._sh_fb, sun)
+        self._bake_cubes(self.cubes if first else [self.next_cube])  # the first fills both
+        self._baked = [readback if first else self._baked[-1], readback]
 
-    def _uniforms(self, sun: np.ndarray) -> None:
-        s = self.settings
-        values = {
-            "sun_direction": tuple(sun),
-            "sun_radius": math.radians(SUN.angular_radius_deg),
-            "sky_clamp_nits": ENCODING.x_max,
-            "sun_fade_stops": s.sun_fade_stops,
-            "ground_albedo": tuple(s.ground_albedo),
-            "haze_depth": math.radians(s.haze_depth_deg),
-        }
-        for program in self._vaos:
-            for name, value in values.items():
-                if name in program:
-                    program[name].value = value
-
-    def _draw(self, program, framebuffer, uniforms: dict, viewport=None) -> None:
-        for name, value in uniforms.items():
-            program[name].value = value
+    def _draw(self, program: moderngl.Program, framebuffer: moderngl.Framebuffer) -> None:
         framebuffer.use()
-        framebuffer.viewport = viewport or (0, 0, *framebuffer.size)
-        self.ctx.disable(moderngl.BLEND | moderngl.DEPTH_TEST | moderngl.CULL_FACE)
         self._vaos[program].render(moderngl.TRIANGLES, vertices=3)
 
-    def _read_sh(self, sun: np.ndarray) -> FrameLighting:
-        finish(self.ctx)  # wait with the GIL released, as the exposure meter does
-        raw = np.frombuffer(self._sh_fb.read(components=4, dtype="f4"), np.float32)
-        cells = raw.reshape(SH_BANDS, SH_COUNT + 1, 4).astype(np.float64)
-        sh = cells[:, :SH_COUNT, :3].sum(axis=0)
-        visibility = float(cells[0, SH_COUNT, 0])
-        ground = tuple(float(v) for v in self._ground(sh))
-        return FrameLighting(sh, sun_light(sun, visibility, self.settings), ground)
-
-    def _ground(self, sh: np.ndarray) -> np.ndarray:
-        """The environment's radiance straight down, from the SH (for hosts: a ground colour)."""
-        return sh_basis(np.array([0.0, -1.0, 0.0])) @ sh
-
-    def _bake_cube(self, cube: moderngl.TextureCube) -> None:
-        size = self.config.cube_size
-        self.env.use(1)
-        self._draw(
-            self.cube0, self._faces_fb, {"env": 1, "face_size": size, "env_lod": 0.0}, (0, 0, 6 * size, size)
-        )
-        _copy_to_cube(self._faces_fb, self.raw_cube, 0, size)
-        _copy_to_cube(self._faces_fb, cube, 0, size)
-        self.raw_cube.build_mipmaps(0, self.config.cube_levels - 1)
-        texel_solid_angle = 4.0 * math.pi / (6.0 * size * size)
-        for level in range(1, self.config.cube_levels):
-            level_size = max(1, size >> level)
-            uniforms = {
-                "radiance": 2,
-                "face_size": level_size,
-                "roughness": level / (self.config.cube_levels - 1),
-                "texel_solid_angle": texel_solid_angle,
-            }
-            self.raw_cube.use(2)  # (again: the copies below bind cubes on the active unit)
-            self._draw(self.prefilter, self._faces_fb, uniforms, (0, 0, 6 * level_size, level_size))
-            _copy_to_cube(self._faces_fb, cube, level, level_size)
+    def _bake_cubes(self, cubes: list[moderngl.TextureCube]) -> None:
+        """For each of `cubes`: level 0, the environment, also into the unfiltered cube; its box
+        mips; the GGX levels sampling them. A draw per level, straight into its six faces."""
+        for cube in cubes:
+            level0, *rougher = self._levels[cube]
+            self._draw(self.cube0, level0)
+            self.raw_cube.build_mipmaps(0, self.config.cube_levels - 1)
+            self.raw_cube.use(2)
+            for program, framebuffer in zip(self.prefilters, rougher, strict=True):
+                self._draw(program, framebuffer)
 
     def release(self) -> None:
-        for obj in (*self._vaos.values(), self.env, self._env_fb, self._sh_tex, self._sh_fb):
+        for obj in (*self._vaos, *self._vaos.values(), self.env, self._env_fb, self._sh_tex, self._sh_fb):
             obj.release()
-        for obj in (self._faces, self._faces_fb, self.raw_cube, *self.cubes):
+        for obj in (*sum(self._levels.values(), []), *self._readbacks):
+            obj.release()
+        for obj in (self.raw_cube, *self.cubes):
             obj.release()

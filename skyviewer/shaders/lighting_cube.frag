@@ -1,6 +1,8 @@
 #version 330 core
-// Lighting bake, passes 3+: the radiance cube map, drawn as a row of six faces (+X .. -Z) that
-// render/lighting.py copies into the cube's mip level. PREFILTER 0: level 0, the environment
+// Lighting bake, passes 3+: the radiance cube map. LAYERED 1 (render/lighting.py): drawn straight
+// into a whole mip level, one layer per face, lighting_cube.geom naming each fragment's face;
+// LAYERED 0 (the engines' passes): a row of six faces (+X .. -Z), each then copied into the
+// cube's mip level. PREFILTER 0: level 0, the environment
 // itself (the mirror reflection). PREFILTER 1: a rougher level, the GGX lobe of its roughness
 // around each texel's direction (N = V = R, as engines' split-sum prefiltering), importance
 // sampled from the unfiltered cube's box mips (filtered importance sampling, Krivanek & Colbert
@@ -12,10 +14,19 @@
 #ifndef PREFILTER
 #define PREFILTER 0
 #endif
+#ifndef LAYERED
+#define LAYERED 0
+#endif
 
 uniform int face_size;  // texels per face side at this level
+#if LAYERED
+flat in int g_face;     // the face of this fragment's layer
+#endif
 
-out vec4 out_radiance;
+layout(location = 0) out vec4 out_radiance;
+#if LAYERED && !PREFILTER
+layout(location = 1) out vec4 out_unfiltered;  // level 0 again, of the cube whose box mips PREFILTER samples
+#endif
 
 #if PREFILTER
 uniform samplerCube radiance;     // the unfiltered environment cube, with box mips
@@ -65,12 +76,21 @@ flat in vec3 v_ground;
 
 void main() {
     ivec2 p = ivec2(gl_FragCoord.xy);
+#if LAYERED
+    int face = g_face;
+    ivec2 texel = p;
+#else
     int face = p.x / face_size;
-    vec2 st = (vec2(p.x - face * face_size, p.y) + 0.5) / float(face_size);
+    ivec2 texel = ivec2(p.x - face * face_size, p.y);
+#endif
+    vec2 st = (vec2(texel) + 0.5) / float(face_size);
     vec3 d = cube_face_direction(face, st);
 #if PREFILTER
     out_radiance = vec4(prefilter_ggx(d), 1.0);
 #else
     out_radiance = vec4(environment_radiance(env, d, v_ground), 1.0);
+#if LAYERED
+    out_unfiltered = out_radiance;
+#endif
 #endif
 }
