@@ -210,10 +210,10 @@ def _frame_row(package, provider: str, seconds: float, cuda_graphs: bool, intero
     model.reset(seed=0)
     ctx = create_offscreen_context()
     target = OffscreenTarget(ctx, (1280, 720), hdr=False)
-    dome = DomeRenderer(ctx, model.resolution)
     view = DomeView(Camera(180, 20, 70), key_nits=3000.0, blend=1.0, frame_index=0)
     blocker = interop_blocker(model.device, ctx) if interop else "interop off"
     upload = "CUDA-GL interop" if blocker is None else f"host copy: {blocker}"
+    dome = DomeRenderer(ctx, model.resolution, gpu_frames=blocker is None)
 
     def frame(k: int) -> None:
         encoded = model.step_encoded()

@@ -212,9 +212,11 @@ class DomeRenderer:
         settings: DomeSettings = DomeSettings(),
         shaders: ShaderLibrary | None = None,
         projection: Projection = Projection.PERSPECTIVE,
+        gpu_frames: bool = False,
     ) -> None:
         """projection: how pixels map to view rays (render/projections.py); the equirect and
-        fisheye projections take a PanoramaCamera in DomeView, cube faces a CubeFaceCamera."""
+        fisheye projections take a PanoramaCamera in DomeView, cube faces a CubeFaceCamera.
+        gpu_frames: frames arrive through push_device (SkyTextures)."""
         shaders = shaders or ShaderLibrary(ctx)
         self.ctx = ctx
         self.settings = settings
@@ -229,7 +231,7 @@ class DomeRenderer:
         self._params = ctx.buffer(reserve=self.program["DomeParams"].size, dynamic=True)
         self.vao = ctx.vertex_array(self.program, [])
         self.vao_away_from_sun = ctx.vertex_array(away, [])
-        self.sky = SkyTextures(ctx, sky_size)
+        self.sky = SkyTextures(ctx, sky_size, gpu_frames)
         self.meter = LogLuminanceMeter(ctx, shaders, sky_size)
         self._keys: tuple[KeyReading, KeyReading] | None = None
 
@@ -239,8 +241,8 @@ class DomeRenderer:
         self._measure_newest()
 
     def push_device(self, write: Callable[[int], None]) -> None:
-        """The same for a frame made on the GPU: write(pointer) puts it at a CUDA pointer into the
-        upload's pixel buffer (SkyTextures.push_device; e.g. SkyModel.decode_into)."""
+        """The same for a frame made on the GPU (gpu_frames): write(pointer) puts it, RGBA, at a
+        CUDA pointer into the upload's pixel buffer (SkyTextures.push_device; SkyModel.decode_into)."""
         self.sky.push_device(write)
         self._measure_newest()
 

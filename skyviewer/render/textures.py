@@ -12,25 +12,30 @@ from skyviewer.render.cuda_gl import CudaGLBuffer
 
 
 class SkyTextures:
-    """Previous/next canonical sky frames as RGB16F textures, uploaded through two PBOs.
+    """Previous/next canonical sky frames as float16 textures, uploaded through two PBOs.
 
     push() writes the new frame into a pixel buffer object, has GL copy it into the texture
     that held the older frame, and swaps roles: the old `next` becomes `prev`. The copy from
     the PBO is asynchronous, and alternating between two PBOs means writing frame k never waits
     for the transfer of frame k-1 to finish.
+
+    gpu_frames: the frames come from CUDA instead (push_device, render/cuda_gl.py): the pixel
+    buffers are registered with CUDA, and texels are RGBA, the layout GL copies as it is (an
+    H200's driver took ~2 ms to convert a 2,048 px RGB frame; the dome reads .rgb either way).
     """
 
-    def __init__(self, ctx: moderngl.Context, size: int) -> None:
-        self.size = size
-        nbytes = size * size * 3 * 2  # RGB, float16
+    def __init__(self, ctx: moderngl.Context, size: int, gpu_frames: bool = False) -> None:
+        self.size, self.gpu_frames = size, gpu_frames
+        self.components = 4 if gpu_frames else 3
+        nbytes = size * size * self.components * 2  # float16
         self._textures = [self._texture(ctx) for _ in range(2)]
         self._pbos = [ctx.buffer(reserve=nbytes, dynamic=True) for _ in range(2)]
+        self._cuda = {pbo.glo: CudaGLBuffer(pbo) for pbo in self._pbos} if gpu_frames else {}
         self._next = 0  # index of the texture holding the newest frame
         self._pushed = 0
-        self._cuda: dict[int, CudaGLBuffer] | None = None  # the pixel buffers, once CUDA writes them
 
     def _texture(self, ctx: moderngl.Context) -> moderngl.Texture:
-        texture = ctx.texture((self.size, self.size), 3, dtype="f2", alignment=1)
+        texture = ctx.texture((self.size, self.size), self.components, dtype="f2", alignment=1)
         texture.filter = (moderngl.LINEAR, moderngl.LINEAR)
         texture.repeat_x = texture.repeat_y = False  # clamp to edge: the image does not wrap
         return texture
@@ -50,23 +55,23 @@ class SkyTextures:
 
         The first frame fills both textures, so blending is valid from the start.
         """
+        if self.gpu_frames:
+            raise RuntimeError("these sky textures take frames from CUDA (push_device)")
         expected = (self.size, self.size, 3)
         if frame.shape != expected or frame.dtype != np.float16:
             raise UserError(f"sky frame: expected float16 {expected}, got {frame.dtype} {frame.shape}")
 
         def fill(pbo: moderngl.Buffer) -> None:
-            if self._cuda is None:  # (a registered buffer keeps its storage: CUDA holds it)
-                pbo.orphan()  # fresh storage: never wait for a transfer still reading the old one
+            pbo.orphan()  # fresh storage: never wait for a transfer still reading the old one
             pbo.write(np.ascontiguousarray(frame))
 
         self._upload(fill)
 
     def push_device(self, write: Callable[[int], None]) -> None:
-        """push() for a frame made on the GPU: write(pointer) puts the (size, size, 3) float16
-        frame at a CUDA device pointer into the pixel buffer, which is registered with CUDA on
-        first use (render/cuda_gl.py); the frame never visits the host."""
-        if self._cuda is None:
-            self._cuda = {pbo.glo: CudaGLBuffer(pbo) for pbo in self._pbos}
+        """push() for a frame made on the GPU (gpu_frames): write(pointer) puts the (size, size, 4)
+        float16 RGBA frame at a CUDA device pointer into the pixel buffer; it never visits the host."""
+        if not self.gpu_frames:
+            raise RuntimeError("these sky textures take frames from the host (push); see gpu_frames")
 
         def fill(pbo: moderngl.Buffer) -> None:
             with self._cuda[pbo.glo].mapped() as pointer:
@@ -90,7 +95,7 @@ class SkyTextures:
         self.next.use(next_unit)
 
     def release(self) -> None:
-        for registered in (self._cuda or {}).values():
+        for registered in self._cuda.values():
             registered.release()
         for obj in (*self._textures, *self._pbos):
             obj.release()
