@@ -37,10 +37,10 @@ def ctx():
     release_context(ctx)
 
 
-def gpu_lighting(ctx, frame, sun):
+def gpu_lighting(ctx, frame, sun, layered=None):
     textures = SkyTextures(ctx, frame.shape[0])
     textures.push(frame.astype(np.float16))
-    lighting = SkyLighting(ctx, frame.shape[0])
+    lighting = SkyLighting(ctx, frame.shape[0], layered=layered)
     lighting.push(textures.next, sun)
     return lighting, lighting.newest, textures
 
@@ -110,10 +110,11 @@ def test_ground_irradiance_matches_skysim(ctx, cover, utc, rtol):
     np.testing.assert_allclose(gpu.irradiance((0.0, 1.0, 0.0)), truth, rtol=rtol)
 
 
-def test_cube_level_0_is_the_environment(ctx):
+@pytest.mark.parametrize("layered", [False, True])
+def test_cube_level_0_is_the_environment(ctx, layered):
     _, image, sun = sim_frame(128, 0.4)
     frame = image.astype(np.float16)
-    lighting, _, _ = gpu_lighting(ctx, frame, sun)
+    lighting, _, _ = gpu_lighting(ctx, frame, sun, layered)
     faces = lighting.cube_faces(0)
     size = faces.shape[1]
     sky = rl.clean_sky(frame, sun, rl.sun_visibility(frame, sun))
@@ -128,6 +129,33 @@ def test_cube_level_0_is_the_environment(ctx):
     # Rougher levels are blurrier: less spread over the upward face.
     spread = [lighting.cube_faces(k)[2].std(axis=(0, 1)).mean() for k in range(lighting.config.cube_levels)]
     assert spread[0] > spread[2] > spread[-1]
+
+
+def bake_two_frames(ctx, frames, layered):
+    """The lighting pair and every cube level of both slots after pushing two frames, nothing read
+    between the pushes."""
+    textures, lighting = SkyTextures(ctx, 64), SkyLighting(ctx, 64, layered=layered)
+    for image, sun in frames:
+        textures.push(image.astype(np.float16))
+        lighting.push(textures.next, sun)
+    levels = range(lighting.config.cube_levels)
+    cubes = [lighting.cube_faces(k, newest) for newest in (False, True) for k in levels]
+    pair = lighting.pair
+    lighting.release()
+    textures.release()
+    return pair, cubes
+
+
+def test_layered_and_row_bakes_agree_and_each_push_keeps_its_lighting(ctx):
+    """Both ways of drawing the cube levels bake the same cubes; the SH of a push read only after
+    the next push is still its own."""
+    frames = [sim_frame(64, 0.4)[1:], sim_frame(64, 0.0, DUSK)[1:]]
+    (prev, newest), row = bake_two_frames(ctx, frames, layered=False)
+    layered = bake_two_frames(ctx, frames, layered=True)[1]
+    for a, b in zip(row, layered, strict=True):
+        np.testing.assert_allclose(b, a, rtol=1e-3, atol=1e-3 * a.max())
+    for light, (image, sun) in zip((prev, newest), frames, strict=True):
+        np.testing.assert_array_equal(light.sh, gpu_lighting(ctx, image, sun)[1].sh)
 
 
 def test_blend_between_frames_and_json():

@@ -16,6 +16,7 @@ The numpy reference is skyviewer/runtime/lighting.py (docs/rendering.md, "Lighti
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import ctypes.util
 import functools
@@ -38,7 +39,7 @@ from skyviewer.runtime.lighting import (
 from skyviewer.sky.radiance import ENCODING, SUN
 
 SH_BANDS, SH_GRID = 16, 64  # = lighting_sh.frag's
-GL_TEXTURE_CUBE_MAP = 0x8513
+GL_TEXTURE0, GL_TEXTURE_CUBE_MAP = 0x84C0, 0x8513
 GL_TEXTURE_CUBE_MAP_POSITIVE_X = 0x8515
 GL_TEXTURE_CUBE_MAP_SEAMLESS = 0x884F
 GL_RGB, GL_FLOAT = 0x1907, 0x1406
@@ -102,16 +103,36 @@ def _level_framebuffer(
     return framebuffer
 
 
+@contextlib.contextmanager
+def _bound(cube: moderngl.TextureCube):
+    """The GL library with `cube` bound on moderngl's own scratch unit, so that the units the
+    passes sample keep what was bound to them."""
+    gl = _gl()
+    gl.glActiveTexture(GL_TEXTURE0 + cube.ctx.default_texture_unit)
+    gl.glBindTexture(GL_TEXTURE_CUBE_MAP, cube.glo)
+    yield gl
+    gl.glBindTexture(GL_TEXTURE_CUBE_MAP, 0)
+
+
+def _copy_to_cube(framebuffer: moderngl.Framebuffer, cube: moderngl.TextureCube, level: int) -> None:
+    """Copy the six faces drawn side by side at the bottom left of `framebuffer` into `level`."""
+    size = max(1, cube.size[0] >> level)
+    framebuffer.use()  # GL_FRAMEBUFFER: the read framebuffer too
+    with _bound(cube) as gl:
+        for face in range(6):
+            gl.glCopyTexSubImage2D(
+                GL_TEXTURE_CUBE_MAP_POSITIVE_X + face, level, 0, 0, face * size, 0, size, size
+            )
+
+
 def read_cube_level(cube: moderngl.TextureCube, level: int, size: int) -> np.ndarray:
     """Faces (6, size, size, 3) float32 of one mip level, OpenGL face order, row = t (so pixel
     (row, col) looks along projection.cube_face_direction((col + .5) / size, (row + .5) / size))."""
-    gl = _gl()
     out = np.empty((6, size, size, 3), np.float32)
-    gl.glBindTexture(GL_TEXTURE_CUBE_MAP, cube.glo)
-    for face in range(6):
-        ptr = out[face].ctypes.data_as(ctypes.c_void_p)
-        gl.glGetTexImage(GL_TEXTURE_CUBE_MAP_POSITIVE_X + face, level, GL_RGB, GL_FLOAT, ptr)
-    gl.glBindTexture(GL_TEXTURE_CUBE_MAP, 0)
+    with _bound(cube) as gl:
+        for face in range(6):
+            ptr = out[face].ctypes.data_as(ctypes.c_void_p)
+            gl.glGetTexImage(GL_TEXTURE_CUBE_MAP_POSITIVE_X + face, level, GL_RGB, GL_FLOAT, ptr)
     return out
 
 
@@ -137,15 +158,66 @@ def _program(shaders: ShaderLibrary, stages: dict[str, str], defines: dict[str, 
         ) from exc
 
 
-def _cube_level_program(shaders: ShaderLibrary, prefilter: bool) -> moderngl.Program:
-    """lighting_cube.frag drawing a whole cube level at once (LAYERED: the geometry stage routes a
-    triangle to each face's layer)."""
-    stages = {
-        "vertex_shader": "fullscreen.vert",
-        "geometry_shader": "lighting_cube.geom",
-        "fragment_shader": "lighting_cube.frag",
-    }
-    return _program(shaders, stages, {"PREFILTER": int(prefilter), "LAYERED": 1})
+def _cube_level_program(shaders: ShaderLibrary, level: int, layered: bool) -> moderngl.Program:
+    """lighting_cube.frag for one level: the environment at level 0 (its ground from lighting.vert,
+    or from the geometry stage that routes a layered draw's triangle to each face), GGX above."""
+    stages = {"vertex_shader": "lighting.vert" if level == 0 and not layered else "fullscreen.vert"}
+    stages |= {"geometry_shader": "lighting_cube.geom"} if layered else {}
+    stages |= {"fragment_shader": "lighting_cube.frag"}
+    return _program(shaders, stages, {"PREFILTER": int(level > 0), "LAYERED": int(layered)})
+
+
+class _LayeredLevels:
+    """Each cube level drawn by one draw straight into its six faces (lighting_cube.geom sends the
+    triangle to each face's layer), level 0 into the unfiltered cube's too (a second colour
+    attachment): the fewest calls per bake, for GPUs."""
+
+    def __init__(self, shaders: ShaderLibrary, config: LightingConfig, raw_cube, cubes) -> None:
+        self.programs = [_cube_level_program(shaders, k, layered=True) for k in range(config.cube_levels)]
+        ctx = shaders.ctx
+        self._framebuffers = {
+            cube: [_level_framebuffer(ctx, (cube, 0), (raw_cube, 0))]
+            + [_level_framebuffer(ctx, (cube, k)) for k in range(1, config.cube_levels)]
+            for cube in cubes
+        }
+
+    def framebuffer(self, cube: moderngl.TextureCube, level: int) -> moderngl.Framebuffer:
+        return self._framebuffers[cube][level]
+
+    def copy(self, cube: moderngl.TextureCube, level: int) -> None:
+        """Nothing to copy: drawn in place."""
+
+    def release(self) -> None:
+        for framebuffers in self._framebuffers.values():
+            for framebuffer in framebuffers:
+                framebuffer.release()
+
+
+class _RowLevels:
+    """Each cube level's six faces drawn side by side in a row, then copied into the cube (level 0
+    into the unfiltered cube's too): for software GL, which rasterises the six layers of a layered
+    draw in one thread (they share its tiles) but spreads a row over its threads."""
+
+    def __init__(self, shaders: ShaderLibrary, config: LightingConfig, raw_cube, cubes) -> None:
+        self.programs = [_cube_level_program(shaders, k, layered=False) for k in range(config.cube_levels)]
+        size, self._raw_cube = config.cube_size, raw_cube
+        self._faces = shaders.ctx.texture((6 * size, size), 4, dtype="f2")
+        self._framebuffers = []
+        for level in range(config.cube_levels):
+            framebuffer = shaders.ctx.framebuffer(color_attachments=[self._faces])
+            framebuffer.viewport = (0, 0, 6 * max(1, size >> level), max(1, size >> level))
+            self._framebuffers.append(framebuffer)
+
+    def framebuffer(self, cube: moderngl.TextureCube, level: int) -> moderngl.Framebuffer:
+        return self._framebuffers[level]
+
+    def copy(self, cube: moderngl.TextureCube, level: int) -> None:
+        for target in (cube, self._raw_cube) if level == 0 else (cube,):
+            _copy_to_cube(self._framebuffers[level], target, level)
+
+    def release(self) -> None:
+        for obj in (*self._framebuffers, self._faces):
+            obj.release()
 
 
 class _ShReadback:
@@ -206,7 +278,12 @@ class SkyLighting:
         settings: LightingSettings | None = None,
         config: LightingConfig | None = None,
         shaders: ShaderLibrary | None = None,
+        layered: bool | None = None,
     ) -> None:
+        """layered: draw each cube level straight into its faces (_LayeredLevels) or as a row of
+        faces then copied (_RowLevels); by default layered but on software GL."""
+        from skyviewer.render.upscale import software_gl  # (upscale -> scene -> this module)
+
         shaders = shaders or ShaderLibrary(ctx)
         settings, config = settings or LightingSettings(), config or LightingConfig()
         self.ctx, self.settings, self.config = ctx, settings, config
@@ -217,7 +294,8 @@ class SkyLighting:
         self._sh_tex, self._sh_fb = _float_target(ctx, (SH_COUNT + 1, SH_BANDS))
         self.raw_cube = self._cube()
         self.cubes = [self._cube() for _ in range(2)]
-        self._levels = {cube: self._level_framebuffers(cube) for cube in self.cubes}
+        layered = not software_gl(ctx) if layered is None else layered
+        self._levels = (_LayeredLevels if layered else _RowLevels)(shaders, config, self.raw_cube, self.cubes)
         self._readbacks = [_ShReadback(ctx, settings) for _ in self.cubes]  # one per slot, as the cubes
         self._next = 0
         self._baked: list[_ShReadback] = []
@@ -230,23 +308,12 @@ class SkyLighting:
         cube.filter = (moderngl.LINEAR_MIPMAP_LINEAR, moderngl.LINEAR)
         return cube
 
-    def _level_framebuffers(self, cube: moderngl.TextureCube) -> list[moderngl.Framebuffer]:
-        """A framebuffer per mip level of `cube`; level 0's also draws the unfiltered cube's."""
-        level0 = _level_framebuffer(self.ctx, (cube, 0), (self.raw_cube, 0))
-        return [level0, *(_level_framebuffer(self.ctx, (cube, k)) for k in range(1, self.config.cube_levels))]
-
     def _programs(self, shaders: ShaderLibrary) -> None:
-        """The passes' programs, every uniform but the sun's set here: per push only the sun changes.
-        The GGX levels have a program each, so none is set again between levels."""
-        fullscreen = {"vertex_shader": "fullscreen.vert"}
+        """The passes' programs with every uniform but the sun's set once: per push only the sun
+        changes (each cube level has a program of its own, so none is set between levels)."""
+        fullscreen, lit = {"vertex_shader": "fullscreen.vert"}, {"vertex_shader": "lighting.vert"}
         self.reduce = _program(shaders, fullscreen | {"fragment_shader": "lighting_reduce.frag"})
-        self.project = _program(
-            shaders, {"vertex_shader": "lighting.vert", "fragment_shader": "lighting_sh.frag"}
-        )
-        self.cube0 = _cube_level_program(shaders, prefilter=False)
-        self.prefilters = [
-            _cube_level_program(shaders, prefilter=True) for _ in range(1, self.config.cube_levels)
-        ]
+        self.project = _program(shaders, lit | {"fragment_shader": "lighting_sh.frag"})
         s, size = self.settings, self.config.cube_size
         shared = {
             "sun_radius": math.radians(SUN.angular_radius_deg),
@@ -254,19 +321,21 @@ class SkyLighting:
             "sun_fade_stops": s.sun_fade_stops,
             "ground_albedo": tuple(s.ground_albedo),
             "haze_depth": math.radians(s.haze_depth_deg),
+            "texel_solid_angle": 4.0 * math.pi / (6.0 * size * size),
         }
         own = {
             self.reduce: {"sky": 0, "block": self.block},
             # The SH grid covers the upper hemisphere with SH_GRID / 2 cells across.
             self.project: {"env": 1, "sky": 0, "env_lod": max(0.0, math.log2(self.env_size / (SH_GRID / 2)))},
-            self.cube0: {"env": 1, "face_size": size, "env_lod": 0.0},
         }
-        for level, program in enumerate(self.prefilters, start=1):
+        for level, program in enumerate(self._levels.programs):
+            roughness = level / (self.config.cube_levels - 1)
             own[program] = {
+                "env": 1,
+                "env_lod": 0.0,
                 "radiance": 2,
+                "roughness": roughness,
                 "face_size": max(1, size >> level),
-                "roughness": level / (self.config.cube_levels - 1),
-                "texel_solid_angle": 4.0 * math.pi / (6.0 * size * size),
             }
         for program, values in own.items():
             for name, value in (shared | values).items():
@@ -317,8 +386,8 @@ class SkyLighting:
 
     def push(self, sky: moderngl.Texture, sun_direction) -> None:
         """Bake the lighting of a new frame (the texture the dome uploaded it to) as the newest;
-        the first push fills both slots. Only queues GL work: `newest`, `pair` and `at` read
-        its SH back when first asked for."""
+        the first push fills both slots. It only queues GL work: `newest`, `pair` and `at` read
+        the SH back when first asked for."""
         sun = np.asarray(sun_direction, np.float64)
         sun = sun / np.linalg.norm(sun)
         for uniform in self._sun_uniforms:
@@ -333,28 +402,29 @@ class SkyLighting:
         self._draw(self.project, self._sh_fb)
         readback = self._readbacks[self._next]
         readback.start(self._sh_fb, sun)
-        self._bake_cubes(self.cubes if first else [self.next_cube])  # the first fills both
+        for cube in self.cubes if first else [self.next_cube]:  # the first fills both
+            self._bake_cube(cube)
         self._baked = [readback if first else self._baked[-1], readback]
 
     def _draw(self, program: moderngl.Program, framebuffer: moderngl.Framebuffer) -> None:
         framebuffer.use()
         self._vaos[program].render(moderngl.TRIANGLES, vertices=3)
 
-    def _bake_cubes(self, cubes: list[moderngl.TextureCube]) -> None:
-        """For each of `cubes`: level 0, the environment, also into the unfiltered cube; its box
-        mips; the GGX levels sampling them. A draw per level, straight into its six faces."""
-        for cube in cubes:
-            level0, *rougher = self._levels[cube]
-            self._draw(self.cube0, level0)
-            self.raw_cube.build_mipmaps(0, self.config.cube_levels - 1)
-            self.raw_cube.use(2)
-            for program, framebuffer in zip(self.prefilters, rougher, strict=True):
-                self._draw(program, framebuffer)
+    def _bake_cube(self, cube: moderngl.TextureCube) -> None:
+        """Level 0, the environment, also into the unfiltered cube; that cube's box mips; the
+        GGX levels, which sample them."""
+        self._bake_level(cube, 0)
+        self.raw_cube.build_mipmaps(0, self.config.cube_levels - 1)
+        self.raw_cube.use(2)
+        for level in range(1, self.config.cube_levels):
+            self._bake_level(cube, level)
+
+    def _bake_level(self, cube: moderngl.TextureCube, level: int) -> None:
+        self._draw(self._levels.programs[level], self._levels.framebuffer(cube, level))
+        self._levels.copy(cube, level)
 
     def release(self) -> None:
         for obj in (*self._vaos, *self._vaos.values(), self.env, self._env_fb, self._sh_tex, self._sh_fb):
             obj.release()
-        for obj in (*sum(self._levels.values(), []), *self._readbacks):
-            obj.release()
-        for obj in (self.raw_cube, *self.cubes):
+        for obj in (self._levels, *self._readbacks, self.raw_cube, *self.cubes):
             obj.release()
