@@ -20,8 +20,8 @@ class SkyTextures:
     for the transfer of frame k-1 to finish.
 
     gpu_frames: the frames come from CUDA instead (push_device, render/cuda_gl.py): the pixel
-    buffers are registered with CUDA, and texels are RGBA, the layout GL copies as it is (an
-    H200's driver took ~2 ms to convert a 2,048 px RGB frame; the dome reads .rgb either way).
+    buffers are registered with CUDA, and texels are RGBA, a layout GL copies without converting
+    (the dome reads .rgb either way).
     """
 
     def __init__(self, ctx: moderngl.Context, size: int, gpu_frames: bool = False) -> None:
@@ -29,7 +29,10 @@ class SkyTextures:
         self.components = 4 if gpu_frames else 3
         nbytes = size * size * self.components * 2  # float16
         self._textures = [self._texture(ctx) for _ in range(2)]
-        self._pbos = [ctx.buffer(reserve=nbytes, dynamic=True) for _ in range(2)]
+        # A host's frames are written from the CPU each push (a dynamic buffer, which NVIDIA keeps
+        # in host-visible memory); CUDA's must stay in video memory, or its writes and GL's copy
+        # both cross PCIe (an H200 spent 2.6 + 1.2 ms on them per 2,048 px frame).
+        self._pbos = [ctx.buffer(reserve=nbytes, dynamic=not gpu_frames) for _ in range(2)]
         self._cuda = {pbo.glo: CudaGLBuffer(pbo) for pbo in self._pbos} if gpu_frames else {}
         self._next = 0  # index of the texture holding the newest frame
         self._pushed = 0
