@@ -27,6 +27,7 @@ import moderngl
 import numpy as np
 
 from skyviewer.errors import UserError
+from skyviewer.render.context import Fence
 from skyviewer.render.shaders import ShaderLibrary, resolve_includes, with_defines
 from skyviewer.runtime.lighting import (
     SH_COUNT,
@@ -42,9 +43,8 @@ SH_BANDS, SH_GRID = 16, 64  # = lighting_sh.frag's
 GL_TEXTURE0, GL_TEXTURE_CUBE_MAP = 0x84C0, 0x8513
 GL_TEXTURE_CUBE_MAP_POSITIVE_X = 0x8515
 GL_TEXTURE_CUBE_MAP_SEAMLESS = 0x884F
-GL_RGB, GL_FLOAT = 0x1907, 0x1406
+GL_RGB, GL_FLOAT, GL_RGBA16F = 0x1907, 0x1406, 0x881A
 GL_FRAMEBUFFER, GL_FRAMEBUFFER_BINDING, GL_COLOR_ATTACHMENT0 = 0x8D40, 0x8CA6, 0x8CE0
-GL_SYNC_GPU_COMMANDS_COMPLETE, GL_SYNC_FLUSH_COMMANDS_BIT, GL_TIMEOUT_EXPIRED = 0x9117, 0x1, 0x911B
 
 
 @dataclass(frozen=True)
@@ -61,23 +61,18 @@ class LightingConfig:
 
 @functools.cache
 def _gl():
-    """The GL entry points moderngl does not wrap (layered cube-map levels, fences), from the
-    process's GL library, as render/context.py's glFinish."""
+    """The GL entry points moderngl does not wrap (cube-map levels), from the process's GL
+    library, as render/context.py's glFinish."""
     for name in ("OpenGL", "GL", "opengl32"):
         path = ctypes.util.find_library(name)
         if path is None:
             continue
         try:
             lib = ctypes.CDLL(path)
-            lib.glFramebufferTexture, lib.glFenceSync, lib.glGetTexImage  # noqa: B018 (must exist)
+            lib.glFramebufferTexture, lib.glCopyTexSubImage2D, lib.glGetTexImage  # noqa: B018 (must exist)
+            return lib
         except (OSError, AttributeError):
             continue
-        lib.glFenceSync.restype = ctypes.c_void_p
-        lib.glFenceSync.argtypes = [ctypes.c_uint, ctypes.c_uint]
-        lib.glClientWaitSync.restype = ctypes.c_uint
-        lib.glClientWaitSync.argtypes = [ctypes.c_void_p, ctypes.c_uint, ctypes.c_uint64]
-        lib.glDeleteSync.argtypes = [ctypes.c_void_p]
-        return lib
     raise UserError("image-based lighting needs the OpenGL library (libOpenGL / libGL) for cube-map levels")
 
 
@@ -112,6 +107,13 @@ def _bound(cube: moderngl.TextureCube):
     gl.glBindTexture(GL_TEXTURE_CUBE_MAP, cube.glo)
     yield gl
     gl.glBindTexture(GL_TEXTURE_CUBE_MAP, 0)
+
+
+def _immutable_storage(cube: moderngl.TextureCube, levels: int) -> None:
+    """Give `cube` immutable storage of `levels` mips (glTexStorage2D): NVIDIA's driver (580) reads
+    the faces of a cube allocated face by face, as moderngl does, stale after a layered draw."""
+    with _bound(cube) as gl:
+        gl.glTexStorage2D(GL_TEXTURE_CUBE_MAP, levels, GL_RGBA16F, *cube.size)
 
 
 def _copy_to_cube(framebuffer: moderngl.Framebuffer, cube: moderngl.TextureCube, level: int) -> None:
@@ -223,22 +225,22 @@ class _RowLevels:
 class _ShReadback:
     """The SH pass's sums copied into a GL buffer (no wait), read and summed in float64 the first
     time the lighting is asked for, after a fence: the bake never stalls the pipeline, and the
-    read waits with the GIL released (ctypes), for the SH pass only, as render/context.py's finish."""
+    read waits with the GIL released, for the SH pass only."""
 
     def __init__(self, ctx: moderngl.Context, settings: LightingSettings) -> None:
-        self.settings = settings
+        self.ctx, self.settings = ctx, settings
         self.buffer = ctx.buffer(reserve=SH_BANDS * (SH_COUNT + 1) * 4 * 4)
-        self._sun, self._sync, self._lighting = None, None, None
+        self._sun, self._fence, self._lighting = None, None, None
 
     def start(self, framebuffer: moderngl.Framebuffer, sun: np.ndarray) -> None:
+        self._drop_fence()
         framebuffer.read_into(self.buffer, components=4, dtype="f4")
-        self._drop_sync()
-        self._sun, self._sync, self._lighting = sun, _gl().glFenceSync(GL_SYNC_GPU_COMMANDS_COMPLETE, 0), None
+        self._sun, self._fence, self._lighting = sun, Fence(self.ctx), None
 
     @property
     def lighting(self) -> FrameLighting:
         if self._lighting is None:
-            self._wait()
+            self._drop_fence()
             raw = np.frombuffer(self.buffer.read(), np.float32)
             cells = raw.reshape(SH_BANDS, SH_COUNT + 1, 4).astype(np.float64)
             sh = cells[:, :SH_COUNT, :3].sum(axis=0)
@@ -247,19 +249,15 @@ class _ShReadback:
             self._lighting = FrameLighting(sh, sun_light(self._sun, visibility, self.settings), ground)
         return self._lighting
 
-    def _wait(self) -> None:
-        gl = _gl()
-        while gl.glClientWaitSync(self._sync, GL_SYNC_FLUSH_COMMANDS_BIT, 100_000_000) == GL_TIMEOUT_EXPIRED:
-            pass
-        self._drop_sync()
-
-    def _drop_sync(self) -> None:
-        if self._sync is not None:
-            _gl().glDeleteSync(self._sync)
-            self._sync = None
+    def _drop_fence(self) -> None:
+        """Wait for the fence, which frees it: a bake never read waits here only two pushes on,
+        when the GPU is long past it."""
+        if self._fence is not None:
+            self._fence.wait()
+            self._fence = None
 
     def release(self) -> None:
-        self._drop_sync()
+        self._drop_fence()
         self.buffer.release()
 
 
@@ -280,8 +278,9 @@ class SkyLighting:
         shaders: ShaderLibrary | None = None,
         layered: bool | None = None,
     ) -> None:
-        """layered: draw each cube level straight into its faces (_LayeredLevels) or as a row of
-        faces then copied (_RowLevels); by default layered but on software GL."""
+        """layered: draw each cube level straight into its faces (_LayeredLevels, which needs
+        immutable texture storage: GL 4.2 or ARB_texture_storage) or as a row of faces then
+        copied (_RowLevels); by default layered where it can be, but on software GL."""
         from skyviewer.render.upscale import software_gl  # (upscale -> scene -> this module)
 
         shaders = shaders or ShaderLibrary(ctx)
@@ -292,9 +291,12 @@ class SkyLighting:
         self.env, self._env_fb = _float_target(ctx, (self.env_size, self.env_size))
         self.env.filter = (moderngl.LINEAR_MIPMAP_LINEAR, moderngl.LINEAR)
         self._sh_tex, self._sh_fb = _float_target(ctx, (SH_COUNT + 1, SH_BANDS))
-        self.raw_cube = self._cube()
-        self.cubes = [self._cube() for _ in range(2)]
-        layered = not software_gl(ctx) if layered is None else layered
+        if layered is None:
+            layered = not software_gl(ctx) and (
+                ctx.version_code >= 420 or "GL_ARB_texture_storage" in ctx.extensions
+            )
+        self.raw_cube = self._cube(layered)
+        self.cubes = [self._cube(layered) for _ in range(2)]
         self._levels = (_LayeredLevels if layered else _RowLevels)(shaders, config, self.raw_cube, self.cubes)
         self._readbacks = [_ShReadback(ctx, settings) for _ in self.cubes]  # one per slot, as the cubes
         self._next = 0
@@ -302,9 +304,13 @@ class SkyLighting:
         self._programs(shaders)
         ctx.enable_direct(GL_TEXTURE_CUBE_MAP_SEAMLESS)
 
-    def _cube(self) -> moderngl.TextureCube:
+    def _cube(self, layered: bool) -> moderngl.TextureCube:
+        """A cube map with the mip chain the bake fills (immutable where drawn layered)."""
         cube = self.ctx.texture_cube((self.config.cube_size,) * 2, 4, dtype="f2")
-        cube.build_mipmaps(0, self.config.cube_levels - 1)  # allocates the chain the bake fills
+        if layered:
+            _immutable_storage(cube, self.config.cube_levels)
+        else:
+            cube.build_mipmaps(0, self.config.cube_levels - 1)
         cube.filter = (moderngl.LINEAR_MIPMAP_LINEAR, moderngl.LINEAR)
         return cube
 
