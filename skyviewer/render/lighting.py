@@ -5,9 +5,10 @@ Per pushed model frame (when it arrives, like the dome's upload) SkyLighting bak
 1. reduce: the frame (any N) -> a map of at most env_size texels a side of the clean sky (the
    clamped disc capped at its glow), every frame texel read once;
 2. SH: 9 RGB radiance coefficients of the environment (sky above, the dome's ground below) and
-   the sun's visibility in the frame, read back (40 floats x 16 bands) and summed in float64;
+   the sun's visibility in the frame, copied (40 floats x 16 bands) into a GL buffer and summed
+   in float64 when first asked for: push() only queues GL work, it never waits for it;
 3. cube: the environment on a cube map (level 0, the mirror reflection), its box mips, and a GGX
-   prefiltered mip chain (roughness = level / (levels - 1)) in a second cube map.
+   prefiltered mip chain (roughness = level / (levels - 1)) in a second cube map, a draw per level.
 
 Two bakes are kept, like the dome's two frames: at(blend) mixes the SH and the sun of the
 previous and the newest frame, and a renderer mixes the two cube maps with the same blend.
