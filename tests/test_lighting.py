@@ -98,9 +98,9 @@ def skysim_ground_irradiance(sim, image, sun):
 
 @pytest.mark.parametrize(
     "cover, utc, rtol",
-    # At dusk (sun 2.6 deg up) the sky is lopsided (a bright band at the sunset horizon) and the
-    # order-2 SH, whose truncation the irradiance inherits, is 7.6% high: the 5% target is missed.
-    [(0.0, NOON, 0.05), (1.0, NOON, 0.05), (0.5, NOON, 0.05), (0.0, DUSK, 0.08)],
+    # At dusk (sun 2.6 deg up) the sky is lopsided (a bright band at the sunset horizon): the plain
+    # order-2 projection lit the ground 7.6% too bright; matched facing up it is exact there.
+    [(0.0, NOON, 0.05), (1.0, NOON, 0.05), (0.5, NOON, 0.05), (0.0, DUSK, 0.05)],
 )
 def test_ground_irradiance_matches_skysim(ctx, cover, utc, rtol):
     sim_hi, image_hi, sun = sim_frame(512, cover, utc)

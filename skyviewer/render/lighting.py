@@ -35,12 +35,13 @@ from skyviewer.runtime.lighting import (
     FrameLighting,
     LightingSettings,
     blend_lighting,
+    match_up_irradiance,
     sh_basis,
     sun_light,
 )
 from skyviewer.sky.radiance import ENCODING, SUN
 
-SH_BANDS, SH_GRID = 16, 64  # = lighting_sh.frag's
+SH_BANDS, SH_GRID = 64, 64  # = lighting_sh.frag's
 GL_TEXTURE0, GL_TEXTURE_CUBE_MAP = 0x84C0, 0x8513
 GL_TEXTURE_CUBE_MAP_POSITIVE_X = 0x8515
 GL_TEXTURE_CUBE_MAP_SEAMLESS = 0x884F
@@ -244,7 +245,7 @@ class _ShReadback:
             self._drop_fence()
             raw = np.frombuffer(self.buffer.read(), np.float32)
             cells = raw.reshape(SH_BANDS, SH_COUNT + 1, 4).astype(np.float64)
-            sh = cells[:, :SH_COUNT, :3].sum(axis=0)
+            sh = match_up_irradiance(cells[:, :SH_COUNT, :3].sum(axis=0), cells[:, SH_COUNT, 1:].sum(axis=0))
             visibility = float(cells[0, SH_COUNT, 0])
             ground = tuple(float(v) for v in _ground(sh))
             self._lighting = FrameLighting(sh, sun_light(self._sun, visibility, self.settings), ground)

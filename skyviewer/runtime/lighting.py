@@ -7,7 +7,9 @@ A sky frame lights a scene in two parts (docs/rendering.md, "Lighting"):
 * the **environment**: the frame's sky above the horizon with the clamped solar disc replaced by
   the glow around it (as the dome draws it), and below the horizon the dome's ground (the horizon
   haze fading into ground_albedo x the mean horizon radiance). Its order-2 spherical-harmonic
-  projection (9 RGB coefficients of radiance, nits) gives the irradiance on any normal;
+  projection (9 RGB coefficients of radiance, nits) gives the irradiance on any normal, with the
+  up-facing irradiance made exact (match_up_irradiance: a dusk sky's bright horizon band puts
+  energy in the l = 4 band the projection drops, 8% of the ground's light);
 * the **sun**: direction, and irradiance after the atmosphere (SkySim's clear-sky transmittance for
   the sun's elevation and a turbidity) and the clouds in front of it (the visibility the dome reads
   from the frame: the image's peak at the sun against the clamp).
@@ -82,6 +84,20 @@ def sh_irradiance(sh: np.ndarray, normal: np.ndarray) -> np.ndarray:
     """Irradiance (..., 3) (lux: nits x sr) on surfaces with unit normals (..., 3), from radiance
     SH coefficients (9, 3)."""
     return (sh_basis(np.asarray(normal, np.float64)) * COSINE_LOBE) @ np.asarray(sh, np.float64)
+
+
+def match_up_irradiance(sh: np.ndarray, up_irradiance) -> np.ndarray:
+    """The SH with the irradiance on an up-facing surface moved to `up_irradiance` (the same
+    environment's exact cosine integral), the change fading out towards facing down: E(n) moves
+    by delta (1 + n_y) / 2, which coefficients 0 and 1 (constant, y) carry. A lopsided sky's
+    order-2 truncation error is largest facing up, where a ground plane (most of a scene's
+    surface) faces; facing down, the ground's own light, is left as projected."""
+    up = np.array([0.0, 1.0, 0.0])
+    delta = np.asarray(up_irradiance, np.float64) - sh_irradiance(sh, up)
+    matched = np.array(sh, np.float64, copy=True)
+    for i in (0, 1):
+        matched[i] += delta / (2.0 * COSINE_LOBE[i] * sh_basis(up)[i])
+    return matched
 
 
 # ------------------------------------------------------------------ the environment
@@ -168,12 +184,13 @@ def project_environment(sky: np.ndarray, settings: LightingSettings, below_steps
     """SH coefficients (9, 3) of the environment: the clean sky texel by texel (solid angle
     (pi / N)^2 sin(theta) / theta each, as SkySim weighs its pixels), plus the lower hemisphere
     on a (theta, azimuth) midpoint grid, where the horizon haze at each azimuth fades into the
-    ground over haze_depth."""
+    ground over haze_depth; the up-facing irradiance matched to the sky's own integral."""
     n = sky.shape[0]
     d, mask = fisheye_directions(n, np.float64)
     theta = np.arccos(np.clip(d[..., 1], -1.0, 1.0))
     weight = (math.pi / n) ** 2 * np.sinc(theta / math.pi) * mask
     sh = np.einsum("ijk,ijc,ij->kc", sh_basis(d), sky, weight)
+    up_irradiance = np.einsum("ijc,ij->c", sky, weight * np.maximum(d[..., 1], 0.0))
     # Lower hemisphere: zenith angle pi/2 .. pi, radiance = mix(horizon at azimuth, ground).
     azimuths = 4 * n
     phi = (np.arange(azimuths) + 0.5) * (2.0 * math.pi / azimuths)
@@ -185,9 +202,8 @@ def project_environment(sky: np.ndarray, settings: LightingSettings, below_steps
     th = math.pi / 2 + below[:, None]
     dirs = np.stack(np.broadcast_arrays(np.sin(th) * np.sin(phi), np.cos(th), -np.sin(th) * np.cos(phi)), -1)
     d_omega = np.sin(th) * (math.pi / 2 / below_steps) * (2.0 * math.pi / azimuths)  # (B, 1)
-    return sh + np.einsum(
-        "bak,bac,ba->kc", sh_basis(dirs), radiance, np.broadcast_to(d_omega, dirs.shape[:2])
-    )
+    sh = sh + np.einsum("bak,bac,ba->kc", sh_basis(dirs), radiance, np.broadcast_to(d_omega, dirs.shape[:2]))
+    return match_up_irradiance(sh, up_irradiance)
 
 
 # ------------------------------------------------------------------ the sun

@@ -29,7 +29,7 @@ namespace Skyviewer
         // ---- Hidden/Skyviewer/Lighting (SkyviewerLighting.shader) passes, in its order.
         const int PassReduce = 0, PassGround = 1, PassSH = 2, PassCube = 3, PassPrefilter = 4, PassMix = 5;
         // lighting_sh.frag's grid and bands (tests/test_engine_lighting.py checks them against the GLSL).
-        const int SHGrid = 64, SHBands = 16, SHCount = 9;
+        const int SHGrid = 64, SHBands = 64, SHCount = 9;
         // LightingConfig.env_size of skyviewer/render/lighting.py: the reduced map's largest side.
         const int EnvSize = 128;
 
@@ -230,10 +230,31 @@ namespace Skyviewer
                 for (int i = 0; i < SHCount; i++)
                     for (int c = 0; c < 3; c++)
                         m_SHNext[i, c] += data[(band * (SHCount + 1) + i) * 4 + c];
+            MatchUpIrradiance(data);
             m_VisNext = data[SHCount * 4];
             if (!fillBoth) return;
             Array.Copy(m_SHNext, m_SHPrev, m_SHNext.Length);
             m_VisPrev = m_VisNext;
+        }
+
+        // The exact irradiance facing up (cell SHCount's gba, summed over the bands) replaces the order-2
+        // projection's there, the change fading out facing down (skyviewer.runtime.lighting.match_up_irradiance):
+        // a dusk sky's bright horizon band otherwise lights the ground 8% too bright.
+        void MatchUpIrradiance(NativeArray<float> data)
+        {
+            const float Y0 = 0.282095f, Y1 = 0.488603f, Y6 = 0.315392f, Y8 = 0.546274f;
+            const float A0 = Mathf.PI, A1 = 2f * Mathf.PI / 3f, A2 = Mathf.PI / 4f;
+            for (int c = 0; c < 3; c++)
+            {
+                float exact = 0f;
+                for (int band = 0; band < SHBands; band++)
+                    exact += data[(band * (SHCount + 1) + SHCount) * 4 + 1 + c];
+                float projected = A0 * Y0 * m_SHNext[0, c] + A1 * Y1 * m_SHNext[1, c]
+                    - A2 * (Y6 * m_SHNext[6, c] + Y8 * m_SHNext[8, c]);   // E(up): the SH basis at (0, 1, 0)
+                float delta = exact - projected;
+                m_SHNext[0, c] += delta / (2f * A0 * Y0);
+                m_SHNext[1, c] += delta / (2f * A1 * Y1);
+            }
         }
 
         // The reflection cube of the blended sky: the two reduced maps mixed (every bake step is linear
