@@ -5,7 +5,7 @@ import onnxruntime as ort
 import pytest
 import torch
 
-from skyviewer.runtime.radiance_graph import RadianceDecoder, radiance_graph
+from skyviewer.runtime.radiance_graph import RadianceDecoder
 from skyviewer.sky import tonemap
 from skyviewer.sky.radiance import ENCODING, SUN, luminance, to_storage
 
@@ -47,18 +47,6 @@ def test_radiance_graph_is_decode_to_float16_hwc(dtype):
     assert got.shape == (24, 24, 3) and got.dtype == np.float16
     # float32 arithmetic against float64: at most one float16 rounding step apart
     np.testing.assert_allclose(got.astype(np.float64), expected.astype(np.float64), rtol=1e-3, atol=1e-7)
-
-
-def test_radiance_graph_for_cuda_textures_adds_a_zero_alpha():
-    """The RGBA layout SkyModel.decode_into writes for CUDA-GL interop: the same RGB, alpha 0."""
-    chw = np.random.default_rng(1).uniform(-1, 1, (1, 3, 8, 8)).astype(np.float32)
-    rgb, rgba = (
-        ort.InferenceSession(radiance_graph(ENCODING, 8, channels=c).SerializeToString()).run(
-            None, {"encoded": chw}
-        )[0]
-        for c in (3, 4)
-    )
-    assert rgba.shape == (1, 8, 8, 4) and np.array_equal(rgba[..., :3], rgb) and not rgba[..., 3].any()
 
 
 def test_manifest_entries_carry_the_constants():

@@ -241,8 +241,8 @@ class DomeRenderer:
         self._measure_newest()
 
     def push_device(self, write: Callable[[int], None]) -> None:
-        """The same for a frame made on the GPU (gpu_frames): write(pointer) puts it, RGBA, at a
-        CUDA pointer into the upload's pixel buffer (SkyTextures.push_device; SkyModel.decode_into)."""
+        """The same for a frame made on the GPU (gpu_frames): write(pointer) puts it at a CUDA
+        pointer into the upload's pixel buffer (SkyTextures.push_device; SkyModel.decode_into)."""
         self.sky.push_device(write)
         self._measure_newest()
 

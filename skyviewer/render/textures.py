@@ -19,26 +19,23 @@ class SkyTextures:
     the PBO is asynchronous, and alternating between two PBOs means writing frame k never waits
     for the transfer of frame k-1 to finish.
 
-    gpu_frames: the frames come from CUDA instead (push_device, render/cuda_gl.py): the pixel
-    buffers are registered with CUDA, and texels are RGBA, a layout GL copies without converting
-    (the dome reads .rgb either way).
+    gpu_frames: the frames come from CUDA instead (push_device, render/cuda_gl.py), and the
+    pixel buffers are registered with CUDA.
     """
 
     def __init__(self, ctx: moderngl.Context, size: int, gpu_frames: bool = False) -> None:
         self.size, self.gpu_frames = size, gpu_frames
-        self.components = 4 if gpu_frames else 3
-        nbytes = size * size * self.components * 2  # float16
+        nbytes = size * size * 3 * 2  # RGB, float16
         self._textures = [self._texture(ctx) for _ in range(2)]
-        # A host's frames are written from the CPU each push (a dynamic buffer, which NVIDIA keeps
-        # in host-visible memory); CUDA's must stay in video memory, or its writes and GL's copy
-        # both cross PCIe (an H200 spent 2.6 + 1.2 ms on them per 2,048 px frame).
+        # The host writes its frames into the buffers each push (dynamic); CUDA's never come from
+        # the host (static: GL may keep them in video memory).
         self._pbos = [ctx.buffer(reserve=nbytes, dynamic=not gpu_frames) for _ in range(2)]
         self._cuda = {pbo.glo: CudaGLBuffer(pbo) for pbo in self._pbos} if gpu_frames else {}
         self._next = 0  # index of the texture holding the newest frame
         self._pushed = 0
 
     def _texture(self, ctx: moderngl.Context) -> moderngl.Texture:
-        texture = ctx.texture((self.size, self.size), self.components, dtype="f2", alignment=1)
+        texture = ctx.texture((self.size, self.size), 3, dtype="f2", alignment=1)
         texture.filter = (moderngl.LINEAR, moderngl.LINEAR)
         texture.repeat_x = texture.repeat_y = False  # clamp to edge: the image does not wrap
         return texture
@@ -71,8 +68,8 @@ class SkyTextures:
         self._upload(fill)
 
     def push_device(self, write: Callable[[int], None]) -> None:
-        """push() for a frame made on the GPU (gpu_frames): write(pointer) puts the (size, size, 4)
-        float16 RGBA frame at a CUDA device pointer into the pixel buffer; it never visits the host."""
+        """push() for a frame made on the GPU (gpu_frames): write(pointer) puts the (size, size, 3)
+        float16 frame at a CUDA device pointer into the pixel buffer; it never visits the host."""
         if not self.gpu_frames:
             raise RuntimeError("these sky textures take frames from the host (push); see gpu_frames")
 

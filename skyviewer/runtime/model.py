@@ -322,8 +322,8 @@ class SkyModel:
         return self._radiance.to_host(value)
 
     def decode_into(self, value: ort.OrtValue, device_pointer: int) -> None:
-        """Encoded (1, 3, N, N) OrtValue on the GPU -> (N, N, 4) float16 RGBA nits (alpha 0) written
-        at `device_pointer` (CUDA memory of N * N * 8 bytes, e.g. a mapped OpenGL pixel buffer:
+        """Encoded (1, 3, N, N) OrtValue on the GPU -> (N, N, 3) float16 nits written at
+        `device_pointer` (CUDA memory of N * N * 6 bytes, e.g. a mapped OpenGL pixel buffer:
         render/textures.py gpu_frames), converted on the device; nothing crosses to the host."""
         if self.device != "cuda":
             raise RuntimeError(f"decode_into needs the model on CUDA; it runs on {self.provider}")

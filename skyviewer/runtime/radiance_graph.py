@@ -20,13 +20,10 @@ OPSET = 15
 """The packages' opset ceiling (runtime/opset.py); these ops are all in opset 13."""
 
 
-def radiance_graph(
-    encoding: LogEncoding, side: int, dtype: int = TensorProto.FLOAT, channels: int = 3
-) -> onnx.ModelProto:
+def radiance_graph(encoding: LogEncoding, side: int, dtype: int = TensorProto.FLOAT) -> onnx.ModelProto:
     """(1, 3, side, side) encoded float32 or float16 (`dtype`, an onnx.TensorProto type: fp16
-    decoders' frames) -> (1, side, side, channels) float16 nits: LogEncoding.decode, node for node
-    (clip, exp(a e + b) - eps, clamp at 0) in float32, then to the hosts' layout; channels 4 adds
-    a zero alpha (the RGBA textures CUDA writes: render/textures.py)."""
+    decoders' frames) -> (1, side, side, 3) float16 nits: LogEncoding.decode, node for node (clip,
+    exp(a e + b) - eps, clamp at 0) in float32, then to the hosts' layout."""
     a, b = encoding.natural_exponent()
     constants = {"lo": -1.0, "hi": 1.0, "a": a, "b": b, "eps": encoding.eps}
     nodes = [
@@ -36,8 +33,7 @@ def radiance_graph(
         helper.make_node("Add", ["scaled", "b"], ["exponent"]),
         helper.make_node("Exp", ["exponent"], ["offset"]),
         helper.make_node("Sub", ["offset", "eps"], ["signed"]),
-        helper.make_node("Relu", ["signed"], ["rgb"]),
-        helper.make_node("Pad", ["rgb", "alpha_pads"], ["nchw"], mode="constant"),
+        helper.make_node("Relu", ["signed"], ["nchw"]),
         helper.make_node("Transpose", ["nchw"], ["nhwc"], perm=[0, 2, 3, 1]),
         helper.make_node("Cast", ["nhwc"], ["radiance"], to=TensorProto.FLOAT16),
     ]
@@ -45,9 +41,8 @@ def radiance_graph(
         nodes,
         "decode_radiance",
         [helper.make_tensor_value_info("encoded", dtype, [1, 3, side, side])],
-        [helper.make_tensor_value_info("radiance", TensorProto.FLOAT16, [1, side, side, channels])],
-        [numpy_helper.from_array(np.asarray(v, np.float32), name) for name, v in constants.items()]
-        + [numpy_helper.from_array(np.array([0, 0, 0, 0, 0, channels - 3, 0, 0], np.int64), "alpha_pads")],
+        [helper.make_tensor_value_info("radiance", TensorProto.FLOAT16, [1, side, side, 3])],
+        [numpy_helper.from_array(np.asarray(v, np.float32), name) for name, v in constants.items()],
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)])
     model.ir_version = 8  # what every ONNX Runtime since 1.10 reads
@@ -65,15 +60,13 @@ class RadianceDecoder:
         self.encoding = encoding
         self._providers = providers
         self._options = options
-        self._sessions: dict[tuple[int, str, int], tuple[ort.InferenceSession, ort.IOBinding]] = {}
+        self._sessions: dict[tuple[int, str], tuple[ort.InferenceSession, ort.IOBinding]] = {}
 
-    def _session(self, encoded: ort.OrtValue, channels: int) -> tuple[ort.InferenceSession, ort.IOBinding]:
-        key = (encoded.shape()[-1], encoded.data_type(), channels)
+    def _session(self, encoded: ort.OrtValue) -> tuple[ort.InferenceSession, ort.IOBinding]:
+        key = (encoded.shape()[-1], encoded.data_type())
         if key not in self._sessions:
-            graph = radiance_graph(self.encoding, key[0], ONNX_TYPES[key[1]], channels)
-            session = ort.InferenceSession(
-                graph.SerializeToString(), self._options, providers=self._providers
-            )
+            data = radiance_graph(self.encoding, key[0], ONNX_TYPES[key[1]]).SerializeToString()
+            session = ort.InferenceSession(data, self._options, providers=self._providers)
             self._sessions[key] = (session, session.io_binding())
         return self._sessions[key]
 
@@ -81,17 +74,16 @@ class RadianceDecoder:
         """Encoded (1, 3, N, N) OrtValue (any device) -> a new (N, N, 3) float16 array in nits."""
         side = encoded.shape()[-1]
         out = np.empty((1, side, side, 3), np.float16)
-        self._run(encoded, "cpu", out.ctypes.data, 3)
+        self._run(encoded, "cpu", out.ctypes.data)
         return out[0]
 
     def to_device(self, encoded: ort.OrtValue, pointer: int) -> None:
-        """Encoded (1, 3, N, N) OrtValue on CUDA -> (N, N, 4) float16 RGBA nits (alpha 0) at a CUDA
-        `pointer`."""
-        self._run(encoded, "cuda", pointer, 4)
+        """Encoded (1, 3, N, N) OrtValue on CUDA -> (N, N, 3) float16 nits at a CUDA `pointer`."""
+        self._run(encoded, "cuda", pointer)
 
-    def _run(self, encoded: ort.OrtValue, device: str, pointer: int, channels: int) -> None:
+    def _run(self, encoded: ort.OrtValue, device: str, pointer: int) -> None:
         side = encoded.shape()[-1]
-        session, binding = self._session(encoded, channels)
+        session, binding = self._session(encoded)
         binding.bind_ortvalue_input("encoded", encoded)
-        binding.bind_output("radiance", device, 0, np.float16, [1, side, side, channels], pointer)
+        binding.bind_output("radiance", device, 0, np.float16, [1, side, side, 3], pointer)
         session.run_with_iobinding(binding)
