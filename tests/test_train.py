@@ -24,6 +24,7 @@ from skyviewer.train.commands import apply_overrides, register
 from skyviewer.train.config import PRESETS, TrainConfig, preset
 from skyviewer.train.loop import train
 from skyviewer.train.onnx_export import export_onnx, load_generator
+from skyviewer.train.sky import build_generator as sky_generator
 from skyviewer.train.step import build_generator
 
 torch.set_num_threads(1)
@@ -251,6 +252,21 @@ def test_every_sky_preset_trains_two_steps_with_its_background_warm_up(name, dat
     assert ("texture" in losses and losses["texture"] > 0) == (cfg.optim.texture_weight > 0)
     assert ("G_patch" in losses) == (cfg.optim.adversarial_weight > 0)
     assert (run_dir / "snapshot-0000002.pt").is_file()
+
+
+def test_held_parameters_keep_their_values_while_the_rest_trains(dataset, tmp_path):
+    cfg = quick(preset("sky", "cpu"), total_steps=2)
+    cfg.resolution_px, cfg.sky.patch_px, cfg.sky.global_px = 64, 16, 16
+    cfg.sky.background_warmup_steps = 0
+    cfg.optim.held_parameters = "detail_gain, log_sharpness"
+    run_dir = train(cfg, dataset, tmp_path)
+    before = sky_generator(cfg).state_dict()  # the untrained values
+    after = torch.load(run_dir / "snapshot-0000002.pt", weights_only=True)["G_ema"]
+    assert all(torch.equal(after[k], before[k]) for k in ("detail_gain", "log_sharpness"))
+    assert not torch.equal(after["log_haze_m"], before["log_haze_m"])
+    cfg.optim.held_parameters = "detail_gian"
+    with pytest.raises(UserError, match="detail_gian"):
+        train(cfg, dataset, tmp_path)
 
 
 def test_the_horizon_anchor_sees_the_ring_above_the_horizon_and_turns_with_the_sun():

@@ -133,6 +133,10 @@ class OptimConfig:
     the same conditions (train/sky.py cells_l1, horizon_l1, horizon_blocks_l1)."""
     mixed_precision: bool = False
     """bfloat16 autocast for forward passes on CUDA (ignored on CPU); R1 stays in float32."""
+    held_parameters: str = ""
+    """Comma-separated names of generator parameters kept at their values (e.g. resuming a trained
+    sky model: "detail_gain,log_sharpness" holds the texture's contrast and the cloud edges while
+    other losses train); they stay in the optimiser, with no gradient, so a state still resumes."""
 
 
 @dataclass

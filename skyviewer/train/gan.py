@@ -18,7 +18,21 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 
+from skyviewer.errors import UserError
 from skyviewer.train.config import TrainConfig
+
+
+def hold_parameters(generator: nn.Module, names: str) -> None:
+    """Stop the gradient of each named generator parameter (OptimConfig.held_parameters); Adam
+    skips a parameter without a gradient, so it keeps its value and the optimiser its layout."""
+    wanted = [n.strip() for n in names.split(",") if n.strip()]
+    parameters = dict(generator.named_parameters())
+    unknown = sorted(set(wanted) - set(parameters))
+    if unknown:
+        scalars = sorted(n for n, p in parameters.items() if p.numel() == 1)
+        raise UserError(f"optim.held_parameters: no parameter {unknown}; single-value ones: {scalars}")
+    for name in wanted:
+        parameters[name].requires_grad_(False)
 
 
 class CriticInputs(NamedTuple):
@@ -78,6 +92,7 @@ class GanTask:
         o = cfg.optim
         # Lazy R1 updates D every r1_every_steps with a bigger step; rescale Adam to compensate (StyleGAN2).
         c = o.r1_every_steps / (o.r1_every_steps + 1)
+        hold_parameters(self.G, o.held_parameters)
         background = list(self.G.background.parameters())
         background_ids = {id(p) for p in background}
         rest = [p for p in self.G.parameters() if id(p) not in background_ids]
