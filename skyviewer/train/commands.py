@@ -44,6 +44,11 @@ def register(subparsers) -> None:
         p.set_defaults(run=run)
 
 
+RESUME_OVERRIDABLE = ("schedule.", "optim.held_parameters=")
+"""What --set may change in a resumed run: how long it trains, and which parameters it holds
+(fine-tuning a trained model with some of its parameters fixed); the rest comes from the state."""
+
+
 def apply_overrides(cfg, assignments: list[str]):
     """Return cfg with dotted KEY=VALUE overrides applied, each value parsed as its field's type."""
     for item in assignments:
@@ -82,10 +87,10 @@ def run(args: argparse.Namespace) -> int:
     cfg = None
     if args.resume is None:
         cfg = apply_overrides(preset(args.model, args.preset), args.set)
-    elif not all(item.startswith("schedule.") for item in args.set):
+    elif not all(item.startswith(RESUME_OVERRIDABLE) for item in args.set):
         raise UserError(
-            "--set can only change schedule.* fields of a resumed run, e.g. schedule.total_steps to train"
-            " on (the rest of its config comes from the training state)"
+            "--set can only change schedule.* fields and optim.held_parameters of a resumed run, e.g."
+            " schedule.total_steps to train on (the rest of its config comes from the training state)"
         )
     train(
         cfg,
