@@ -2,7 +2,7 @@
 # GPU figures and checks on a CUDA machine that has no package index (docs/benchmarks.md,
 # "GPU figures"). Run from the checkout's root:
 #
-#     scripts/gpu_check.sh STAGE...      stages, in any order: ort gl model test train
+#     scripts/gpu_check.sh STAGE...      stages, in any order: ort gl model frame test train
 #
 # What the machine lacks travels beside the checkout (all gitignored):
 #   .gl/*.deb    the glvnd loaders (libEGL, libGL, libOpenGL) that EGL needs to find the NVIDIA driver
@@ -66,6 +66,11 @@ stage_model() {  # ONNX Runtime CUDA: step, decoders, step+decode, the frame on 
         --seconds 2 --out "$OUT/model.json" 2>&1 | tee "$OUT/model.log"
 }
 
+stage_frame() {  # the parts of a new 2,048 px frame on screen (CUDA graphs, CUDA-GL interop)
+    install_ort || return 1
+    python3 scripts/gpu_frame_parts.py 2>&1 | tee "$OUT/frame.log"
+}
+
 stage_test() {  # the tests that need a GPU (they skip elsewhere)
     install_ort || return 1
     python3 -m pytest -q -p no:cacheprovider tests/test_gpu.py 2>&1 | tee "$OUT/test.log"
@@ -99,7 +104,7 @@ for stage in "$@"; do
     echo "=== $stage"
     case $stage in
         ort) install_ort ;;
-        gl | model | test | train) "stage_$stage" || echo "stage $stage failed" ;;
+        gl | model | frame | test | train) "stage_$stage" || echo "stage $stage failed" ;;
         synth) synth ;;
         *) echo "unknown stage $stage" ;;
     esac
