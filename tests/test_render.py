@@ -309,7 +309,7 @@ def test_not_blank_and_new_frames_show(renderer, target):
 def test_finish_waits_for_the_gl_through_ctypes_which_releases_the_gil(ctx, target):
     """The viewer's model worker runs while the GL draws only if the wait releases the GIL:
     a ctypes.CDLL function does, moderngl's ctx.finish() does not (docs/viewer.md)."""
-    gl = render_context._gl_library()
+    gl = render_context.gl_library()
     assert gl is not None
     for wait in (gl.glFinish, gl.glClientWaitSync):  # finish() and Fence.wait()
         assert not wait._flags_ & ctypes._FUNCFLAG_PYTHONAPI  # PyDLL's flag: it would hold the GIL

@@ -127,7 +127,7 @@ def finish(ctx: moderngl.Context) -> None:
     2 ms step took 40 ms inside the viewer. ctypes releases the GIL around a foreign call, so
     glFinish through ctypes lets the worker run while the frame is drawn (8 ms per step in the
     same bench run; docs/benchmarks.md). Without a loadable GL library it is ctx.finish()."""
-    gl = _gl_library()
+    gl = gl_library()
     if gl is None:
         ctx.finish()
     else:
@@ -140,7 +140,7 @@ class Fence:
     releases the GIL as finish() does; ctx.finish() where no GL library loads)."""
 
     def __init__(self, ctx: moderngl.Context) -> None:
-        gl = _gl_library()
+        gl = gl_library()
         self._ctx, self._sync = ctx, None if gl is None else gl.glFenceSync(GL_SYNC_GPU_COMMANDS_COMPLETE, 0)
 
     def wait(self) -> None:
@@ -148,7 +148,7 @@ class Fence:
         if self._sync is None:
             self._ctx.finish()
             return
-        gl = _gl_library()
+        gl = gl_library()
         while gl.glClientWaitSync(self._sync, GL_SYNC_FLUSH_COMMANDS_BIT, WAIT_NS) == GL_TIMEOUT_EXPIRED:
             pass
         gl.glDeleteSync(self._sync)
@@ -160,9 +160,10 @@ WAIT_NS = 100_000_000
 
 
 @functools.cache
-def _gl_library() -> ctypes.CDLL | None:
-    """The process's GL dispatch library (glvnd's libOpenGL / libGL, or the platform's), with the
-    sync entry points' C types declared."""
+def gl_library() -> ctypes.CDLL | None:
+    """The process's GL dispatch library (glvnd's libOpenGL / libGL, or the platform's), for the
+    entry points moderngl does not wrap, with the sync ones' C types declared; None without one.
+    Its calls release the GIL (ctypes.CDLL), which is why waits go through it."""
     for name in ("OpenGL", "GL", "opengl32"):
         path = ctypes.util.find_library(name)
         if path is None:

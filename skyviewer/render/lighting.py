@@ -19,8 +19,6 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import ctypes.util
-import functools
 import math
 from dataclasses import dataclass
 
@@ -28,7 +26,7 @@ import moderngl
 import numpy as np
 
 from skyviewer.errors import UserError
-from skyviewer.render.context import Fence
+from skyviewer.render.context import Fence, gl_library
 from skyviewer.render.shaders import ShaderLibrary, resolve_includes, with_defines
 from skyviewer.runtime.lighting import (
     SH_COUNT,
@@ -61,21 +59,14 @@ class LightingConfig:
     """Mip levels of the prefiltered cube (64 px: 64, 32, 16, 8, 4; roughness 0, .25, .5, .75, 1)."""
 
 
-@functools.cache
-def _gl():
-    """The GL entry points moderngl does not wrap (cube-map levels), from the process's GL
-    library, as render/context.py's glFinish."""
-    for name in ("OpenGL", "GL", "opengl32"):
-        path = ctypes.util.find_library(name)
-        if path is None:
-            continue
-        try:
-            lib = ctypes.CDLL(path)
-            lib.glFramebufferTexture, lib.glCopyTexSubImage2D, lib.glGetTexImage  # noqa: B018 (must exist)
-            return lib
-        except (OSError, AttributeError):
-            continue
-    raise UserError("image-based lighting needs the OpenGL library (libOpenGL / libGL) for cube-map levels")
+def _gl() -> ctypes.CDLL:
+    """The GL entry points moderngl does not wrap (cube-map levels, layered framebuffers)."""
+    gl = gl_library()
+    if gl is None:
+        raise UserError(
+            "image-based lighting needs the OpenGL library (libOpenGL / libGL) for cube-map levels"
+        )
+    return gl
 
 
 def _level_framebuffer(
