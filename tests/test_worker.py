@@ -103,8 +103,10 @@ def test_pins_reach_the_running_timeline_smoothly_and_carry_over_a_restart(packa
         restarted = feed.pair[0].conditions["cloud_cover"]
     finally:
         worker.stop()
-    path = np.array([covers[k] for k in sorted(covers)])
+    indices = np.array(sorted(covers))
+    path = np.array([covers[k] for k in indices])
     assert path[0] == 0.0 and path[-1] > 0.9  # frames stepped before the pin keep their cover
-    rise = np.diff(path)
-    assert rise.min() >= 0 and rise.max() <= 1 - np.exp(-60.0 / 300.0) + 1e-6  # 60 s steps, 5 min approach
+    # 60 s steps, 5 min approach; the feed may pass over a frame when the worker runs behind it
+    rise, bound = np.diff(path), 1 - np.exp(-60.0 * np.diff(indices) / 300.0)
+    assert rise.min() >= 0 and np.all(rise <= bound + 1e-6), (indices, path)
     assert restarted == 1.0  # the pin holds in the new timeline from its first frame
