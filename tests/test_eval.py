@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -16,7 +17,14 @@ from skyviewer.data.store import DatasetWriter
 from skyviewer.data.types import SkySequence, empty_meta
 from skyviewer.errors import UserError
 from skyviewer.eval import stats
-from skyviewer.eval.evaluate import TARGETS, HeldOut, nearest_in_conditions, request_wind
+from skyviewer.eval.evaluate import (
+    TARGETS,
+    EvalConfig,
+    HeldOut,
+    generate_starts,
+    nearest_in_conditions,
+    request_wind,
+)
 from skyviewer.eval.fid import frechet_distance, gaussian_stats, load_inception
 from skyviewer.eval.sun import SunLocator, angle_deg
 from skyviewer.eval.swd import laplacian_pyramid, pyramid_levels, reconstruct, swd
@@ -125,6 +133,22 @@ def test_the_held_out_wind_reaches_both_package_formats(package_dir, layered_dir
     assert float(asked["wind_towards"][0]) == pytest.approx(np.degrees(np.arctan2(3.0, 4.0)), abs=1e-4)
     assert np.isnan(request_wind(layered, np.array([np.nan, np.nan]))).all()  # unknown: nothing asked
     assert np.isnan(request_wind(SkyModel(package_dir, providers="cpu"), np.array([3.0, 4.0]))).all()
+
+
+def test_start_frames_are_each_their_own(layered_dir):
+    """generate_starts keeps a copy of each start: SkyModel draws every reset's start into the same
+    device buffer, so keeping views of it left every sample the last one (a start sun error of 106
+    deg until the eval copied them)."""
+    sun = np.tile([0.0, 0.6, -0.8], (2, 1))
+    held = HeldOut(
+        [np.zeros((2, 3, 4, 4), np.float32)] * 2, [sun] * 2, [np.full(2, 0.5)] * 2, [None] * 2,
+        np.empty(0), 20.0, wind=[np.full((2, 2), np.nan)] * 2, cirrus_cover=[np.full(2, 0.2)] * 2,
+    )  # fmt: skip
+    model = SkyModel(layered_dir, providers="cpu")
+    frames, _ = generate_starts(model, held, EvalConfig(samples=3), SimpleNamespace(update=lambda n: None))
+    assert not np.array_equal(frames[0], frames[1]) and not np.array_equal(frames[1], frames[2])
+    model.reset(EvalConfig().seed + 1)  # the second sample's seed: the same sky again
+    np.testing.assert_array_equal(model.frame_encoded().numpy()[0], frames[1])
 
 
 def test_held_out_halves_both_hold_the_nights():

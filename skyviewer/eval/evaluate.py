@@ -221,7 +221,7 @@ def generate_starts(
         t = int(rng.integers(len(held.frames[s])))
         ask_conditions(model, held, s, t)
         model.reset(cfg.seed + i)
-        frames.append(model.frame_encoded().numpy()[0])
+        frames.append(model.frame_encoded().numpy()[0].copy())  # the next reset draws into the same buffer
         suns.append(model.conditions()["sun_dir"])
         progress.update(1)
     return np.stack(frames), np.stack(suns)

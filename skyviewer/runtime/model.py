@@ -277,7 +277,7 @@ class SkyModel:
         """Advance one step; the new frame (1, 3, N, N), encoded, as an OrtValue on the device.
 
         Zero-copy: the value is one of two buffers the model alternates between, so it is
-        overwritten by the step after next -- use (or copy) it before then."""
+        overwritten by the step after next (or a reset) -- use (or copy) it before then."""
         if not self._started:
             raise RuntimeError("call reset(seed) before step()")
         spec, now, after = self._step.spec, self._set, 1 - self._set
@@ -307,7 +307,10 @@ class SkyModel:
         return self.decode(self.step_encoded())
 
     def frame_encoded(self) -> ort.OrtValue:
-        """The current frame (after reset: the start sky), encoded, as an OrtValue on the device."""
+        """The current frame (after reset: the start sky), encoded, as an OrtValue on the device.
+
+        Zero-copy, like step_encoded(): one of the model's two frame buffers, which the step after
+        next and the next reset draw into -- copy it to keep it (`.numpy()` is a view on the CPU)."""
         if not self._started:
             raise RuntimeError("call reset(seed) first")
         return self._frames[self._set]
