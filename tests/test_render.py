@@ -251,6 +251,21 @@ def test_auto_exposure_key_matches_numpy_and_adapts_over_time(renderer):
     assert 2000.0 / down_auto.update(1000.0, 0.1) < up / 1000.0  # darkening adapts more slowly
 
 
+@pytest.mark.parametrize("n", [100, 72])
+def test_the_meter_reduces_any_frame_size_and_each_push_keeps_its_key(ctx, n):
+    """The meter pads its tiles to a power of two for its mip chain (13 and 9 tiles here), the
+    padding counting as nothing; the older frame's key, read at the next push, is still its own."""
+    dome = DomeRenderer(ctx, n)
+    sky = to_storage(np.exp(np.random.default_rng(n).normal(7.0, 1.5, (n, n, 3))))
+    bright = to_storage(sky.astype(np.float32) * 25.0)
+    for frame in (bright, sky):
+        dome.push_frame(frame)
+    keys = [auto_key_nits(frame.astype(np.float64), fisheye_mask(n)) for frame in (bright, sky)]
+    assert dome.scene_key_nits(0.0) == pytest.approx(keys[0], rel=1e-5)
+    assert dome.scene_key_nits(1.0) == pytest.approx(keys[1], rel=1e-5) and keys[0] > 10 * keys[1]
+    dome.release()
+
+
 def test_auto_exposure_is_bounded_so_night_stays_dark_and_manual_exposure_is_free(ctx, renderer, target):
     day = sky_from(smooth_sky).astype(np.float32)
     day_key = auto_key_nits(day, fisheye_mask(N))
