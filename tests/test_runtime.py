@@ -106,7 +106,16 @@ def test_list_and_doctor(package_dir, monkeypatch, tmp_path, capsys):
     assert "tiny" in out and "16 px" in out and "INVALID" not in out
     assert main(["doctor"]) == 0
     out = capsys.readouterr().out
-    for label in ("onnxruntime", "CPU", "GPU", "OpenGL context", "display", "video", "sky packages"):
+    for label in (
+        "onnxruntime",
+        "CPU",
+        "GPU",
+        "OpenGL context",
+        "CUDA-GL interop",
+        "display",
+        "video",
+        "sky packages",
+    ):
         assert label in out
 
 

@@ -52,6 +52,21 @@ def _opengl() -> str:
         release_context(ctx)
 
 
+def _interop() -> str:
+    from skyviewer.render.context import create_offscreen_context, release_context
+    from skyviewer.render.cuda_gl import interop_blocker
+    from skyviewer.runtime.providers import CUDA, probe
+
+    if not probe(CUDA).usable:
+        return "no: no usable CUDA provider"
+    ctx = create_offscreen_context()
+    try:
+        blocker = interop_blocker("cuda", ctx)
+    finally:
+        release_context(ctx)
+    return f"no: {blocker}" if blocker else "yes: decoded frames reach the dome without a host copy"
+
+
 def _display() -> str:
     found = [f"{k}={os.environ[k]}" for k in ("DISPLAY", "WAYLAND_DISPLAY") if os.environ.get(k)]
     return ", ".join(found) or "none (headless: windowed viewer unavailable, EGL offscreen still works)"
@@ -83,6 +98,7 @@ CHECKS: list[tuple[str, Callable]] = [
     ("providers", _providers),
     ("GPU", _gpu),
     ("OpenGL context", _opengl),
+    ("CUDA-GL interop", _interop),
     ("display", _display),
     ("video", _video),
     ("torch", _torch),
