@@ -27,7 +27,7 @@ import numpy as np
 
 from skyviewer.errors import UserError
 from skyviewer.render.context import Fence, gl_library
-from skyviewer.render.shaders import ShaderLibrary, resolve_includes, with_defines
+from skyviewer.render.shaders import ShaderLibrary
 from skyviewer.runtime.lighting import (
     SH_COUNT,
     FrameLighting,
@@ -138,28 +138,13 @@ def _float_target(ctx, size, components=4):
     return texture, ctx.framebuffer(color_attachments=[texture])
 
 
-def _program(shaders: ShaderLibrary, stages: dict[str, str], defines: dict[str, int] | None = None):
-    """A program of the bake's own, not the library's shared one: the bake sets the uniforms that
-    never change once, which a second bake of other sizes sharing the program would overwrite.
-    `stages`: moderngl's keyword (vertex_shader, ...) -> file under the library's root."""
-    sources = {
-        stage: with_defines(resolve_includes(shaders.root / name), defines) for stage, name in stages.items()
-    }
-    try:
-        return shaders.ctx.program(**sources)
-    except moderngl.Error as exc:
-        raise UserError(
-            f"{shaders.root}: cannot build program {' + '.join(stages.values())}:\n{exc}"
-        ) from exc
-
-
 def _cube_level_program(shaders: ShaderLibrary, level: int, layered: bool) -> moderngl.Program:
     """lighting_cube.frag for one level: the environment at level 0 (its ground from lighting.vert,
     or from the geometry stage that routes a layered draw's triangle to each face), GGX above."""
     stages = {"vertex_shader": "lighting.vert" if level == 0 and not layered else "fullscreen.vert"}
     stages |= {"geometry_shader": "lighting_cube.geom"} if layered else {}
     stages |= {"fragment_shader": "lighting_cube.frag"}
-    return _program(shaders, stages, {"PREFILTER": int(level > 0), "LAYERED": int(layered)})
+    return shaders.build(stages, {"PREFILTER": int(level > 0), "LAYERED": int(layered)})
 
 
 class _LayeredLevels:
@@ -311,8 +296,10 @@ class SkyLighting:
         """The passes' programs with every uniform but the sun's set once: per push only the sun
         changes (each cube level has a program of its own, so none is set between levels)."""
         fullscreen, lit = {"vertex_shader": "fullscreen.vert"}, {"vertex_shader": "lighting.vert"}
-        self.reduce = _program(shaders, fullscreen | {"fragment_shader": "lighting_reduce.frag"})
-        self.project = _program(shaders, lit | {"fragment_shader": "lighting_sh.frag"})
+        # The bake's own programs (ShaderLibrary.build), not the library's shared ones: a second bake
+        # of another size sharing them would overwrite the uniforms set here once.
+        self.reduce = shaders.build(fullscreen | {"fragment_shader": "lighting_reduce.frag"})
+        self.project = shaders.build(lit | {"fragment_shader": "lighting_sh.frag"})
         s, size = self.settings, self.config.cube_size
         shared = {
             "sun_radius": math.radians(SUN.angular_radius_deg),

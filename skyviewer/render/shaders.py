@@ -76,11 +76,21 @@ class ShaderLibrary:
         `#define NAME VALUE` for each of `defines` (variants of one source, e.g. VIEW_PROJECTION)."""
         key = (vertex, fragment, *sorted((defines or {}).items()))
         if key not in self._programs:
-            sources = {name: with_defines(resolve_includes(self.root / name), defines) for name in key[:2]}
-            try:
-                self._programs[key] = self.ctx.program(
-                    vertex_shader=sources[vertex], fragment_shader=sources[fragment]
-                )
-            except moderngl.Error as exc:
-                raise UserError(f"{self.root}: cannot build program {vertex} + {fragment}:\n{exc}") from exc
+            self._programs[key] = self.build({"vertex_shader": vertex, "fragment_shader": fragment}, defines)
         return self._programs[key]
+
+    def build(
+        self, stages: dict[str, str], defines: dict[str, int | float] | None = None
+    ) -> moderngl.Program:
+        """A new program of its own (not the shared one program() returns: for a user that sets
+        uniforms once and keeps them) from shader files by stage, moderngl's keywords
+        (vertex_shader, geometry_shader, fragment_shader) -> names relative to root."""
+        sources = {
+            stage: with_defines(resolve_includes(self.root / name), defines) for stage, name in stages.items()
+        }
+        try:
+            return self.ctx.program(**sources)
+        except moderngl.Error as exc:
+            raise UserError(
+                f"{self.root}: cannot build program {' + '.join(stages.values())}:\n{exc}"
+            ) from exc
